@@ -1,0 +1,125 @@
+//! Applying verified proofs: the debit of this section (R3) and the credit into it (R4).
+//! Each path checks everything first into locals, then commits in one step that cannot fail.
+
+use super::{Ingested, Ledger, Output, Record};
+use crate::crypto;
+use crate::limits::OUTBOX_CREDITS_MAX;
+use crate::network::Section;
+use crate::rejection::Rejection;
+use crate::types::{DebitProof, TransferId};
+
+impl Ledger {
+    /// Applies a proof that concerns this section, from any source: registration, a credit
+    /// from another section, a sync page or a client's deps. Idempotent.
+    pub(super) fn ingest(
+        &mut self,
+        proof: DebitProof,
+        now_ms: u64,
+        output: &mut Output,
+    ) -> Result<Ingested, Rejection> {
+        let prefix = self.section().prefix;
+        let transfer = proof.transfer();
+        let id = crypto::transfer_id(&proof.signed);
+        let outcome = if prefix.matches(&transfer.from) {
+            self.check_debit(&proof, id)?
+        } else if prefix.matches(&transfer.to) {
+            self.check_credit(&proof, id)?
+        } else {
+            return Err(Rejection::WrongSection { account: transfer.to, prefix });
+        };
+        if outcome == Ingested::Applied {
+            let outgoing = self.commit(proof.clone(), id, now_ms);
+            output.records.push(Record::Applied(proof));
+            if outgoing {
+                self.deliver(id, now_ms, output);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// R3: a debit applies only with a valid section signature and only at the next seq.
+    fn check_debit(&self, proof: &DebitProof, id: TransferId) -> Result<Ingested, Rejection> {
+        let transfer = proof.transfer();
+        let account = self.accounts.get(&transfer.from);
+        if account.and_then(|account| account.debit_at(transfer.seq)) == Some(id) {
+            return Ok(Ingested::AlreadyApplied);
+        }
+        self.check_signature(self.section(), proof, id)?;
+        let next_seq = account.map_or(crate::types::Seq::FIRST, |account| account.next_seq);
+        assert!(
+            transfer.seq >= next_seq,
+            "two section-signed debits for slot ({:?}, {}): the section key is compromised",
+            transfer.from,
+            transfer.seq
+        );
+        if transfer.seq > next_seq {
+            return Err(Rejection::SeqAhead { seq: transfer.seq, next_seq });
+        }
+        let balance = account.map_or(crate::types::Amount::ZERO, |account| account.balance);
+        if transfer.amount > balance {
+            return Err(Rejection::MissingCredits { balance, amount: transfer.amount });
+        }
+        if transfer.seq.next().is_none() {
+            return Err(Rejection::SeqExhausted { account: transfer.from });
+        }
+        let outgoing = !self.section().prefix.matches(&transfer.to);
+        if outgoing && self.outbox.len() >= OUTBOX_CREDITS_MAX {
+            return Err(Rejection::OutboxFull { pending: self.outbox.len() as u64 });
+        }
+        Ok(Ingested::Applied)
+    }
+
+    /// R4: a credit applies once per transfer id, only under the sending section's key.
+    fn check_credit(&self, proof: &DebitProof, id: TransferId) -> Result<Ingested, Rejection> {
+        let transfer = proof.transfer();
+        let account = self.accounts.get(&transfer.to);
+        if account.is_some_and(|account| account.credits.contains(&id)) {
+            return Ok(Ingested::AlreadyApplied);
+        }
+        self.check_signature(self.network.section_of(&transfer.from), proof, id)?;
+        let balance = account.map_or(crate::types::Amount::ZERO, |account| account.balance);
+        if balance.checked_add(transfer.amount).is_none() {
+            let (account, amount) = (transfer.to, transfer.amount);
+            return Err(Rejection::BalanceOverflow { account, amount });
+        }
+        Ok(Ingested::Applied)
+    }
+
+    fn check_signature(
+        &self,
+        signer: &Section,
+        proof: &DebitProof,
+        id: TransferId,
+    ) -> Result<(), Rejection> {
+        if proof.section_key != signer.key_id {
+            return Err(Rejection::UnknownSectionKey { key: proof.section_key });
+        }
+        if !signer.proof_is_valid(&self.network.genesis, &id, proof) {
+            return Err(Rejection::BadSectionSignature { transfer: id });
+        }
+        Ok(())
+    }
+
+    /// Applies a checked proof: debit, history, and the same-section credit or the outbox
+    /// entry, as one step (R3). Returns whether an outgoing credit was queued.
+    pub(super) fn commit(&mut self, proof: DebitProof, id: TransferId, now_ms: u64) -> bool {
+        let prefix = self.section().prefix;
+        let transfer = proof.transfer();
+        let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
+        let mut outgoing = false;
+        if prefix.matches(&from) {
+            self.accounts.entry(from).or_default().apply_debit(id, amount);
+            if !prefix.matches(&to) {
+                let recipient = self.network.section_index_of(&to);
+                self.outbox.insert(id, super::OutboxEntry::new(recipient, now_ms));
+                outgoing = true;
+            }
+        }
+        if prefix.matches(&to) {
+            self.accounts.entry(to).or_default().apply_credit(id, amount);
+        }
+        self.log.push(id);
+        self.proofs.insert(id, proof);
+        outgoing
+    }
+}

@@ -1,0 +1,489 @@
+//! The elder's ledger: a pure state machine. Each `handle_*` takes one input and returns the
+//! reply plus, as values, the records to persist (before any reply leaves, R1) and the peer
+//! messages to send. Time comes in as an argument; nothing here does I/O.
+
+mod account;
+mod apply;
+mod outbox;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use blsttc::SecretKeyShare;
+use serde::{Deserialize, Serialize};
+
+pub use account::Account;
+use outbox::OutboxEntry;
+
+use crate::crypto::{self, STATE_DIGEST_DOMAIN};
+use crate::limits::{DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use crate::network::{Network, Section};
+use crate::rejection::Rejection;
+use crate::types::{
+    AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Seq, SignedTransfer, TransferId,
+};
+
+/// An elder's identity: its section's prefix and its index there.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct ElderId {
+    /// The elder's section.
+    pub prefix: Prefix,
+    /// Its index in the section.
+    pub index: ElderIndex,
+}
+
+/// One durable state change; a ledger is rebuilt by replaying its records in order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Record {
+    /// A share was signed for this transfer at its slot (R1): durable before the share leaves.
+    Signed(SignedTransfer),
+    /// A verified proof was applied: its debit, credit or both, with the outbox entry (R3).
+    Applied(DebitProof),
+    /// A recipient elder acknowledged an outgoing credit (R5).
+    Acked {
+        /// The credited transfer.
+        transfer: TransferId,
+        /// The acknowledging elder of the recipient section.
+        elder: ElderIndex,
+    },
+}
+
+/// What a handler asks its caller to do: persist records, then send messages.
+#[derive(Clone, Default, Debug)]
+pub struct Output {
+    /// Records to persist, in order, before sending anything.
+    pub records: Vec<Record>,
+    /// Peer messages to send.
+    pub messages: Vec<(ElderId, PeerMessage)>,
+}
+
+/// Why a ledger cannot be built for an elder.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// No section has this prefix.
+    #[error("the network map has no section {0}")]
+    UnknownSection(Prefix),
+    /// The elder index is past the section's elders.
+    #[error("section {prefix} has {count} elders; there is no elder {index}")]
+    UnknownElder {
+        /// The section.
+        prefix: Prefix,
+        /// The index asked.
+        index: ElderIndex,
+        /// Its elder count.
+        count: usize,
+    },
+    /// The key share is not this elder's share of the section key.
+    #[error("the key share does not belong to elder {index} of section {prefix}")]
+    WrongKeyShare {
+        /// The section.
+        prefix: Prefix,
+        /// The elder.
+        index: ElderIndex,
+    },
+}
+
+/// What ingesting a proof did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Ingested {
+    /// The proof changed state.
+    Applied,
+    /// The proof was already applied; nothing changed.
+    AlreadyApplied,
+}
+
+/// One elder's whole ledger state.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    network: Arc<Network>,
+    section: usize,
+    elder: ElderIndex,
+    key_share: SecretKeyShare,
+    accounts: BTreeMap<AccountId, Account>,
+    proofs: HashMap<TransferId, DebitProof>,
+    log: Vec<TransferId>,
+    outbox: BTreeMap<TransferId, OutboxEntry>,
+    sync_positions: BTreeMap<ElderIndex, u64>,
+}
+
+impl Ledger {
+    /// A ledger at genesis for elder `me`: the faucet holds the supply if it is in this section.
+    pub fn new(
+        network: Arc<Network>,
+        me: ElderId,
+        key_share: SecretKeyShare,
+    ) -> Result<Ledger, LedgerError> {
+        let section = network
+            .sections
+            .iter()
+            .position(|section| section.prefix == me.prefix)
+            .ok_or(LedgerError::UnknownSection(me.prefix))?;
+        let keys = &network.sections[section].key_shares;
+        let key = keys.get(me.index.0 as usize).ok_or(LedgerError::UnknownElder {
+            prefix: me.prefix,
+            index: me.index,
+            count: keys.len(),
+        })?;
+        if *key != key_share.public_key_share() {
+            return Err(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index });
+        }
+        let mut accounts = BTreeMap::new();
+        let faucet = network.map.faucet;
+        if me.prefix.matches(&faucet) {
+            let genesis = Account { balance: network.map.supply, ..Account::default() };
+            accounts.insert(faucet, genesis);
+        }
+        Ok(Ledger {
+            network,
+            section,
+            elder: me.index,
+            key_share,
+            accounts,
+            proofs: HashMap::new(),
+            log: Vec::new(),
+            outbox: BTreeMap::new(),
+            sync_positions: BTreeMap::new(),
+        })
+    }
+
+    /// Rebuilds an elder's ledger from its persisted records alone (how a restart comes back).
+    /// The records are this elder's own durable store, so proofs are not verified again.
+    pub fn rebuild(
+        network: Arc<Network>,
+        me: ElderId,
+        key_share: SecretKeyShare,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::new(network, me, key_share)?;
+        for record in records {
+            match record {
+                Record::Signed(signed) => {
+                    let account = ledger.accounts.entry(signed.transfer.from).or_default();
+                    if account.next_seq == signed.transfer.seq {
+                        account.signed = Some(signed);
+                    }
+                }
+                Record::Applied(proof) => {
+                    let id = crypto::transfer_id(&proof.signed);
+                    // Outbox entries come back due at once: delivery resumes on the first tick.
+                    ledger.commit(proof, id, 0);
+                }
+                Record::Acked { transfer, elder } => {
+                    ledger.record_ack(transfer, elder);
+                }
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// This elder's identity.
+    pub fn me(&self) -> ElderId {
+        ElderId { prefix: self.section().prefix, index: self.elder }
+    }
+
+    /// The network this ledger belongs to.
+    pub fn network(&self) -> &Arc<Network> {
+        &self.network
+    }
+
+    /// This elder's section.
+    pub fn section(&self) -> &Section {
+        &self.network.sections[self.section]
+    }
+
+    /// An account's state here, if it has any.
+    pub fn account(&self, account: &AccountId) -> Option<&Account> {
+        self.accounts.get(account)
+    }
+
+    /// Every account with state here, in id order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, &Account)> {
+        self.accounts.iter()
+    }
+
+    /// Applied proofs in the order this elder applied them.
+    pub fn log(&self) -> impl Iterator<Item = &DebitProof> {
+        self.log.iter().map(|id| &self.proofs[id])
+    }
+
+    /// Outgoing credits not yet acknowledged by enough of their recipient section.
+    pub fn outbox(&self) -> impl Iterator<Item = &DebitProof> {
+        self.outbox.keys().map(|id| &self.proofs[id])
+    }
+
+    /// The report of one account as this elder holds it.
+    pub fn report(&self, account: AccountId) -> AccountReport {
+        match self.accounts.get(&account) {
+            Some(state) => state.report(account),
+            None => Account::default().report(account),
+        }
+    }
+
+    /// Digest of every account's state: honest elders of a section agree on it once synced.
+    pub fn state_digest(&self) -> Digest {
+        let reports: Vec<AccountReport> =
+            self.accounts.iter().map(|(id, account)| account.report(*id)).collect();
+        crypto::hash(STATE_DIGEST_DOMAIN, reports.iter().map(|report| &report.digest.0[..]))
+    }
+
+    /// Answers one client request.
+    pub fn handle_client(&mut self, request: ClientRequest, now_ms: u64) -> (ClientReply, Output) {
+        let mut output = Output::default();
+        let reply = match request {
+            ClientRequest::Validate { transfer, deps } => self
+                .ingest_deps(&deps, now_ms, &mut output)
+                .and_then(|()| self.handle_validate(transfer, &mut output)),
+            ClientRequest::Register { proof, deps } => self
+                .ingest_deps(&deps, now_ms, &mut output)
+                .and_then(|()| self.handle_register(proof, now_ms, &mut output)),
+            ClientRequest::Balance { account } => self.handle_balance(account),
+            ClientRequest::History { account, debits_from, credits_after } => {
+                self.handle_history(account, debits_from, credits_after)
+            }
+        };
+        (reply.unwrap_or_else(ClientReply::Rejected), output)
+    }
+
+    /// Answers one message from another elder; replies come back in the output's messages.
+    pub fn handle_peer(&mut self, from: ElderId, message: PeerMessage, now_ms: u64) -> Output {
+        let mut output = Output::default();
+        match message {
+            PeerMessage::Credit { proof } => self.handle_credit(from, proof, now_ms, &mut output),
+            PeerMessage::CreditAck { transfer } => {
+                self.handle_credit_ack(from, transfer, &mut output)
+            }
+            PeerMessage::SyncRequest { position } => {
+                self.handle_sync_request(from, position, &mut output)
+            }
+            PeerMessage::SyncReply { proofs, next_position } => {
+                self.handle_sync_reply(from, proofs, next_position, now_ms, &mut output)
+            }
+        }
+        output
+    }
+
+    /// Periodic work: deliver due outgoing credits and ask every section peer for its news.
+    pub fn handle_tick(&mut self, now_ms: u64) -> Output {
+        let mut output = Output::default();
+        let due: Vec<TransferId> = self
+            .outbox
+            .iter()
+            .filter(|(_, entry)| entry.next_attempt_ms <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.deliver(id, now_ms, &mut output);
+        }
+        let me = self.me();
+        for elder in &self.section().elders {
+            if elder.index != self.elder {
+                let position = self.sync_positions.get(&elder.index).copied().unwrap_or(0);
+                let peer = ElderId { prefix: me.prefix, index: elder.index };
+                output.messages.push((peer, PeerMessage::SyncRequest { position }));
+            }
+        }
+        output
+    }
+
+    /// Phase 1 (R1, R2): check a signed transfer and sign a share, at most one per slot.
+    fn handle_validate(
+        &mut self,
+        signed: SignedTransfer,
+        output: &mut Output,
+    ) -> Result<ClientReply, Rejection> {
+        self.check_transfer(&signed)?;
+        let transfer = &signed.transfer;
+        let account = self.accounts.get(&transfer.from);
+        check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
+        match account.and_then(|account| account.signed.as_ref()) {
+            Some(existing) if *existing == signed => return Ok(self.share_reply(&signed)),
+            Some(existing) => {
+                let existing = Box::new(existing.clone());
+                return Err(Rejection::Conflict { slot: transfer.slot(), existing });
+            }
+            None => {}
+        }
+        let balance = account.map_or(Amount::ZERO, |account| account.balance);
+        if transfer.amount > balance {
+            return Err(Rejection::InsufficientFunds { balance, amount: transfer.amount });
+        }
+        if transfer.seq.next().is_none() {
+            return Err(Rejection::SeqExhausted { account: transfer.from });
+        }
+        self.accounts.entry(transfer.from).or_default().signed = Some(signed.clone());
+        let reply = self.share_reply(&signed);
+        output.records.push(Record::Signed(signed));
+        Ok(reply)
+    }
+
+    /// The checks of R2 that need no account state: sizes, section, amount, keys, signature.
+    fn check_transfer(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
+        let transfer = &signed.transfer;
+        if !transfer.memo.is_within_limit() {
+            let max = crate::limits::MEMO_BYTES_MAX as u64;
+            return Err(Rejection::MemoTooLong { bytes: transfer.memo.0.len() as u64, max });
+        }
+        let prefix = self.section().prefix;
+        if !prefix.matches(&transfer.from) {
+            return Err(Rejection::WrongSection { account: transfer.from, prefix });
+        }
+        if transfer.amount.0 == 0 {
+            return Err(Rejection::ZeroAmount);
+        }
+        if transfer.from == transfer.to {
+            return Err(Rejection::SelfTransfer { account: transfer.from });
+        }
+        if !crypto::is_account_key(&transfer.to.0) {
+            return Err(Rejection::InvalidRecipient { to: transfer.to });
+        }
+        if !crypto::account_signature_is_valid(&self.network.genesis, signed) {
+            return Err(Rejection::BadAccountSignature { account: transfer.from });
+        }
+        Ok(())
+    }
+
+    /// This elder's share over the transfer; BLS signing is deterministic, so asking again
+    /// for the same transfer gives the same share.
+    fn share_reply(&self, signed: &SignedTransfer) -> ClientReply {
+        let transfer = crypto::transfer_id(signed);
+        let share = crypto::sign_debit_share(&self.key_share, &self.network.genesis, &transfer);
+        ClientReply::Share { transfer, share }
+    }
+
+    /// Phase 3 (R3): apply a certified debit of this section.
+    fn handle_register(
+        &mut self,
+        proof: DebitProof,
+        now_ms: u64,
+        output: &mut Output,
+    ) -> Result<ClientReply, Rejection> {
+        let prefix = self.section().prefix;
+        let from = proof.transfer().from;
+        if !prefix.matches(&from) {
+            return Err(Rejection::WrongSection { account: from, prefix });
+        }
+        let transfer = crypto::transfer_id(&proof.signed);
+        self.ingest(proof, now_ms, output)?;
+        Ok(ClientReply::Registered { transfer })
+    }
+
+    /// Applies client-attached proofs the elder may lack; each is verified, failures ignored.
+    fn ingest_deps(
+        &mut self,
+        deps: &[DebitProof],
+        now_ms: u64,
+        output: &mut Output,
+    ) -> Result<(), Rejection> {
+        if deps.len() > DEPS_MAX {
+            let (count, max) = (deps.len() as u64, DEPS_MAX as u64);
+            return Err(Rejection::TooManyDeps { count, max });
+        }
+        for dep in deps {
+            let _ = self.ingest(dep.clone(), now_ms, output);
+        }
+        Ok(())
+    }
+
+    /// Answers a balance query for an account of this section.
+    fn handle_balance(&self, account: AccountId) -> Result<ClientReply, Rejection> {
+        self.check_own_account(account)?;
+        Ok(ClientReply::Balance(self.report(account)))
+    }
+
+    /// Answers a history query with a page of proofs.
+    fn handle_history(
+        &self,
+        account: AccountId,
+        debits_from: Seq,
+        credits_after: Option<TransferId>,
+    ) -> Result<ClientReply, Rejection> {
+        self.check_own_account(account)?;
+        let mut page = HistoryPage { account, debits: Vec::new(), credits: Vec::new() };
+        if let Some(state) = self.accounts.get(&account) {
+            let skip = usize::try_from(debits_from.0.saturating_sub(1)).unwrap_or(usize::MAX);
+            let proof = |id: &TransferId| self.proofs[id].clone();
+            page.debits =
+                state.debits.iter().skip(skip).take(HISTORY_PAGE_PROOFS_MAX).map(proof).collect();
+            page.credits = state
+                .credits
+                .read()
+                .iter()
+                .filter(|id| credits_after.is_none_or(|after| **id > after))
+                .take(HISTORY_PAGE_PROOFS_MAX)
+                .map(proof)
+                .collect();
+        }
+        Ok(ClientReply::History(page))
+    }
+
+    fn check_own_account(&self, account: AccountId) -> Result<(), Rejection> {
+        let prefix = self.section().prefix;
+        if prefix.matches(&account) {
+            Ok(())
+        } else {
+            Err(Rejection::WrongSection { account, prefix })
+        }
+    }
+
+    /// Section sync, serving side: a page of this elder's log to a section peer.
+    fn handle_sync_request(&self, from: ElderId, position: u64, output: &mut Output) {
+        if from.prefix != self.section().prefix {
+            return;
+        }
+        let start = usize::try_from(position).unwrap_or(usize::MAX).min(self.log.len());
+        let end = start.saturating_add(SYNC_PAGE_PROOFS_MAX).min(self.log.len());
+        let proofs = self.log[start..end].iter().map(|id| self.proofs[id].clone()).collect();
+        let reply = PeerMessage::SyncReply { proofs, next_position: end as u64 };
+        output.messages.push((from, reply));
+    }
+
+    /// Section sync, pulling side (R6): apply a peer's log page in its order, verifying each
+    /// proof; stop at the first proof this elder cannot apply yet and ask from there next time.
+    fn handle_sync_reply(
+        &mut self,
+        from: ElderId,
+        proofs: Vec<DebitProof>,
+        next_position: u64,
+        now_ms: u64,
+        output: &mut Output,
+    ) {
+        if from.prefix != self.section().prefix || proofs.len() > SYNC_PAGE_PROOFS_MAX {
+            return;
+        }
+        let start = next_position.saturating_sub(proofs.len() as u64);
+        let mut consumed = 0u64;
+        for proof in proofs {
+            match self.ingest(proof, now_ms, output) {
+                Err(rejection) if rejection.is_retryable() => break,
+                // A proof that can never apply (forged, foreign) is skipped, not retried.
+                Ok(_) | Err(_) => consumed += 1,
+            }
+        }
+        let position = self.sync_positions.entry(from.index).or_default();
+        *position = (*position).max(start + consumed);
+    }
+}
+
+/// Where `seq` stands against the account's next seq; only the next seq is valid.
+fn check_seq(seq: Seq, next_seq: Seq) -> Result<(), Rejection> {
+    if seq < next_seq {
+        return Err(Rejection::StaleSeq { seq, next_seq });
+    }
+    if seq > next_seq {
+        return Err(Rejection::SeqAhead { seq, next_seq });
+    }
+    Ok(())
+}
+
+impl Rejection {
+    /// Whether the same request may succeed later without change, once this elder catches up.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Rejection::SeqAhead { .. }
+                | Rejection::MissingCredits { .. }
+                | Rejection::OutboxFull { .. }
+        )
+    }
+}

@@ -1,0 +1,22 @@
+//! The section bank protocol as a pure state machine: no I/O, no clock, no global randomness.
+//! The elder process, the client and the testnet add sockets, storage and timers around it.
+//!
+//! - [`types`]: accounts, amounts, seqs, prefixes, transfers and debit proofs.
+//! - [`network`]: the network map and its validated form with the section keys.
+//! - [`messages`]: the wire messages, one enum per direction.
+//! - [`codec`]: the only place that calls bincode, with its byte limit.
+//! - [`crypto`]: domain-separated hashing, account signatures, BLS shares.
+//! - [`ledger`]: the elder's state machine, its `handle_*` inputs and persisted records.
+//! - [`client`]: building transfers, verifying and combining shares, agreeing on answers.
+//! - [`rejection`]: the one enum of expected rejections.
+//! - [`limits`]: every bound, as a named constant.
+
+pub mod client;
+pub mod codec;
+pub mod crypto;
+pub mod ledger;
+pub mod limits;
+pub mod messages;
+pub mod network;
+pub mod rejection;
+pub mod types;

@@ -1,0 +1,26 @@
+//! Every bound the protocol enforces, as a named constant with its unit last (R7).
+
+/// Largest encoded message or network map the codec will decode or produce.
+pub const MESSAGE_BYTES_MAX: usize = 1 << 20;
+/// Largest memo a transfer may carry.
+pub const MEMO_BYTES_MAX: usize = 128;
+/// Most proofs a client may attach to one request as dependencies.
+pub const DEPS_MAX: usize = 16;
+/// Most proofs in one section-sync reply.
+pub const SYNC_PAGE_PROOFS_MAX: usize = 64;
+/// Most proofs of each kind (debits, credits) in one history page.
+pub const HISTORY_PAGE_PROOFS_MAX: usize = 64;
+/// Most sections a network map may name.
+pub const SECTIONS_MAX: usize = 1024;
+/// Most elders one section may have.
+pub const ELDERS_MAX: usize = 100;
+/// Longest section prefix, in bits.
+pub const PREFIX_BITS_MAX: u8 = 32;
+/// Longest elder address in a network map.
+pub const ADDRESS_BYTES_MAX: usize = 256;
+/// First delay before an unacknowledged outgoing credit is sent again.
+pub const OUTBOX_RETRY_DELAY_MS_MIN: u64 = 100;
+/// Longest delay between two deliveries of an unacknowledged outgoing credit.
+pub const OUTBOX_RETRY_DELAY_MS_MAX: u64 = 10_000;
+/// Most outgoing credits an elder holds unacknowledged before it refuses new cross-section debits.
+pub const OUTBOX_CREDITS_MAX: usize = 100_000;

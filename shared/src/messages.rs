@@ -1,0 +1,114 @@
+//! The wire messages: one enum per direction.
+
+use blsttc::SignatureShare;
+use serde::{Deserialize, Serialize};
+
+use crate::rejection::Rejection;
+use crate::types::{AccountId, Amount, DebitProof, Digest, Seq, SignedTransfer, TransferId};
+
+/// Client → elder.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Phase 1: check a signed transfer and answer with a signature share.
+    Validate {
+        /// The transfer.
+        transfer: SignedTransfer,
+        /// Proofs the elder may lack (earlier debits, credits to the sender).
+        deps: Vec<DebitProof>,
+    },
+    /// Phase 3: apply a certified debit.
+    Register {
+        /// The debit proof.
+        proof: DebitProof,
+        /// Proofs the elder may lack (earlier debits, credits to the sender).
+        deps: Vec<DebitProof>,
+    },
+    /// The account's balance, next seq and state digest.
+    Balance {
+        /// The account.
+        account: AccountId,
+    },
+    /// A page of the account's history, as proofs.
+    History {
+        /// The account.
+        account: AccountId,
+        /// First debit seq wanted.
+        debits_from: Seq,
+        /// Credits with an id above this one (all, if `None`).
+        credits_after: Option<TransferId>,
+    },
+}
+
+/// One account as an elder reports it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AccountReport {
+    /// The account.
+    pub account: AccountId,
+    /// Its balance.
+    pub balance: Amount,
+    /// The seq its next debit takes.
+    pub next_seq: Seq,
+    /// Digest of its whole state: debit chain head, credit set, balance, next seq.
+    pub digest: Digest,
+}
+
+/// A page of an account's history; every entry is a checkable proof.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The account.
+    pub account: AccountId,
+    /// Debits in seq order from the asked seq.
+    pub debits: Vec<DebitProof>,
+    /// Credits in id order after the asked id.
+    pub credits: Vec<DebitProof>,
+}
+
+/// Elder → client.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ClientReply {
+    /// The elder's share certifying the transfer.
+    Share {
+        /// The transfer.
+        transfer: TransferId,
+        /// The share.
+        share: SignatureShare,
+    },
+    /// The debit is applied here.
+    Registered {
+        /// The transfer.
+        transfer: TransferId,
+    },
+    /// Answer to a balance query.
+    Balance(AccountReport),
+    /// Answer to a history query.
+    History(HistoryPage),
+    /// The request was refused.
+    Rejected(Rejection),
+}
+
+/// Elder → elder.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// A debit of the sender's section whose recipient is in the receiver's section.
+    Credit {
+        /// The debit proof.
+        proof: DebitProof,
+    },
+    /// The credit is applied at the acknowledging elder.
+    CreditAck {
+        /// The transfer credited.
+        transfer: TransferId,
+    },
+    /// Section sync: send me your applied proofs from this position of your log.
+    SyncRequest {
+        /// Position in the responder's log.
+        position: u64,
+    },
+    /// Section sync: a page of the responder's log.
+    SyncReply {
+        /// Proofs in the responder's log order.
+        proofs: Vec<DebitProof>,
+        /// The log position after the last proof in this page.
+        next_position: u64,
+    },
+}

@@ -1,0 +1,280 @@
+//! The network map (written once at genesis) and its validated, ready-to-use form.
+
+use blsttc::{PublicKeySet, PublicKeyShare, SignatureShare};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::crypto::{self, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
+use crate::limits::{ADDRESS_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX};
+use crate::types::{
+    AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId, TransferId,
+};
+
+/// One elder as the map names it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ElderInfo {
+    /// The elder's position in its section; it holds key share `index`.
+    pub index: ElderIndex,
+    /// Where it listens (`host:port`).
+    pub address: String,
+    /// SHA-256 of its TLS certificate, pinned by everyone who connects.
+    pub cert_fingerprint: Digest,
+}
+
+/// One section as the map names it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SectionInfo {
+    /// The accounts the section holds.
+    pub prefix: Prefix,
+    /// The section's threshold public keys, as `PublicKeySet` bytes.
+    pub public_keys: Vec<u8>,
+    /// The section's elders, index 0 first.
+    pub elders: Vec<ElderInfo>,
+}
+
+/// The network map file: everything a client or elder needs to find and check sections.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct NetworkMap {
+    /// All money there is; the faucet holds it at genesis.
+    pub supply: Amount,
+    /// The account that holds the supply at genesis.
+    pub faucet: AccountId,
+    /// Every section; their prefixes split all accounts.
+    pub sections: Vec<SectionInfo>,
+}
+
+/// Why a network map is unusable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// The section count is zero or above `SECTIONS_MAX`.
+    #[error("a network map needs 1 to {max} sections; this one has {count}")]
+    SectionCount {
+        /// Sections in the map.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A prefix is malformed.
+    #[error("section prefix {prefix:?} is malformed (at most {max} bits)")]
+    BadPrefix {
+        /// The prefix.
+        prefix: Prefix,
+        /// The bit limit.
+        max: u8,
+    },
+    /// Two sections claim some of the same accounts.
+    #[error("sections {first} and {second} overlap")]
+    Overlap {
+        /// One prefix.
+        first: Prefix,
+        /// The other.
+        second: Prefix,
+    },
+    /// Some accounts belong to no section.
+    #[error("the section prefixes leave some accounts without a section")]
+    Gap,
+    /// A section's elder count is zero or above `ELDERS_MAX`.
+    #[error("section {prefix} needs 1 to {max} elders; it has {count}")]
+    ElderCount {
+        /// The section.
+        prefix: Prefix,
+        /// Its elders.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Elder indices are not 0, 1, 2, … in order.
+    #[error("section {prefix}: elder at position {position} has index {index}")]
+    ElderIndex {
+        /// The section.
+        prefix: Prefix,
+        /// Where in the list.
+        position: usize,
+        /// What it says.
+        index: ElderIndex,
+    },
+    /// An address is empty or too long.
+    #[error("section {prefix}: elder {index} has an empty or over-long address")]
+    Address {
+        /// The section.
+        prefix: Prefix,
+        /// The elder.
+        index: ElderIndex,
+    },
+    /// The public key bytes do not decode.
+    #[error("section {prefix}: public key set is malformed")]
+    PublicKeys {
+        /// The section.
+        prefix: Prefix,
+    },
+    /// The key set's threshold does not match `n − f` shares.
+    #[error("section {prefix}: {elders} elders need {needed} shares, the key set wants {key_set}")]
+    Threshold {
+        /// The section.
+        prefix: Prefix,
+        /// Elders in the section.
+        elders: usize,
+        /// Shares `n − f`.
+        needed: usize,
+        /// Shares the key set needs.
+        key_set: usize,
+    },
+    /// The supply is zero.
+    #[error("the supply must be positive")]
+    NoSupply,
+    /// The map does not encode within the message limit.
+    #[error("the network map is too large: {0}")]
+    TooLarge(String),
+}
+
+/// A validated section with its keys ready to use.
+#[derive(Clone, Debug)]
+pub struct Section {
+    /// The accounts it holds.
+    pub prefix: Prefix,
+    /// Its threshold public keys.
+    pub public_keys: PublicKeySet,
+    /// The id of its public key, named in its debit proofs.
+    pub key_id: SectionKeyId,
+    /// Each elder's public key share, by index.
+    pub key_shares: Vec<PublicKeyShare>,
+    /// Its elders.
+    pub elders: Vec<ElderInfo>,
+}
+
+impl Section {
+    /// Number of elders `n`.
+    pub fn elder_count(&self) -> usize {
+        self.elders.len()
+    }
+
+    /// Byzantine elders tolerated: the largest `f` with `n ≥ 3f + 1`.
+    pub fn faults_max(&self) -> usize {
+        (self.elder_count() - 1) / 3
+    }
+
+    /// Shares needed to certify: `n − f`, so two quorums share an honest elder.
+    pub fn shares_needed(&self) -> usize {
+        self.elder_count() - self.faults_max()
+    }
+
+    /// Whether `share` is elder `elder`'s valid share over the debit bytes.
+    pub fn share_is_valid(
+        &self,
+        elder: ElderIndex,
+        message: &[u8],
+        share: &SignatureShare,
+    ) -> bool {
+        self.key_shares.get(elder.0 as usize).is_some_and(|key| key.verify(share, message))
+    }
+
+    /// Whether `proof` carries this section's valid signature on the network `genesis`.
+    /// `id` is the proof's transfer id, which the caller has already computed.
+    pub fn proof_is_valid(&self, genesis: &Digest, id: &TransferId, proof: &DebitProof) -> bool {
+        let message = crypto::debit_signing_bytes(genesis, id);
+        proof.section_key == self.key_id
+            && self.public_keys.public_key().verify(&proof.signature, message)
+    }
+
+    fn from_info(info: &SectionInfo) -> Result<Section, MapError> {
+        let prefix = info.prefix;
+        let count = info.elders.len();
+        if count == 0 || count > ELDERS_MAX {
+            return Err(MapError::ElderCount { prefix, count, max: ELDERS_MAX });
+        }
+        for (position, elder) in info.elders.iter().enumerate() {
+            if elder.index.0 as usize != position {
+                return Err(MapError::ElderIndex { prefix, position, index: elder.index });
+            }
+            if elder.address.is_empty() || elder.address.len() > ADDRESS_BYTES_MAX {
+                return Err(MapError::Address { prefix, index: elder.index });
+            }
+        }
+        let public_keys = public_key_set(info).ok_or(MapError::PublicKeys { prefix })?;
+        let mut section = Section {
+            prefix,
+            key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
+            key_shares: (0..count).map(|i| public_keys.public_key_share(i)).collect(),
+            public_keys,
+            elders: info.elders.clone(),
+        };
+        let key_set = section.public_keys.threshold() + 1;
+        if key_set != section.shares_needed() {
+            let needed = section.shares_needed();
+            return Err(MapError::Threshold { prefix, elders: count, needed, key_set });
+        }
+        section.elders.shrink_to_fit();
+        Ok(section)
+    }
+}
+
+/// Decodes public key set bytes, refusing the empty set (whose threshold is undefined).
+fn public_key_set(info: &SectionInfo) -> Option<PublicKeySet> {
+    let key_bytes = blsttc::PK_SIZE;
+    let coefficients = info.public_keys.len() / key_bytes;
+    let shape_ok =
+        info.public_keys.len() % key_bytes == 0 && (1..=info.elders.len()).contains(&coefficients);
+    shape_ok.then(|| PublicKeySet::from_bytes(info.public_keys.clone()).ok()).flatten()
+}
+
+/// A validated network map: genesis hash computed, sections ready to verify with.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// The map it was built from.
+    pub map: NetworkMap,
+    /// The hash of the map, mixed into every signature.
+    pub genesis: Digest,
+    /// The sections, in map order.
+    pub sections: Vec<Section>,
+}
+
+impl Network {
+    /// Checks every rule of a network map and prepares its keys.
+    pub fn new(map: NetworkMap) -> Result<Network, MapError> {
+        let count = map.sections.len();
+        if count == 0 || count > SECTIONS_MAX {
+            return Err(MapError::SectionCount { count, max: SECTIONS_MAX });
+        }
+        if map.supply == Amount::ZERO {
+            return Err(MapError::NoSupply);
+        }
+        check_prefixes(&map)?;
+        let sections = map.sections.iter().map(Section::from_info).collect::<Result<_, _>>()?;
+        let encoded = codec::encode(&map).map_err(|error| MapError::TooLarge(error.to_string()))?;
+        let genesis = crypto::hash(GENESIS_DOMAIN, [encoded.as_slice()]);
+        Ok(Network { map, genesis, sections })
+    }
+
+    /// The index of the section that holds `account`.
+    pub fn section_index_of(&self, account: &AccountId) -> usize {
+        self.sections
+            .iter()
+            .position(|section| section.prefix.matches(account))
+            .expect("validated prefixes cover every account")
+    }
+
+    /// The section that holds `account`.
+    pub fn section_of(&self, account: &AccountId) -> &Section {
+        &self.sections[self.section_index_of(account)]
+    }
+}
+
+/// Prefixes must be well formed, pairwise disjoint and together cover every account.
+fn check_prefixes(map: &NetworkMap) -> Result<(), MapError> {
+    let mut covered: u64 = 0;
+    for (i, section) in map.sections.iter().enumerate() {
+        let prefix = section.prefix;
+        if !prefix.is_valid() {
+            return Err(MapError::BadPrefix { prefix, max: PREFIX_BITS_MAX });
+        }
+        if let Some(other) = map.sections[..i].iter().find(|s| s.prefix.overlaps(&prefix)) {
+            return Err(MapError::Overlap { first: other.prefix, second: prefix });
+        }
+        // Disjoint prefixes of at most 32 bits cover at most 2^32 slots: no overflow.
+        covered += 1u64 << (u32::from(PREFIX_BITS_MAX) - u32::from(prefix.len));
+    }
+    if covered != 1u64 << PREFIX_BITS_MAX {
+        return Err(MapError::Gap);
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The one enum of expected rejections: sent back as the answer, each with its context.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{
+    AccountId, Amount, Prefix, SectionKeyId, Seq, SignedTransfer, Slot, TransferId,
+};
+
+/// Why an elder refused a request; every variant says enough to act on.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    /// The memo is over `MEMO_BYTES_MAX`.
+    #[error("memo is {bytes} bytes; at most {max} allowed")]
+    MemoTooLong {
+        /// Its length.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// More dependency proofs than `DEPS_MAX` were attached.
+    #[error("{count} dependency proofs attached; at most {max} allowed")]
+    TooManyDeps {
+        /// How many came.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The account is not held by this elder's section.
+    #[error("account {account} is not in section {prefix}; ask the section that holds it")]
+    WrongSection {
+        /// The account.
+        account: AccountId,
+        /// This elder's section.
+        prefix: Prefix,
+    },
+    /// The account signature does not verify.
+    #[error("the signature of account {account} does not verify")]
+    BadAccountSignature {
+        /// The claimed signer.
+        account: AccountId,
+    },
+    /// The recipient is not a usable ed25519 public key; money sent there would be lost.
+    #[error("recipient {to} is not a valid account key")]
+    InvalidRecipient {
+        /// The recipient.
+        to: AccountId,
+    },
+    /// Sender and recipient are the same account.
+    #[error("account {account} cannot pay itself")]
+    SelfTransfer {
+        /// The account.
+        account: AccountId,
+    },
+    /// The amount is zero.
+    #[error("the amount must be at least 1")]
+    ZeroAmount,
+    /// The seq was already used by an applied debit.
+    #[error("seq {seq} is already used; the account's next seq is {next_seq}")]
+    StaleSeq {
+        /// The seq asked for.
+        seq: Seq,
+        /// The account's next seq here.
+        next_seq: Seq,
+    },
+    /// The seq is beyond the next one: earlier debits are missing here (attach them as deps).
+    #[error("seq {seq} is ahead; this elder's next seq is {next_seq} (send the earlier proofs)")]
+    SeqAhead {
+        /// The seq asked for.
+        seq: Seq,
+        /// The account's next seq here.
+        next_seq: Seq,
+    },
+    /// The account has used every seq.
+    #[error("account {account} has no seq left")]
+    SeqExhausted {
+        /// The account.
+        account: AccountId,
+    },
+    /// This elder already signed another transfer at this slot (R1); finish that one instead.
+    #[error("slot already holds another signed transfer")]
+    Conflict {
+        /// The slot.
+        slot: Slot,
+        /// The transfer this elder signed there.
+        existing: Box<SignedTransfer>,
+    },
+    /// The balance does not cover the amount.
+    #[error("balance {balance} does not cover amount {amount}")]
+    InsufficientFunds {
+        /// The balance here.
+        balance: Amount,
+        /// The amount asked.
+        amount: Amount,
+    },
+    /// A certified debit this elder cannot apply yet: it lacks credits its peers have.
+    #[error("balance {balance} here does not cover certified amount {amount}; catching up")]
+    MissingCredits {
+        /// The balance here.
+        balance: Amount,
+        /// The certified amount.
+        amount: Amount,
+    },
+    /// The proof names a key that is not its sender section's.
+    #[error("proof is signed by key {key:?}, not the sender section's")]
+    UnknownSectionKey {
+        /// The key named.
+        key: SectionKeyId,
+    },
+    /// The section signature does not verify.
+    #[error("section signature on transfer {transfer} does not verify")]
+    BadSectionSignature {
+        /// The transfer.
+        transfer: TransferId,
+    },
+    /// A credit would overflow the recipient's balance (impossible within the supply).
+    #[error("crediting {amount} would overflow the balance of {account}")]
+    BalanceOverflow {
+        /// The recipient.
+        account: AccountId,
+        /// The amount.
+        amount: Amount,
+    },
+    /// Too many outgoing credits await acknowledgement; try again shortly.
+    #[error("{pending} outgoing credits await delivery; try again shortly")]
+    OutboxFull {
+        /// Credits waiting.
+        pending: u64,
+    },
+}

@@ -1,0 +1,319 @@
+//! The protocol's value types: accounts, amounts, sequence numbers, prefixes, transfers, proofs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crdts::Dot;
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{MEMO_BYTES_MAX, PREFIX_BITS_MAX};
+
+/// A 32-byte SHA-256 digest: history heads, state digests, genesis hash.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Digest(pub [u8; 32]);
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", &hex::encode(self.0)[..12])
+    }
+}
+
+/// An account: the 32-byte ed25519 public key of its owner.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountId(pub [u8; 32]);
+
+impl AccountId {
+    /// The leading 64 bits, which decide the account's section.
+    pub fn leading_bits(&self) -> u64 {
+        let mut top = [0u8; 8];
+        top.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(top)
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", &hex::encode(self.0)[..12])
+    }
+}
+
+/// Why a string is not an account id.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an account id is 64 hex digits (a 32-byte ed25519 public key); got {0:?}")]
+pub struct AccountIdParseError(pub String);
+
+impl FromStr for AccountId {
+    type Err = AccountIdParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| AccountIdParseError(text.chars().take(80).collect()))?;
+        Ok(AccountId(bytes))
+    }
+}
+
+/// An amount of money in the smallest unit; arithmetic on it is checked.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
+pub struct Amount(pub u64);
+
+impl Amount {
+    /// Zero money.
+    pub const ZERO: Amount = Amount(0);
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// `self - other`, or `None` if it would go below zero.
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0.checked_sub(other.0).map(Amount)
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An account's debit counter: the first debit has seq 1.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    /// The seq of an account's first debit.
+    pub const FIRST: Seq = Seq(1);
+
+    /// The following seq, or `None` on overflow.
+    pub fn next(self) -> Option<Seq> {
+        self.0.checked_add(1).map(Seq)
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An elder's position in its section, 0-based; share `i` is key share `i`.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
+)]
+pub struct ElderIndex(pub u32);
+
+impl fmt::Display for ElderIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The leading `len` bits that every account of a section starts with.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Prefix {
+    /// The prefix bits as an integer below `2^len`.
+    pub value: u64,
+    /// How many leading bits the prefix fixes.
+    pub len: u8,
+}
+
+impl Prefix {
+    /// The prefix that holds every account.
+    pub const ROOT: Prefix = Prefix { value: 0, len: 0 };
+
+    /// Whether the prefix is well formed: short enough and no bits past `len`.
+    pub fn is_valid(&self) -> bool {
+        self.len <= PREFIX_BITS_MAX && self.value >> self.len == 0
+    }
+
+    /// Whether `account` belongs to this prefix.
+    pub fn matches(&self, account: &AccountId) -> bool {
+        let shift = 64u32.saturating_sub(u32::from(self.len));
+        self.len == 0 || account.leading_bits().checked_shr(shift) == Some(self.value)
+    }
+
+    /// Whether two prefixes share any account.
+    pub fn overlaps(&self, other: &Prefix) -> bool {
+        let len = self.len.min(other.len);
+        let shift = |p: &Prefix| p.value.checked_shr(u32::from(p.len - len)).unwrap_or(0);
+        shift(self) == shift(other)
+    }
+
+    /// The prefixes of length `len`, in order: `2^len` sections that split every account.
+    pub fn all_of_len(len: u8) -> Vec<Prefix> {
+        assert!(len <= PREFIX_BITS_MAX.min(16), "prefix length {len} too long to list");
+        (0..1u64 << len).map(|value| Prefix { value, len }).collect()
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.len == 0 {
+            return f.write_str("(root)");
+        }
+        write!(f, "{:0width$b}", self.value, width = usize::from(self.len))
+    }
+}
+
+impl fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Prefix({self})")
+    }
+}
+
+/// Free-form bytes a sender attaches to a transfer, at most `MEMO_BYTES_MAX` long.
+#[derive(Clone, PartialEq, Eq, Hash, Default, Debug, Serialize, Deserialize)]
+pub struct Memo(pub Vec<u8>);
+
+impl Memo {
+    /// Whether the memo is within `MEMO_BYTES_MAX`.
+    pub fn is_within_limit(&self) -> bool {
+        self.0.len() <= MEMO_BYTES_MAX
+    }
+}
+
+/// One account's slot for one debit: `(account, seq)` as a CRDT dot.
+pub type Slot = Dot<AccountId>;
+
+/// A payment order, as the sender signs it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Transfer {
+    /// The paying account.
+    pub from: AccountId,
+    /// The paid account.
+    pub to: AccountId,
+    /// How much moves; at least 1.
+    pub amount: Amount,
+    /// The sender's debit counter this transfer takes.
+    pub seq: Seq,
+    /// Free-form bytes for the recipient.
+    pub memo: Memo,
+}
+
+impl Transfer {
+    /// The `(from, seq)` slot this transfer occupies.
+    pub fn slot(&self) -> Slot {
+        Dot::new(self.from, self.seq.0)
+    }
+}
+
+/// A transfer with its sender's ed25519 signature.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SignedTransfer {
+    /// What is signed.
+    pub transfer: Transfer,
+    /// The sender's signature over the transfer's domain-separated signing bytes.
+    pub signature: ed25519_dalek::Signature,
+}
+
+/// The identity of a signed transfer: a hash over its encoding.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TransferId(pub Digest);
+
+impl fmt::Display for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TransferId({:?})", self.0)
+    }
+}
+
+/// Names a section public key: a hash of its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct SectionKeyId(pub Digest);
+
+/// A signed transfer certified by its sender section: anyone holding the section key can check it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct DebitProof {
+    /// The certified transfer.
+    pub signed: SignedTransfer,
+    /// The section key that signed.
+    pub section_key: SectionKeyId,
+    /// The combined BLS section signature over the transfer id.
+    pub signature: blsttc::Signature,
+}
+
+impl DebitProof {
+    /// The certified transfer.
+    pub fn transfer(&self) -> &Transfer {
+        &self.signed.transfer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account_starting_with(byte: u8) -> AccountId {
+        let mut bytes = [0u8; 32];
+        bytes[0] = byte;
+        AccountId(bytes)
+    }
+
+    #[test]
+    fn prefix_matches_leading_bits() {
+        let one = Prefix { value: 1, len: 1 };
+        assert!(one.matches(&account_starting_with(0b1000_0000)));
+        assert!(!one.matches(&account_starting_with(0b0111_1111)));
+        assert!(Prefix::ROOT.matches(&account_starting_with(0xff)));
+        let two = Prefix { value: 0b10, len: 2 };
+        assert!(two.matches(&account_starting_with(0b1011_0000)));
+        assert!(!two.matches(&account_starting_with(0b1100_0000)));
+    }
+
+    #[test]
+    fn prefixes_overlap_only_when_one_extends_the_other() {
+        let zero = Prefix { value: 0, len: 1 };
+        let zero_one = Prefix { value: 0b01, len: 2 };
+        let one = Prefix { value: 1, len: 1 };
+        assert!(zero.overlaps(&zero_one));
+        assert!(zero_one.overlaps(&zero));
+        assert!(!one.overlaps(&zero_one));
+        assert!(Prefix::ROOT.overlaps(&one));
+    }
+
+    #[test]
+    fn prefix_with_bits_past_its_length_is_invalid() {
+        assert!(!Prefix { value: 2, len: 1 }.is_valid());
+        assert!(!Prefix { value: 0, len: PREFIX_BITS_MAX + 1 }.is_valid());
+        assert!(Prefix { value: 1, len: 1 }.is_valid());
+    }
+
+    #[test]
+    fn account_id_parses_64_hex_digits_only() {
+        let id = account_starting_with(0xab);
+        assert_eq!(id.to_string().parse::<AccountId>(), Ok(id));
+        assert!("abc".parse::<AccountId>().is_err());
+        assert!("zz".repeat(32).parse::<AccountId>().is_err());
+    }
+
+    #[test]
+    fn checked_arithmetic_refuses_overflow_and_underflow() {
+        assert_eq!(Amount(u64::MAX).checked_add(Amount(1)), None);
+        assert_eq!(Amount(1).checked_sub(Amount(2)), None);
+        assert_eq!(Seq(u64::MAX).next(), None);
+        assert_eq!(Seq(1).next(), Some(Seq(2)));
+    }
+}
