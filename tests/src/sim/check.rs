@@ -1,0 +1,211 @@
+//! The invariants of DESIGN.md, checked once the faults have healed and the system settled.
+//! Each returns how many individual assertions it made, or what broke.
+
+use std::collections::HashMap;
+
+use shared::ledger::Ledger;
+use shared::types::{AccountId, Slot, TransferId};
+
+use super::{id_of, World};
+
+/// Runs every check; returns the number of assertions made.
+pub fn check(world: &World) -> Result<u64, String> {
+    let mut checks = 0;
+    let sections: Vec<Vec<&Ledger>> = world
+        .elders
+        .chunks(world.config.elders)
+        .map(|section| {
+            section
+                .iter()
+                .filter(|e| e.is_honest())
+                .map(|e| e.ledger.as_ref().expect("running"))
+                .collect()
+        })
+        .collect();
+    checks += honest_elders_agree(&sections)?;
+    checks += supply_is_conserved(world, &sections)?;
+    for section in &sections {
+        for ledger in section {
+            checks += balances_follow_from_proofs(world, ledger)?;
+        }
+    }
+    checks += one_proof_per_slot(world, &sections)?;
+    checks += every_proof_applied_and_credited_once(world, &sections)?;
+    Ok(checks)
+}
+
+/// After faults heal, all honest elders of a section report the same state digest, and no
+/// outgoing credit is left unacknowledged.
+fn honest_elders_agree(sections: &[Vec<&Ledger>]) -> Result<u64, String> {
+    let mut checks = 0;
+    for section in sections {
+        let first = section[0].state_digest();
+        for ledger in section {
+            checks += 2;
+            if ledger.state_digest() != first {
+                return Err(format!(
+                    "honest elders of section {} disagree on state",
+                    ledger.me().prefix
+                ));
+            }
+            if ledger.outbox().next().is_some() {
+                return Err(format!("elder {:?} still holds undelivered credits", ledger.me()));
+            }
+        }
+    }
+    Ok(checks)
+}
+
+/// Σ balances over all sections + Σ credits in flight = genesis supply; after healing nothing
+/// is in flight.
+fn supply_is_conserved(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, String> {
+    let network = &world.network;
+    let mut total: u128 = 0;
+    let mut in_flight: u128 = 0;
+    for section in sections {
+        let ledger = section[0];
+        total += ledger.accounts().map(|(_, account)| u128::from(account.balance.0)).sum::<u128>();
+        for proof in ledger.log() {
+            let transfer = proof.transfer();
+            let recipient = network.section_index_of(&transfer.to);
+            let outgoing = ledger.section().prefix.matches(&transfer.from)
+                && !ledger.section().prefix.matches(&transfer.to);
+            let credited = sections[recipient][0]
+                .account(&transfer.to)
+                .is_some_and(|account| account.credits.contains(&id_of(proof)));
+            if outgoing && !credited {
+                in_flight += u128::from(transfer.amount.0);
+            }
+        }
+    }
+    let supply = u128::from(network.map.supply.0);
+    if total + in_flight != supply {
+        return Err(format!(
+            "conservation broken: balances {total} + in flight {in_flight} != {supply}"
+        ));
+    }
+    if in_flight != 0 {
+        return Err(format!("{in_flight} still in flight after healing"));
+    }
+    Ok(2)
+}
+
+/// Every balance equals genesis + credits − debits recomputed from the elder's own proofs,
+/// so none went negative or drifted; `next_seq` counts the debits.
+fn balances_follow_from_proofs(world: &World, ledger: &Ledger) -> Result<u64, String> {
+    let prefix = ledger.section().prefix;
+    let mut expected: HashMap<AccountId, i128> = HashMap::new();
+    if prefix.matches(&world.network.map.faucet) {
+        expected.insert(world.network.map.faucet, i128::from(world.network.map.supply.0));
+    }
+    for proof in ledger.log() {
+        let transfer = proof.transfer();
+        let amount = i128::from(transfer.amount.0);
+        if prefix.matches(&transfer.from) {
+            *expected.entry(transfer.from).or_default() -= amount;
+        }
+        if prefix.matches(&transfer.to) {
+            *expected.entry(transfer.to).or_default() += amount;
+        }
+    }
+    let mut checks = 0;
+    for (id, account) in ledger.accounts() {
+        checks += 2;
+        let recomputed = expected.get(id).copied().unwrap_or(0);
+        if recomputed < 0 || recomputed != i128::from(account.balance.0) {
+            return Err(format!(
+                "{id:?} at {:?}: balance {} but proofs give {recomputed}",
+                ledger.me(),
+                account.balance
+            ));
+        }
+        if account.next_seq.0 != account.debits.len() as u64 + 1 {
+            return Err(format!(
+                "{id:?}: next seq {} after {} debits",
+                account.next_seq,
+                account.debits.len()
+            ));
+        }
+    }
+    Ok(checks)
+}
+
+/// No two debit proofs for one slot, across every honest elder and every client; and every
+/// applied debit is one a client certified (nothing forged got in).
+fn one_proof_per_slot(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, String> {
+    let mut seen: HashMap<Slot, TransferId> = HashMap::new();
+    let mut checks = 0;
+    for ledger in sections.iter().flatten() {
+        for proof in ledger.log() {
+            checks += 2;
+            let slot = proof.transfer().slot();
+            let id = id_of(proof);
+            if *seen.entry(slot.clone()).or_insert(id) != id {
+                return Err(format!("two debit proofs applied for slot {slot:?}"));
+            }
+            if world.certified.get(&slot).map(id_of) != Some(id) {
+                return Err(format!(
+                    "{:?} applied a proof no client certified: {slot:?}",
+                    ledger.me()
+                ));
+            }
+        }
+    }
+    Ok(checks)
+}
+
+/// Every debit proof a client got is applied at every honest elder of its section and
+/// credited exactly once at every honest elder of the recipient's section.
+fn every_proof_applied_and_credited_once(
+    world: &World,
+    sections: &[Vec<&Ledger>],
+) -> Result<u64, String> {
+    let mut checks = 0;
+    let mut occurrences: Vec<HashMap<TransferId, u32>> = Vec::new();
+    for ledger in sections.iter().flatten() {
+        let mut counts = HashMap::new();
+        for proof in ledger.log() {
+            *counts.entry(id_of(proof)).or_insert(0) += 1;
+        }
+        occurrences.push(counts);
+    }
+    let mut index = 0;
+    let offsets: Vec<usize> = sections
+        .iter()
+        .map(|section| {
+            let start = index;
+            index += section.len();
+            start
+        })
+        .collect();
+    for proof in world.certified.values() {
+        let transfer = proof.transfer();
+        let id = id_of(proof);
+        let from = world.network.section_index_of(&transfer.from);
+        let to = world.network.section_index_of(&transfer.to);
+        for (k, ledger) in sections[from].iter().enumerate() {
+            checks += 2;
+            let applied = ledger.account(&transfer.from).and_then(|a| a.debit_at(transfer.seq));
+            if applied != Some(id) {
+                return Err(format!(
+                    "certified {slot:?} not applied at {:?}",
+                    ledger.me(),
+                    slot = transfer.slot()
+                ));
+            }
+            if occurrences[offsets[from] + k].get(&id) != Some(&1) {
+                return Err(format!("{:?} applied {id:?} more than once", ledger.me()));
+            }
+        }
+        for (k, ledger) in sections[to].iter().enumerate() {
+            checks += 2;
+            if !ledger.account(&transfer.to).is_some_and(|a| a.credits.contains(&id)) {
+                return Err(format!("certified {id:?} not credited at {:?}", ledger.me()));
+            }
+            if occurrences[offsets[to] + k].get(&id) != Some(&1) {
+                return Err(format!("{:?} credited {id:?} more than once", ledger.me()));
+            }
+        }
+    }
+    Ok(checks)
+}

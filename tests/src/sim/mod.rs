@@ -1,0 +1,474 @@
+//! A seeded, deterministic simulation of whole sections in one process.
+//!
+//! One seed fixes everything: keys, which elders are Byzantine and how, client behaviour,
+//! message drops, duplicates and delays, crash times. Virtual time only moves between events.
+//! After the chaos phase the faults heal, the system settles, and [`check`] asserts every
+//! invariant of DESIGN.md.
+
+mod check;
+mod client;
+mod elder;
+mod net;
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use blsttc::SecretKeySet;
+use ed25519_dalek::SigningKey;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shared::client::account_id;
+use shared::codec;
+use shared::crypto;
+use shared::ledger::ElderId;
+use shared::messages::{ClientReply, ClientRequest, PeerMessage};
+use shared::network::{ElderInfo, Network, NetworkMap, SectionInfo};
+use shared::types::{AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Slot, TransferId};
+
+pub use client::Probe;
+use client::{ClientEvent, SimClient, Step};
+use elder::{Byzantine, SimElder};
+use net::{Event, Faults, Net, Node, Payload};
+pub use stats::Stats;
+
+/// The shape of one run, derived from its seed.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Prefix length: `2^len` sections.
+    pub prefix_len: u8,
+    /// Elders per section.
+    pub elders: usize,
+    /// Clients besides the faucet.
+    pub clients: usize,
+    /// Transfers each client (and the faucet, after funding) makes.
+    pub transfers_per_client: u32,
+    /// Network fault rates during chaos.
+    pub faults: Faults,
+    /// Longest chaos phase, in virtual milliseconds.
+    pub chaos_ms_max: u64,
+    /// Longest time to settle after healing, in virtual milliseconds.
+    pub heal_ms_max: u64,
+}
+
+impl SimConfig {
+    /// Mostly 2 sections × 4 elders; every fourth seed 4 sections, every tenth 7 elders.
+    pub fn for_seed(seed: u64) -> SimConfig {
+        SimConfig {
+            prefix_len: if seed % 4 == 3 { 2 } else { 1 },
+            elders: if seed % 10 == 7 { 7 } else { 4 },
+            clients: 4,
+            transfers_per_client: 25,
+            faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
+            chaos_ms_max: 120_000,
+            heal_ms_max: 120_000,
+        }
+    }
+}
+
+const TICK_MS: u64 = 100;
+const SUPPLY: Amount = Amount(1_000_000_000_000);
+
+/// Runs one seed to the end and checks every invariant; the error says what broke.
+pub fn run(seed: u64) -> Result<Stats, String> {
+    let mut world = World::new(seed, SimConfig::for_seed(seed));
+    world.run()?;
+    world.stats.invariant_checks += check::check(&world)?;
+    world.stats.seeds = 1;
+    Ok(world.stats)
+}
+
+struct World {
+    rng: ChaCha8Rng,
+    now: u64,
+    net: Net,
+    network: Arc<Network>,
+    config: SimConfig,
+    elders: Vec<SimElder>,
+    clients: Vec<SimClient>,
+    accounts: Vec<AccountId>,
+    stats: Stats,
+    healing: bool,
+    heal_started: u64,
+    /// Every debit proof a client combined, by slot.
+    certified: HashMap<Slot, DebitProof>,
+    /// The transfer each honest elder signed a share for, per slot (R1).
+    honest_shares: HashMap<(usize, Slot), TransferId>,
+}
+
+/// A key whose account falls in `prefix`.
+fn key_in(rng: &mut ChaCha8Rng, prefix: Prefix) -> SigningKey {
+    loop {
+        let key = SigningKey::from_bytes(&rng.gen());
+        if prefix.matches(&account_id(&key)) {
+            return key;
+        }
+    }
+}
+
+impl World {
+    fn new(seed: u64, config: SimConfig) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let prefixes = Prefix::all_of_len(config.prefix_len);
+        let n = config.elders;
+        let f = (n - 1) / 3;
+        let key_sets: Vec<SecretKeySet> =
+            prefixes.iter().map(|_| SecretKeySet::random(n - f - 1, &mut rng)).collect();
+        let faucet = key_in(&mut rng, prefixes[0]);
+        let sections = prefixes
+            .iter()
+            .zip(&key_sets)
+            .map(|(prefix, keys)| SectionInfo {
+                prefix: *prefix,
+                public_keys: keys.public_keys().to_bytes(),
+                elders: (0..n)
+                    .map(|i| ElderInfo {
+                        index: ElderIndex(i as u32),
+                        address: format!("sim://{prefix}/{i}"),
+                        cert_fingerprint: Digest(rng.gen()),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let map = NetworkMap { supply: SUPPLY, faucet: account_id(&faucet), sections };
+        let network = Arc::new(Network::new(map).expect("simulated map is valid"));
+        let mut elders = Vec::new();
+        for (prefix, keys) in prefixes.iter().zip(&key_sets) {
+            let mut byzantine: Vec<usize> = (0..n).collect();
+            byzantine.shuffle(&mut rng);
+            byzantine.truncate(f);
+            for i in 0..n {
+                let id = ElderId { prefix: *prefix, index: ElderIndex(i as u32) };
+                let kind = byzantine
+                    .contains(&i)
+                    .then(|| *Byzantine::ALL.choose(&mut rng).expect("kinds"));
+                elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
+            }
+        }
+        let client_keys: Vec<SigningKey> =
+            (0..config.clients).map(|c| key_in(&mut rng, prefixes[c % prefixes.len()])).collect();
+        let mut accounts: Vec<AccountId> = client_keys.iter().map(account_id).collect();
+        let mut clients = vec![SimClient::new(
+            faucet.clone(),
+            network.clone(),
+            config.transfers_per_client,
+            accounts.clone(),
+        )];
+        clients.extend(
+            client_keys.into_iter().map(|key| {
+                SimClient::new(key, network.clone(), config.transfers_per_client, vec![])
+            }),
+        );
+        accounts.insert(0, account_id(&faucet));
+        let mut world = World {
+            rng,
+            now: 0,
+            net: Net::default(),
+            network,
+            config,
+            elders,
+            clients,
+            accounts,
+            stats: Stats::default(),
+            healing: false,
+            heal_started: 0,
+            certified: HashMap::new(),
+            honest_shares: HashMap::new(),
+        };
+        for e in 0..world.elders.len() {
+            let at = world.rng.gen_range(0..TICK_MS);
+            world.net.schedule(at, Node::Elder(e), Payload::Tick);
+        }
+        for c in 0..world.clients.len() {
+            let at = world.rng.gen_range(0..50);
+            world.net.schedule(at, Node::Client(c), Payload::Wake { op: 0 });
+        }
+        world.schedule_crash();
+        world
+    }
+
+    fn faults(&self) -> Option<Faults> {
+        (!self.healing).then_some(self.config.faults)
+    }
+
+    fn flat(&self, section: usize, elder: ElderIndex) -> usize {
+        section * self.config.elders + elder.0 as usize
+    }
+
+    fn flat_of(&self, id: ElderId) -> usize {
+        let section = self
+            .network
+            .sections
+            .iter()
+            .position(|s| s.prefix == id.prefix)
+            .expect("known section");
+        self.flat(section, id.index)
+    }
+
+    /// A crash of a random honest elder, some time from now.
+    fn schedule_crash(&mut self) {
+        let at = self.now + self.rng.gen_range(500..3_000);
+        let honest: Vec<usize> =
+            (0..self.elders.len()).filter(|e| self.elders[*e].is_honest()).collect();
+        let victim = *honest.choose(&mut self.rng).expect("honest elders");
+        self.net.schedule(at, Node::Elder(victim), Payload::Crash);
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        let mut next_check = 0;
+        while let Some(event) = self.net.pop() {
+            self.now = event.at;
+            if !self.healing
+                && (self.now >= self.config.chaos_ms_max
+                    || self.clients.iter().all(SimClient::is_done))
+            {
+                self.heal();
+            }
+            if self.healing && self.now >= next_check {
+                if self.settled() {
+                    return Ok(());
+                }
+                if self.now > self.heal_started + self.config.heal_ms_max {
+                    return Err(format!(
+                        "did not settle within {} ms of healing",
+                        self.config.heal_ms_max
+                    ));
+                }
+                next_check = self.now + 2 * TICK_MS;
+            }
+            self.dispatch(event)?;
+        }
+        Err("the event queue ran dry".to_string())
+    }
+
+    /// Ends the chaos: no more network faults or crashes; crashed elders restart now.
+    fn heal(&mut self) {
+        self.healing = true;
+        self.heal_started = self.now;
+        for elder in &mut self.elders {
+            if elder.ledger.is_none() {
+                elder.restart();
+            }
+        }
+    }
+
+    /// Whether everything has settled: clients idle, outboxes empty, honest digests agree.
+    fn settled(&self) -> bool {
+        if !self.clients.iter().all(SimClient::is_idle) {
+            return false;
+        }
+        let honest = || self.elders.iter().filter(|e| e.is_honest());
+        if honest().any(|e| e.ledger.as_ref().is_none_or(|l| l.outbox().next().is_some())) {
+            return false;
+        }
+        self.elders.chunks(self.config.elders).all(|section| {
+            let mut digests = section
+                .iter()
+                .filter(|e| e.is_honest())
+                .map(|e| e.ledger.as_ref().expect("running").state_digest());
+            let first = digests.next();
+            digests.all(|d| Some(d) == first)
+        })
+    }
+
+    fn dispatch(&mut self, event: Event) -> Result<(), String> {
+        match (event.to, event.payload) {
+            (Node::Elder(e), Payload::Request { client, op, bytes }) => {
+                let request: ClientRequest = decode(&bytes)?;
+                let validated = match &request {
+                    ClientRequest::Validate { transfer, .. } => Some(transfer.transfer.slot()),
+                    _ => None,
+                };
+                let sent =
+                    self.elders[e].on_request(request, self.now, &mut self.rng, &mut self.stats);
+                if let (Some(slot), Some(ClientReply::Share { transfer, .. })) =
+                    (validated, &sent.reply)
+                {
+                    self.check_one_share_per_slot(e, slot, *transfer)?;
+                }
+                if let Some(reply) = sent.reply {
+                    let bytes = encode(&reply)?;
+                    let elder = self.elders[e].id.index;
+                    self.send(Node::Client(client), Payload::Reply { elder, op, bytes });
+                }
+                self.send_peer_messages(e, sent.messages)
+            }
+            (Node::Elder(e), Payload::Peer { from, bytes }) => {
+                let message: PeerMessage = decode(&bytes)?;
+                let sent = self.elders[e].on_peer(from, message, self.now, &mut self.stats);
+                self.send_peer_messages(e, sent.messages)
+            }
+            (Node::Elder(e), Payload::Tick) => {
+                let sent = self.elders[e].on_tick(self.now, &mut self.rng, &mut self.stats);
+                let at = self.now + TICK_MS + self.rng.gen_range(0..10);
+                self.net.schedule(at, Node::Elder(e), Payload::Tick);
+                self.send_peer_messages(e, sent.messages)
+            }
+            (Node::Elder(e), Payload::Crash) => {
+                if !self.healing {
+                    self.crash(e);
+                    self.schedule_crash();
+                }
+                Ok(())
+            }
+            (Node::Elder(e), Payload::Restart) => {
+                if self.elders[e].ledger.is_none() {
+                    self.elders[e].restart();
+                }
+                Ok(())
+            }
+            (Node::Client(c), Payload::Reply { elder, op, bytes }) => {
+                let reply: ClientReply = decode(&bytes)?;
+                let step = self.clients[c].reply(elder, op, reply, &mut self.rng);
+                self.apply_step(c, step)
+            }
+            (Node::Client(c), Payload::Wake { op }) => {
+                let step = self.clients[c].wake(op, &mut self.rng, &self.accounts, self.healing);
+                self.apply_step(c, step)
+            }
+            (to, payload) => Err(format!("misrouted event {payload:?} to {to:?}")),
+        }
+    }
+
+    /// Crashes elder `e` unless another elder of its section is already down.
+    fn crash(&mut self, e: usize) {
+        let section = e / self.config.elders;
+        let range = section * self.config.elders..(section + 1) * self.config.elders;
+        if self.elders[range].iter().any(|elder| elder.ledger.is_none()) {
+            return;
+        }
+        self.elders[e].crash();
+        self.stats.crashes += 1;
+        let at = self.now + self.rng.gen_range(200..2_000);
+        self.net.schedule(at, Node::Elder(e), Payload::Restart);
+    }
+
+    /// R1 at every honest elder, across its crashes: one transfer per slot ever gets a share.
+    fn check_one_share_per_slot(
+        &mut self,
+        e: usize,
+        slot: Slot,
+        transfer: TransferId,
+    ) -> Result<(), String> {
+        if !self.elders[e].is_honest() {
+            return Ok(());
+        }
+        self.stats.invariant_checks += 1;
+        let signed = *self.honest_shares.entry((e, slot.clone())).or_insert(transfer);
+        if signed != transfer {
+            return Err(format!(
+                "R1: honest elder {:?} signed two transfers for slot {slot:?}",
+                self.elders[e].id
+            ));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, to: Node, payload: Payload) {
+        let faults = self.faults();
+        self.net.send(&mut self.rng, &mut self.stats, self.now, faults, to, payload);
+    }
+
+    fn send_peer_messages(
+        &mut self,
+        e: usize,
+        messages: Vec<(ElderId, PeerMessage)>,
+    ) -> Result<(), String> {
+        let from = self.elders[e].id;
+        for (to, message) in messages {
+            let bytes = encode(&message)?;
+            let to = Node::Elder(self.flat_of(to));
+            self.send(to, Payload::Peer { from, bytes });
+        }
+        Ok(())
+    }
+
+    fn apply_step(&mut self, c: usize, step: Step) -> Result<(), String> {
+        let section = self.clients[c].section();
+        for (elder, op, request) in step.requests {
+            let bytes = encode(&request)?;
+            let to = Node::Elder(self.flat(section, elder));
+            self.send(to, Payload::Request { client: c, op, bytes });
+        }
+        for event in step.events {
+            self.on_client_event(section, event)?;
+        }
+        if let Some(delay) = step.wake_in {
+            let op = self.clients[c].op;
+            self.net.schedule(self.now + delay, Node::Client(c), Payload::Wake { op });
+        }
+        Ok(())
+    }
+
+    fn on_client_event(&mut self, section: usize, event: ClientEvent) -> Result<(), String> {
+        match event {
+            ClientEvent::ProbeStarted(probe) => self.count_probe(probe),
+            ClientEvent::Certified { proof, probe } => {
+                self.stats.invariant_checks += 2;
+                if let Some(probe) = probe.filter(|p| p.must_be_refused()) {
+                    return Err(format!(
+                        "a {probe:?} transfer was certified: {:?}",
+                        proof.transfer()
+                    ));
+                }
+                let slot = proof.transfer().slot();
+                if let Some(other) = self.certified.get(&slot) {
+                    if *other != proof {
+                        return Err(format!("two debit proofs for slot {slot:?}"));
+                    }
+                    return Ok(());
+                }
+                self.stats.transfers_certified += 1;
+                let to_section = self.network.section_index_of(&proof.transfer().to);
+                self.stats.transfers_cross_section += u64::from(to_section != section);
+                self.certified.insert(slot, proof);
+            }
+            ClientEvent::Registered { replay, .. } => {
+                self.stats.transfers_registered += u64::from(!replay);
+            }
+            ClientEvent::BalanceAgreed { report, reports } => {
+                // R8: what the client accepted, at least one honest elder said.
+                self.stats.balances_agreed += 1;
+                self.stats.invariant_checks += 1;
+                let honest_said = reports.iter().any(|(elder, r)| {
+                    *r == report && self.elders[self.flat(section, *elder)].is_honest()
+                });
+                if !honest_said {
+                    return Err(format!(
+                        "client accepted a balance no honest elder gave: {report:?}"
+                    ));
+                }
+            }
+            ClientEvent::Stuck => self.stats.clients_stuck += 1,
+        }
+        Ok(())
+    }
+
+    fn count_probe(&mut self, probe: Probe) {
+        let counter = match probe {
+            Probe::Equivocation => &mut self.stats.client_equivocations,
+            Probe::LostTrack => &mut self.stats.client_lost_track,
+            Probe::SeqAhead | Probe::StaleSeq => &mut self.stats.client_wrong_seq,
+            Probe::Overspend => &mut self.stats.client_overspends,
+            Probe::ZeroAmount => &mut self.stats.client_zero_amounts,
+            Probe::BadSignature => &mut self.stats.client_bad_signatures,
+            Probe::SelfTransfer => &mut self.stats.client_self_transfers,
+            Probe::Replay => &mut self.stats.client_replays,
+        };
+        *counter += 1;
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    codec::encode(value).map_err(|error| format!("encode: {error}"))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    codec::decode(bytes).map_err(|error| format!("decode: {error}"))
+}
+
+/// Transfer ids, for the checker.
+fn id_of(proof: &DebitProof) -> TransferId {
+    crypto::transfer_id(&proof.signed)
+}
