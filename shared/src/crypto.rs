@@ -3,12 +3,12 @@
 //! Every signed byte string starts with a domain tag and the network's genesis hash, so a
 //! signature made for one message kind or one network never verifies as another.
 
-use blsttc::{SecretKeyShare, SignatureShare};
+use blsttc::SecretKeyShare;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec;
-use crate::types::{Digest, SignedTransfer, Transfer, TransferId};
+use crate::types::{BlsSignature, Digest, SignedTransfer, Transfer, TransferId};
 
 /// Domain tag of the bytes an account key signs.
 const TRANSFER_DOMAIN: &[u8] = b"section-bank/v1/transfer\0";
@@ -80,8 +80,31 @@ pub fn sign_debit_share(
     key_share: &SecretKeyShare,
     genesis: &Digest,
     id: &TransferId,
-) -> SignatureShare {
-    key_share.sign(debit_signing_bytes(genesis, id))
+) -> BlsSignature {
+    BlsSignature(key_share.sign(debit_signing_bytes(genesis, id)).to_bytes())
+}
+
+/// A BLS public key (section key or key share) prepared for verification.
+pub type BlsPublicKey = blst::min_pk::PublicKey;
+
+/// Prepares a blsttc public key for verification: decompressed and group-checked once.
+pub fn bls_public_key(key: &blsttc::PublicKey) -> BlsPublicKey {
+    BlsPublicKey::key_validate(&key.to_bytes()).expect("a blsttc public key is a valid G1 point")
+}
+
+/// Whether `signature` is `key`'s BLS signature over `message`, with blsttc's hash-to-curve
+/// tag. One multi-Miller loop and one final exponentiation (blsttc's own verify computes two
+/// full pairings); the signature is decompressed and group-checked here, not when decoded.
+pub fn bls_signature_is_valid(
+    key: &BlsPublicKey,
+    message: &[u8],
+    signature: &BlsSignature,
+) -> bool {
+    let Ok(signature) = blst::min_pk::Signature::uncompress(&signature.0) else {
+        return false;
+    };
+    let result = signature.verify(true, message, blsttc::DST, &[], key, false);
+    result == blst::BLST_ERROR::BLST_SUCCESS
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The wire messages: one enum per direction.
 
-use blsttc::SignatureShare;
 use serde::{Deserialize, Serialize};
 
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, DebitProof, Digest, Seq, SignedTransfer, TransferId};
+use crate::types::{
+    AccountId, Amount, BlsSignature, DebitProof, Digest, Seq, SignedTransfer, TransferId,
+};
 
 /// Client → elder.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -71,7 +72,7 @@ pub enum ClientReply {
         /// The transfer.
         transfer: TransferId,
         /// The share.
-        share: SignatureShare,
+        share: BlsSignature,
     },
     /// The debit is applied here.
     Registered {

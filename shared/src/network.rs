@@ -1,13 +1,14 @@
 //! The network map (written once at genesis) and its validated, ready-to-use form.
 
-use blsttc::{PublicKeySet, PublicKeyShare, SignatureShare};
+use blsttc::PublicKeySet;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::crypto::{self, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
+use crate::crypto::{self, BlsPublicKey, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
 use crate::limits::{ADDRESS_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX};
 use crate::types::{
-    AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId, TransferId,
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId,
+    TransferId,
 };
 
 /// One elder as the map names it.
@@ -136,8 +137,10 @@ pub struct Section {
     pub public_keys: PublicKeySet,
     /// The id of its public key, named in its debit proofs.
     pub key_id: SectionKeyId,
-    /// Each elder's public key share, by index.
-    pub key_shares: Vec<PublicKeyShare>,
+    /// The section public key, prepared for verification.
+    pub key: BlsPublicKey,
+    /// Each elder's public key share, by index, prepared for verification.
+    pub key_shares: Vec<BlsPublicKey>,
     /// Its elders.
     pub elders: Vec<ElderInfo>,
 }
@@ -159,13 +162,10 @@ impl Section {
     }
 
     /// Whether `share` is elder `elder`'s valid share over the debit bytes.
-    pub fn share_is_valid(
-        &self,
-        elder: ElderIndex,
-        message: &[u8],
-        share: &SignatureShare,
-    ) -> bool {
-        self.key_shares.get(elder.0 as usize).is_some_and(|key| key.verify(share, message))
+    pub fn share_is_valid(&self, elder: ElderIndex, message: &[u8], share: &BlsSignature) -> bool {
+        self.key_shares
+            .get(elder.0 as usize)
+            .is_some_and(|key| crypto::bls_signature_is_valid(key, message, share))
     }
 
     /// Whether `proof` carries this section's valid signature on the network `genesis`.
@@ -173,7 +173,7 @@ impl Section {
     pub fn proof_is_valid(&self, genesis: &Digest, id: &TransferId, proof: &DebitProof) -> bool {
         let message = crypto::debit_signing_bytes(genesis, id);
         proof.section_key == self.key_id
-            && self.public_keys.public_key().verify(&proof.signature, message)
+            && crypto::bls_signature_is_valid(&self.key, &message, &proof.signature)
     }
 
     fn from_info(info: &SectionInfo) -> Result<Section, MapError> {
@@ -194,7 +194,11 @@ impl Section {
         let mut section = Section {
             prefix,
             key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
-            key_shares: (0..count).map(|i| public_keys.public_key_share(i)).collect(),
+            key: crypto::bls_public_key(&public_keys.public_key()),
+            key_shares: (0..count)
+                .map(|i| BlsPublicKey::key_validate(&public_keys.public_key_share(i).to_bytes()))
+                .collect::<Result<_, _>>()
+                .map_err(|_| MapError::PublicKeys { prefix })?,
             public_keys,
             elders: info.elders.clone(),
         };

@@ -244,6 +244,18 @@ impl fmt::Debug for TransferId {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct SectionKeyId(pub Digest);
 
+/// A BLS signature or signature share (a compressed G2 point), kept as bytes on the wire: it is
+/// decompressed and checked to lie in the group only when it is verified, so the many copies
+/// of a proof that arrive and turn out to be known already cost no curve arithmetic.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlsSignature(#[serde(with = "serde_big_array::BigArray")] pub [u8; 96]);
+
+impl fmt::Debug for BlsSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlsSignature({})", &hex::encode(self.0)[..12])
+    }
+}
+
 /// A signed transfer certified by its sender section: anyone holding the section key can check it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct DebitProof {
@@ -251,8 +263,8 @@ pub struct DebitProof {
     pub signed: SignedTransfer,
     /// The section key that signed.
     pub section_key: SectionKeyId,
-    /// The combined BLS section signature over the transfer id.
-    pub signature: blsttc::Signature,
+    /// The combined BLS section signature over the transfer's debit signing bytes.
+    pub signature: BlsSignature,
 }
 
 impl DebitProof {

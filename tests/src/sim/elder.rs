@@ -13,9 +13,12 @@ use shared::crypto;
 use shared::ledger::{ElderId, Ledger, Record};
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
 use shared::network::Network;
-use shared::types::{Amount, DebitProof, Digest, Memo, Seq, Transfer};
+use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Transfer};
 
 use super::stats::Stats;
+
+/// Chance that a forging elder sends a round of forgeries on a tick.
+const FORGERY_PER_TICK: f64 = 0.2;
 
 /// How a Byzantine elder misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +196,7 @@ impl SimElder {
         };
         let output = ledger.handle_tick(now);
         let mut sent = self.persist(output, None);
-        if self.byzantine == Some(Byzantine::ForgesCredits) {
+        if self.byzantine == Some(Byzantine::ForgesCredits) && rng.gen_bool(FORGERY_PER_TICK) {
             sent.messages.extend(self.forgeries(rng, stats));
         }
         sent
@@ -224,7 +227,7 @@ impl SimElder {
         let forged = DebitProof {
             signed: crypto::sign_transfer(&forger, &network.genesis, transfer),
             section_key: section.key_id,
-            signature: SecretKeySet::random(0, rng).secret_key().sign(b"not the section key"),
+            signature: BlsSignature(SecretKeySet::random(0, rng).secret_key().sign(b"not the section key").to_bytes()),
         };
         let to_all = |prefix, elders: &[shared::network::ElderInfo], message: PeerMessage| {
             elders

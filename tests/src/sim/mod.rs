@@ -59,7 +59,7 @@ impl SimConfig {
             prefix_len: if seed % 4 == 3 { 2 } else { 1 },
             elders: if seed % 10 == 7 { 7 } else { 4 },
             clients: 4,
-            transfers_per_client: 25,
+            transfers_per_client: 27,
             faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
             chaos_ms_max: 120_000,
             heal_ms_max: 120_000,
@@ -134,15 +134,16 @@ impl World {
         let map = NetworkMap { supply: SUPPLY, faucet: account_id(&faucet), sections };
         let network = Arc::new(Network::new(map).expect("simulated map is valid"));
         let mut elders = Vec::new();
-        for (prefix, keys) in prefixes.iter().zip(&key_sets) {
+        for (k, (prefix, keys)) in prefixes.iter().zip(&key_sets).enumerate() {
             let mut byzantine: Vec<usize> = (0..n).collect();
             byzantine.shuffle(&mut rng);
             byzantine.truncate(f);
             for i in 0..n {
                 let id = ElderId { prefix: *prefix, index: ElderIndex(i as u32) };
-                let kind = byzantine
-                    .contains(&i)
-                    .then(|| *Byzantine::ALL.choose(&mut rng).expect("kinds"));
+                // Kinds rotate with seed and section, so every kind shows up every few seeds.
+                let kind = byzantine.iter().position(|b| *b == i).map(|j| {
+                    Byzantine::ALL[(seed as usize * 2 + k + j) % Byzantine::ALL.len()]
+                });
                 elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
             }
         }
