@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use blsttc::SignatureShare;
 use ed25519_dalek::SigningKey;
 
 use crate::crypto;
@@ -13,7 +12,8 @@ use crate::messages::ClientReply;
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer, TransferId,
+    AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
+    TransferId,
 };
 
 /// The account an ed25519 key controls.
@@ -70,7 +70,7 @@ pub struct ShareCollector {
     signed: SignedTransfer,
     id: TransferId,
     message: Vec<u8>,
-    shares: BTreeMap<ElderIndex, SignatureShare>,
+    shares: BTreeMap<ElderIndex, BlsSignature>,
     refused: BTreeMap<ElderIndex, Rejection>,
     invalid: BTreeSet<ElderIndex>,
 }
@@ -139,10 +139,14 @@ impl ShareCollector {
             {
                 return Progress::Conflict(*existing);
             }
+            // An elder counts once, by its latest answer: a Byzantine elder that refuses and
+            // then answers nonsense must not count as two of the f answers that may be lost.
             ClientReply::Rejected(rejection) => {
+                self.invalid.remove(&elder);
                 self.refused.insert(elder, rejection);
             }
             _ => {
+                self.refused.remove(&elder);
                 self.invalid.insert(elder);
             }
         }
@@ -169,12 +173,20 @@ impl ShareCollector {
 
     fn combine(&self) -> DebitProof {
         let section = self.section();
-        let shares = self.shares.iter().map(|(elder, share)| (elder.0 as usize, share));
+        let shares = self.shares.iter().map(|(elder, share)| {
+            let share =
+                blsttc::SignatureShare::from_bytes(share.0).expect("a verified share decodes");
+            (elder.0 as usize, share)
+        });
         let signature = section
             .public_keys
             .combine_signatures(shares)
             .expect("enough distinct verified shares combine");
-        DebitProof { signed: self.signed.clone(), section_key: section.key_id, signature }
+        DebitProof {
+            signed: self.signed.clone(),
+            section_key: section.key_id,
+            signature: BlsSignature(signature.to_bytes()),
+        }
     }
 }
 
@@ -197,5 +209,196 @@ impl<T: PartialEq + Clone> AgreedAnswer<T> {
         self.answers.insert(elder, answer.clone());
         let agreeing = self.answers.values().filter(|other| **other == answer).count();
         (agreeing >= self.needed).then_some(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::tests::fixtures::{validate, Fixture, HOME};
+    use crate::ledger::Ledger;
+
+    /// A collector for a fresh faucet transfer, with the home section's elders at genesis.
+    fn collecting(fx: &Fixture) -> (ShareCollector, Vec<Ledger>) {
+        let signed = fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1);
+        (ShareCollector::new(fx.network.clone(), signed), fx.elders(HOME))
+    }
+
+    /// Elder `index`'s genuine answer to validating the collector's transfer.
+    fn answer(collector: &ShareCollector, elders: &mut [Ledger], index: u32) -> ClientReply {
+        elders[index as usize].handle_client(validate(collector.signed().clone()), 0).0
+    }
+
+    /// A refusal an honest elder may give.
+    fn rejection() -> Rejection {
+        Rejection::InsufficientFunds { balance: Amount(1), amount: Amount(5) }
+    }
+
+    fn refusal() -> ClientReply {
+        ClientReply::Rejected(rejection())
+    }
+
+    #[test]
+    fn certified_only_after_n_minus_f_valid_shares_and_the_proof_verifies() {
+        let fx = Fixture::new(60);
+        let (mut collector, mut elders) = collecting(&fx);
+        for index in [0, 2] {
+            let reply = answer(&collector, &mut elders, index);
+            assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting);
+        }
+        let reply = answer(&collector, &mut elders, 3);
+        let Progress::Certified(proof) = collector.add(ElderIndex(3), reply) else {
+            panic!("three valid shares of four certify");
+        };
+        assert_eq!(proof.signed, *collector.signed());
+        let section = &fx.network.sections[HOME];
+        assert!(section.proof_is_valid(&fx.genesis(), &collector.transfer_id(), &proof));
+        let shared: Vec<ElderIndex> = collector.shared_by().collect();
+        assert_eq!(shared, vec![ElderIndex(0), ElderIndex(2), ElderIndex(3)]);
+    }
+
+    #[test]
+    fn share_signed_by_a_stranger_key_is_counted_invalid_and_never_combined() {
+        let fx = Fixture::new(61);
+        let (mut collector, mut elders) = collecting(&fx);
+        let message = crypto::debit_signing_bytes(&fx.genesis(), &collector.transfer_id());
+        let garbage = BlsSignature(fx.stranger_key_share().sign(message).to_bytes());
+        // Elder 0 sends bytes that are no curve point, then a share under a stranger's key.
+        for share in [BlsSignature([0xff; 96]), garbage] {
+            let reply = ClientReply::Share { transfer: collector.transfer_id(), share };
+            assert_eq!(collector.add(ElderIndex(0), reply), Progress::Waiting);
+            assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
+            assert_eq!(collector.shared_by().count(), 0);
+        }
+        for index in [1, 2] {
+            let reply = answer(&collector, &mut elders, index);
+            assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting);
+        }
+        let reply = answer(&collector, &mut elders, 3);
+        let Progress::Certified(proof) = collector.add(ElderIndex(3), reply) else {
+            panic!("the three honest shares certify");
+        };
+        let section = &fx.network.sections[HOME];
+        assert!(section.proof_is_valid(&fx.genesis(), &collector.transfer_id(), &proof));
+    }
+
+    #[test]
+    fn genuine_share_for_another_transfer_is_counted_invalid() {
+        let fx = Fixture::new(62);
+        let (mut collector, mut elders) = collecting(&fx);
+        let other = fx.signed(&fx.faucet, fx.account_in(HOME), 6, 1);
+        let (reply, _) = elders[0].handle_client(validate(other), 0);
+        assert_eq!(collector.add(ElderIndex(0), reply), Progress::Waiting);
+        assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
+    }
+
+    #[test]
+    fn conflict_showing_our_other_transfer_at_our_slot_is_reported() {
+        let fx = Fixture::new(63);
+        let (mut collector, mut elders) = collecting(&fx);
+        let to = collector.signed().transfer.to;
+        let earlier = fx.signed(&fx.faucet, to, 7, 1);
+        elders[1].handle_client(validate(earlier.clone()), 0);
+        let reply = answer(&collector, &mut elders, 1);
+        assert!(matches!(reply, ClientReply::Rejected(Rejection::Conflict { .. })), "{reply:?}");
+        assert_eq!(collector.add(ElderIndex(1), reply), Progress::Conflict(earlier));
+    }
+
+    #[test]
+    fn conflict_carrying_a_transfer_not_signed_by_our_key_counts_as_a_refusal() {
+        let fx = Fixture::new(64);
+        let (mut collector, _) = collecting(&fx);
+        let ours = collector.signed().transfer.clone();
+        let forger = fx.key_in(HOME);
+        let invented = fx.sign(&forger, Transfer { amount: Amount(9), ..ours.clone() });
+        let conflict = |existing: SignedTransfer| {
+            let slot = ours.slot();
+            ClientReply::Rejected(Rejection::Conflict { slot, existing: Box::new(existing) })
+        };
+        assert_eq!(collector.add(ElderIndex(0), conflict(invented.clone())), Progress::Waiting);
+        // Our own transfer, sent back as its own rival, is no conflict either.
+        let own = collector.signed().clone();
+        let Progress::Refused(refusals) = collector.add(ElderIndex(2), conflict(own.clone()))
+        else {
+            panic!("two refusals of four leave too few elders to certify");
+        };
+        let elders: Vec<ElderIndex> = refusals.iter().map(|(elder, _)| *elder).collect();
+        assert_eq!(elders, vec![ElderIndex(0), ElderIndex(2)]);
+    }
+
+    #[test]
+    fn refused_only_when_more_than_f_elders_refuse() {
+        let fx = Fixture::new(65);
+        let (mut collector, _) = collecting(&fx);
+        assert_eq!(collector.add(ElderIndex(3), refusal()), Progress::Waiting);
+        let expected = vec![(ElderIndex(1), rejection()), (ElderIndex(3), rejection())];
+        assert_eq!(collector.add(ElderIndex(1), refusal()), Progress::Refused(expected));
+    }
+
+    #[test]
+    fn elder_that_refuses_then_answers_nonsense_counts_once() {
+        let fx = Fixture::new(66);
+        let (mut collector, mut elders) = collecting(&fx);
+        let nonsense = ClientReply::Registered { transfer: collector.transfer_id() };
+        assert_eq!(collector.add(ElderIndex(0), refusal()), Progress::Waiting);
+        assert_eq!(collector.add(ElderIndex(0), nonsense.clone()), Progress::Waiting);
+        assert_eq!(collector.add(ElderIndex(0), refusal()), Progress::Waiting);
+        for index in [1, 2] {
+            let reply = answer(&collector, &mut elders, index);
+            assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting);
+        }
+        let reply = answer(&collector, &mut elders, 3);
+        assert!(matches!(collector.add(ElderIndex(3), reply), Progress::Certified(_)));
+    }
+
+    #[test]
+    fn answers_from_elders_outside_the_section_are_ignored() {
+        let fx = Fixture::new(67);
+        let (mut collector, _) = collecting(&fx);
+        for index in 4..10 {
+            assert_eq!(collector.add(ElderIndex(index), refusal()), Progress::Waiting);
+        }
+        assert_eq!(collector.invalid().count(), 0);
+    }
+
+    #[test]
+    fn agreed_answer_returns_once_f_plus_one_elders_give_the_same_one() {
+        let fx = Fixture::new(68);
+        let mut agreed = AgreedAnswer::new(&fx.network.sections[HOME]);
+        assert_eq!(agreed.add(ElderIndex(0), 10u64), None);
+        assert_eq!(agreed.add(ElderIndex(1), 11), None);
+        assert_eq!(agreed.add(ElderIndex(2), 10), Some(10));
+    }
+
+    #[test]
+    fn single_lying_elder_cannot_make_a_value_accepted() {
+        let fx = Fixture::new(69);
+        let mut agreed = AgreedAnswer::new(&fx.network.sections[HOME]);
+        for _ in 0..3 {
+            assert_eq!(agreed.add(ElderIndex(3), 1_000_000u64), None, "one elder, said often");
+        }
+        assert_eq!(agreed.add(ElderIndex(0), 10), None);
+        // The liar switching to the truth counts once, as its latest answer.
+        assert_eq!(agreed.add(ElderIndex(3), 10), Some(10));
+        assert_eq!(agreed.add(ElderIndex(3), 1_000_000), None);
+    }
+
+    #[test]
+    fn build_transfer_refuses_what_every_honest_elder_would_refuse() {
+        let fx = Fixture::new(70);
+        let (key, to) = (&fx.faucet, fx.account_in(HOME));
+        let build = |to, amount, memo: Vec<u8>| {
+            build_transfer(key, &fx.network, to, Amount(amount), Seq(1), Memo(memo))
+        };
+        let long = vec![0; crate::limits::MEMO_BYTES_MAX + 1];
+        let max = crate::limits::MEMO_BYTES_MAX as u64;
+        assert_eq!(build(to, 5, long), Err(Rejection::MemoTooLong { bytes: max + 1, max }));
+        assert_eq!(build(to, 0, vec![]), Err(Rejection::ZeroAmount));
+        let me = account_id(key);
+        assert_eq!(build(me, 5, vec![]), Err(Rejection::SelfTransfer { account: me }));
+        let weak = AccountId([0; 32]);
+        assert_eq!(build(weak, 5, vec![]), Err(Rejection::InvalidRecipient { to: weak }));
+        let signed = build(to, 5, b"rent".to_vec()).unwrap();
+        assert!(crypto::account_signature_is_valid(&fx.genesis(), &signed));
     }
 }

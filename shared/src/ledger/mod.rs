@@ -5,6 +5,8 @@
 mod account;
 mod apply;
 mod outbox;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -125,7 +127,7 @@ impl Ledger {
             index: me.index,
             count: keys.len(),
         })?;
-        if *key != key_share.public_key_share() {
+        if key.compress() != key_share.public_key_share().to_bytes() {
             return Err(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index });
         }
         let mut accounts = BTreeMap::new();

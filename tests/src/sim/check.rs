@@ -140,7 +140,7 @@ fn one_proof_per_slot(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, S
             checks += 2;
             let slot = proof.transfer().slot();
             let id = id_of(proof);
-            if *seen.entry(slot.clone()).or_insert(id) != id {
+            if *seen.entry(slot).or_insert(id) != id {
                 return Err(format!("two debit proofs applied for slot {slot:?}"));
             }
             if world.certified.get(&slot).map(id_of) != Some(id) {

@@ -227,7 +227,9 @@ impl SimElder {
         let forged = DebitProof {
             signed: crypto::sign_transfer(&forger, &network.genesis, transfer),
             section_key: section.key_id,
-            signature: BlsSignature(SecretKeySet::random(0, rng).secret_key().sign(b"not the section key").to_bytes()),
+            signature: BlsSignature(
+                SecretKeySet::random(0, rng).secret_key().sign(b"not the section key").to_bytes(),
+            ),
         };
         let to_all = |prefix, elders: &[shared::network::ElderInfo], message: PeerMessage| {
             elders

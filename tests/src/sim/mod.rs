@@ -141,9 +141,10 @@ impl World {
             for i in 0..n {
                 let id = ElderId { prefix: *prefix, index: ElderIndex(i as u32) };
                 // Kinds rotate with seed and section, so every kind shows up every few seeds.
-                let kind = byzantine.iter().position(|b| *b == i).map(|j| {
-                    Byzantine::ALL[(seed as usize * 2 + k + j) % Byzantine::ALL.len()]
-                });
+                let kind = byzantine
+                    .iter()
+                    .position(|b| *b == i)
+                    .map(|j| Byzantine::ALL[(seed as usize * 2 + k + j) % Byzantine::ALL.len()]);
                 elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
             }
         }
@@ -356,7 +357,7 @@ impl World {
             return Ok(());
         }
         self.stats.invariant_checks += 1;
-        let signed = *self.honest_shares.entry((e, slot.clone())).or_insert(transfer);
+        let signed = *self.honest_shares.entry((e, slot)).or_insert(transfer);
         if signed != transfer {
             return Err(format!(
                 "R1: honest elder {:?} signed two transfers for slot {slot:?}",

@@ -1,0 +1,615 @@
+//! Unit tests of the elder's ledger: every refusal names its exact cause and changes nothing;
+//! validation, registration, credits, the outbox, rebuild and sync follow R1–R6.
+
+pub(crate) mod fixtures;
+
+use ed25519_dalek::VerifyingKey;
+
+use fixtures::{
+    assert_refused, register, register_request, transfer, validate, Fixture, Snapshot, AWAY,
+    ELDERS, HOME, SUPPLY,
+};
+
+use super::{ElderId, Ledger, Output, Record};
+use crate::client::account_id;
+use crate::crypto;
+use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::messages::{ClientReply, ClientRequest, PeerMessage};
+use crate::rejection::Rejection;
+use crate::types::{AccountId, Amount, BlsSignature, ElderIndex, Memo, Seq, TransferId};
+
+/// The credits an output sends, as (recipient elder, transfer id).
+fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
+    output
+        .messages
+        .iter()
+        .filter_map(|(to, message)| match message {
+            PeerMessage::Credit { proof } => Some((*to, crypto::transfer_id(&proof.signed))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every elder of `section` except those in `acked`, as credit recipients of `id`.
+fn credit_targets(
+    fx: &Fixture,
+    section: usize,
+    id: TransferId,
+    acked: &[u32],
+) -> Vec<(ElderId, TransferId)> {
+    (0..ELDERS).filter(|i| !acked.contains(i)).map(|i| (fx.elder_id(section, i), id)).collect()
+}
+
+// Refusals of a validate request (R2): each exact, each leaving the elder untouched.
+
+#[test]
+fn memo_over_the_limit_is_refused_with_memo_too_long() {
+    let fx = Fixture::new(1);
+    let mut elder = fx.ledger(HOME, 0);
+    let mut long = transfer(&fx.faucet, fx.account_in(HOME), 5, 1);
+    long.memo = Memo(vec![7; MEMO_BYTES_MAX + 1]);
+    let signed = fx.sign(&fx.faucet, long);
+    let bytes = (MEMO_BYTES_MAX + 1) as u64;
+    let expected = Rejection::MemoTooLong { bytes, max: MEMO_BYTES_MAX as u64 };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn validate_of_an_account_of_another_section_is_refused_with_wrong_section() {
+    let fx = Fixture::new(2);
+    let mut elder = fx.ledger(HOME, 0);
+    let stranger = fx.key_in(AWAY);
+    let signed = fx.signed(&stranger, fx.faucet_id(), 5, 1);
+    let account = signed.transfer.from;
+    let expected = Rejection::WrongSection { account, prefix: fx.prefix(HOME) };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn transfer_changed_after_signing_is_refused_with_bad_account_signature() {
+    let fx = Fixture::new(3);
+    let mut elder = fx.ledger(HOME, 0);
+    let mut signed = fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1);
+    signed.transfer.amount = Amount(500);
+    let expected = Rejection::BadAccountSignature { account: fx.faucet_id() };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn transfer_signed_by_another_key_is_refused_with_bad_account_signature() {
+    let fx = Fixture::new(4);
+    let mut elder = fx.ledger(HOME, 0);
+    let thief = fx.key_in(HOME);
+    let signed = fx.sign(&thief, transfer(&fx.faucet, account_id(&thief), 5, 1));
+    let expected = Rejection::BadAccountSignature { account: fx.faucet_id() };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn weak_recipient_key_is_refused_with_invalid_recipient() {
+    let fx = Fixture::new(5);
+    let mut elder = fx.ledger(HOME, 0);
+    // All-zero bytes decode to a point of small order: a key nobody can sign for.
+    let to = AccountId([0; 32]);
+    let signed = fx.signed(&fx.faucet, to, 5, 1);
+    assert_refused(&mut elder, validate(signed), Rejection::InvalidRecipient { to });
+}
+
+#[test]
+fn recipient_that_is_not_a_curve_point_is_refused_with_invalid_recipient() {
+    let fx = Fixture::new(6);
+    let mut elder = fx.ledger(HOME, 0);
+    let bytes = (1..=u8::MAX)
+        .map(|byte| [byte; 32])
+        .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+        .expect("some repeated byte is not a point encoding");
+    let to = AccountId(bytes);
+    let signed = fx.signed(&fx.faucet, to, 5, 1);
+    assert_refused(&mut elder, validate(signed), Rejection::InvalidRecipient { to });
+}
+
+#[test]
+fn transfer_to_oneself_is_refused_with_self_transfer() {
+    let fx = Fixture::new(7);
+    let mut elder = fx.ledger(HOME, 0);
+    let signed = fx.signed(&fx.faucet, fx.faucet_id(), 5, 1);
+    let expected = Rejection::SelfTransfer { account: fx.faucet_id() };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn transfer_of_nothing_is_refused_with_zero_amount() {
+    let fx = Fixture::new(8);
+    let mut elder = fx.ledger(HOME, 0);
+    let signed = fx.signed(&fx.faucet, fx.account_in(HOME), 0, 1);
+    assert_refused(&mut elder, validate(signed), Rejection::ZeroAmount);
+}
+
+#[test]
+fn seq_of_an_applied_debit_is_refused_with_stale_seq() {
+    let fx = Fixture::new(9);
+    let mut elders = vec![fx.ledger(HOME, 0)];
+    let to = fx.account_in(HOME);
+    fx.pay(&mut elders, &fx.faucet, to, 5, 1);
+    let again = fx.signed(&fx.faucet, to, 6, 1);
+    let expected = Rejection::StaleSeq { seq: Seq(1), next_seq: Seq(2) };
+    assert_refused(&mut elders[0], validate(again), expected);
+}
+
+#[test]
+fn seq_past_the_next_one_is_refused_with_seq_ahead() {
+    let fx = Fixture::new(10);
+    let mut elder = fx.ledger(HOME, 0);
+    let signed = fx.signed(&fx.faucet, fx.account_in(HOME), 5, 2);
+    let expected = Rejection::SeqAhead { seq: Seq(2), next_seq: Seq(1) };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn second_transfer_for_same_seq_is_refused_with_conflict() {
+    let fx = Fixture::new(11);
+    let mut elder = fx.ledger(HOME, 0);
+    let to = fx.account_in(HOME);
+    let first = fx.signed(&fx.faucet, to, 5, 1);
+    let (reply, _) = elder.handle_client(validate(first.clone()), 0);
+    assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+    let second = fx.signed(&fx.faucet, to, 6, 1);
+    let expected =
+        Rejection::Conflict { slot: second.transfer.slot(), existing: Box::new(first.clone()) };
+    assert_refused(&mut elder, validate(second), expected);
+    let slot = elder.account(&fx.faucet_id()).and_then(|account| account.signed.clone());
+    assert_eq!(slot, Some(first), "the slot still holds the first transfer");
+}
+
+#[test]
+fn amount_over_the_balance_is_refused_with_insufficient_funds() {
+    let fx = Fixture::new(12);
+    let mut elder = fx.ledger(HOME, 0);
+    let to = fx.account_in(HOME);
+    let signed = fx.signed(&fx.faucet, to, SUPPLY + 1, 1);
+    let expected =
+        Rejection::InsufficientFunds { balance: Amount(SUPPLY), amount: Amount(SUPPLY + 1) };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn account_never_credited_is_refused_with_insufficient_funds() {
+    let fx = Fixture::new(13);
+    let mut elder = fx.ledger(HOME, 0);
+    let pauper = fx.key_in(HOME);
+    let signed = fx.signed(&pauper, fx.faucet_id(), 1, 1);
+    let expected = Rejection::InsufficientFunds { balance: Amount::ZERO, amount: Amount(1) };
+    assert_refused(&mut elder, validate(signed), expected);
+}
+
+#[test]
+fn more_deps_than_the_limit_are_refused_before_any_is_applied() {
+    let fx = Fixture::new(14);
+    let mut elder = fx.ledger(HOME, 3);
+    let alice = fx.key_in(HOME);
+    // A valid proof the elder lacks: applying it would change its state.
+    let credit = fx.certify(fx.signed(&fx.faucet, account_id(&alice), 50, 1));
+    let deps = vec![credit.clone(); DEPS_MAX + 1];
+    let expected = Rejection::TooManyDeps { count: DEPS_MAX as u64 + 1, max: DEPS_MAX as u64 };
+    let spend = fx.signed(&alice, fx.faucet_id(), 5, 1);
+    let request = ClientRequest::Validate { transfer: spend.clone(), deps: deps.clone() };
+    assert_refused(&mut elder, request, expected.clone());
+    let proof = fx.certify(spend);
+    assert_refused(&mut elder, ClientRequest::Register { proof, deps }, expected);
+}
+
+// Refusals of register and of queries.
+
+#[test]
+fn register_of_another_sections_debit_is_refused_with_wrong_section() {
+    let fx = Fixture::new(15);
+    let mut elder = fx.ledger(HOME, 0);
+    let stranger = fx.key_in(AWAY);
+    // Even a debit paying this section is a credit here, and credits come from elders only.
+    let proof = fx.certify(fx.signed(&stranger, fx.faucet_id(), 5, 1));
+    let account = proof.transfer().from;
+    let expected = Rejection::WrongSection { account, prefix: fx.prefix(HOME) };
+    assert_refused(&mut elder, register_request(proof), expected);
+}
+
+#[test]
+fn balance_and_history_of_another_sections_account_are_refused_with_wrong_section() {
+    let fx = Fixture::new(16);
+    let mut elder = fx.ledger(HOME, 0);
+    let account = fx.account_in(AWAY);
+    let expected = Rejection::WrongSection { account, prefix: fx.prefix(HOME) };
+    assert_refused(&mut elder, ClientRequest::Balance { account }, expected.clone());
+    let history = ClientRequest::History { account, debits_from: Seq::FIRST, credits_after: None };
+    assert_refused(&mut elder, history, expected);
+}
+
+#[test]
+fn proof_naming_another_sections_key_is_refused_with_unknown_section_key() {
+    let fx = Fixture::new(17);
+    let mut elder = fx.ledger(HOME, 0);
+    let signed = fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1);
+    let proof = fx.proof_by(signed, AWAY, AWAY);
+    let key = fx.network.sections[AWAY].key_id;
+    assert_refused(&mut elder, register_request(proof), Rejection::UnknownSectionKey { key });
+}
+
+#[test]
+fn proof_signed_by_another_key_is_refused_with_bad_section_signature() {
+    let fx = Fixture::new(18);
+    let mut elder = fx.ledger(HOME, 0);
+    let signed = fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1);
+    let transfer = crypto::transfer_id(&signed);
+    let proof = fx.proof_by(signed, AWAY, HOME);
+    assert_refused(
+        &mut elder,
+        register_request(proof),
+        Rejection::BadSectionSignature { transfer },
+    );
+}
+
+#[test]
+fn proof_whose_signature_certifies_another_transfer_is_refused_with_bad_section_signature() {
+    let fx = Fixture::new(19);
+    let mut elder = fx.ledger(HOME, 0);
+    let to = fx.account_in(HOME);
+    let mut proof = fx.certify(fx.signed(&fx.faucet, to, 5, 1));
+    proof.signed = fx.signed(&fx.faucet, to, 500, 1);
+    let transfer = crypto::transfer_id(&proof.signed);
+    assert_refused(
+        &mut elder,
+        register_request(proof),
+        Rejection::BadSectionSignature { transfer },
+    );
+}
+
+#[test]
+fn proof_whose_signature_is_not_a_curve_point_is_refused_with_bad_section_signature() {
+    let fx = Fixture::new(23);
+    let mut elder = fx.ledger(HOME, 0);
+    let mut proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1));
+    proof.signature = BlsSignature([0xff; 96]);
+    let transfer = crypto::transfer_id(&proof.signed);
+    let expected = Rejection::BadSectionSignature { transfer };
+    assert_refused(&mut elder, register_request(proof), expected);
+}
+
+#[test]
+fn certified_debit_past_the_next_seq_is_refused_with_seq_ahead() {
+    let fx = Fixture::new(20);
+    let mut elder = fx.ledger(HOME, 0);
+    let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(HOME), 5, 2));
+    let expected = Rejection::SeqAhead { seq: Seq(2), next_seq: Seq(1) };
+    assert_refused(&mut elder, register_request(proof), expected);
+}
+
+#[test]
+fn certified_debit_over_a_lagging_elders_balance_is_refused_with_missing_credits() {
+    let fx = Fixture::new(21);
+    let mut elders = fx.elders(HOME);
+    let alice = fx.key_in(HOME);
+    // Elders 0, 1 and 2 apply the credit to alice; elder 3 misses it.
+    fx.pay(&mut elders[..3], &fx.faucet, account_id(&alice), 50, 1);
+    let spend = fx.signed(&alice, fx.faucet_id(), 20, 1);
+    let proof = fx.certify_at(&mut elders[..3], &spend);
+    let expected = Rejection::MissingCredits { balance: Amount::ZERO, amount: Amount(20) };
+    assert_refused(&mut elders[3], register_request(proof), expected);
+}
+
+#[test]
+#[should_panic(expected = "the section key is compromised")]
+fn two_certified_debits_for_one_slot_crash_the_elder() {
+    let fx = Fixture::new(22);
+    let mut elders = vec![fx.ledger(HOME, 0)];
+    let to = fx.account_in(HOME);
+    fx.pay(&mut elders, &fx.faucet, to, 5, 1);
+    let rival = fx.certify(fx.signed(&fx.faucet, to, 6, 1));
+    elders[0].handle_client(register_request(rival), 0);
+}
+
+// Validation and registration.
+
+#[test]
+fn same_transfer_asked_twice_returns_the_identical_share_and_one_signed_record() {
+    let fx = Fixture::new(30);
+    let mut elder = fx.ledger(HOME, 1);
+    let signed = fx.signed(&fx.faucet, fx.account_in(AWAY), 5, 1);
+    let (first, output) = elder.handle_client(validate(signed.clone()), 0);
+    assert_eq!(output.records, vec![Record::Signed(signed.clone())]);
+    assert!(output.messages.is_empty());
+    let transfer = crypto::transfer_id(&signed);
+    let ClientReply::Share { transfer: shared, share } = &first else { panic!("{first:?}") };
+    assert_eq!(*shared, transfer);
+    let message = crypto::debit_signing_bytes(&fx.genesis(), &transfer);
+    assert!(fx.network.sections[HOME].share_is_valid(ElderIndex(1), &message, share));
+    let (second, output) = elder.handle_client(validate(signed), 0);
+    assert_eq!(second, first);
+    assert!(output.records.is_empty(), "asked again, the elder persisted {:?}", output.records);
+}
+
+#[test]
+fn validate_applies_attached_deps_the_elder_lacks_and_skips_forged_ones() {
+    let fx = Fixture::new(31);
+    let mut elder = fx.ledger(HOME, 3);
+    let alice = fx.key_in(HOME);
+    let credit = fx.certify(fx.signed(&fx.faucet, account_id(&alice), 50, 1));
+    let forged = fx.proof_by(fx.signed(&fx.faucet, account_id(&alice), 70, 1), AWAY, HOME);
+    let spend = fx.signed(&alice, fx.faucet_id(), 20, 1);
+    let deps = vec![forged, credit.clone()];
+    let (reply, output) =
+        elder.handle_client(ClientRequest::Validate { transfer: spend.clone(), deps }, 0);
+    assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+    assert_eq!(output.records, vec![Record::Applied(credit), Record::Signed(spend)]);
+    assert_eq!(elder.report(account_id(&alice)).balance, Amount(50));
+}
+
+#[test]
+fn register_applies_debit_and_same_section_credit_at_once_and_again_changes_nothing() {
+    let fx = Fixture::new(32);
+    let mut elder = fx.ledger(HOME, 0);
+    let alice = fx.account_in(HOME);
+    let proof = fx.certify(fx.signed(&fx.faucet, alice, 40, 1));
+    let output = register(&mut elder, &proof, 0);
+    assert_eq!(output.records, vec![Record::Applied(proof.clone())]);
+    assert!(output.messages.is_empty(), "a same-section credit needs no message");
+    let faucet = elder.report(fx.faucet_id());
+    assert_eq!((faucet.balance, faucet.next_seq), (Amount(SUPPLY - 40), Seq(2)));
+    assert_eq!(elder.report(alice).balance, Amount(40));
+    assert_eq!(elder.log().cloned().collect::<Vec<_>>(), vec![proof.clone()]);
+    assert_eq!(elder.outbox().count(), 0);
+
+    let before = Snapshot::of(&elder, &[alice]);
+    let output = register(&mut elder, &proof, 0);
+    assert!(output.records.is_empty() && output.messages.is_empty(), "{output:?}");
+    assert_eq!(Snapshot::of(&elder, &[alice]), before);
+}
+
+#[test]
+fn cross_section_register_queues_a_credit_to_every_recipient_elder() {
+    let fx = Fixture::new(33);
+    let mut elder = fx.ledger(HOME, 0);
+    let bob = fx.account_in(AWAY);
+    let proof = fx.certify(fx.signed(&fx.faucet, bob, 40, 1));
+    let id = crypto::transfer_id(&proof.signed);
+    let output = register(&mut elder, &proof, 0);
+    assert_eq!(output.records, vec![Record::Applied(proof.clone())]);
+    let expected: Vec<(ElderId, PeerMessage)> = (0..ELDERS)
+        .map(|i| (fx.elder_id(AWAY, i), PeerMessage::Credit { proof: proof.clone() }))
+        .collect();
+    assert_eq!(output.messages, expected);
+    assert_eq!(credits_sent(&output), credit_targets(&fx, AWAY, id, &[]));
+    assert_eq!(elder.outbox().cloned().collect::<Vec<_>>(), vec![proof]);
+    assert_eq!(elder.report(fx.faucet_id()).balance, Amount(SUPPLY - 40));
+    assert!(elder.account(&bob).is_none(), "the recipient is not this section's to credit");
+}
+
+// Outgoing credits (R5) and incoming credits (R4).
+
+#[test]
+fn outbox_entry_leaves_after_f_plus_one_distinct_recipient_acks() {
+    let fx = Fixture::new(40);
+    let mut elder = fx.ledger(HOME, 0);
+    let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(AWAY), 40, 1));
+    let transfer = crypto::transfer_id(&proof.signed);
+    register(&mut elder, &proof, 0);
+    let ack = PeerMessage::CreditAck { transfer };
+
+    let output = elder.handle_peer(fx.elder_id(AWAY, 1), ack.clone(), 0);
+    assert_eq!(output.records, vec![Record::Acked { transfer, elder: ElderIndex(1) }]);
+    assert_eq!(elder.outbox().count(), 1, "f acks are not enough");
+    for stranger in [fx.elder_id(AWAY, 1), fx.elder_id(HOME, 2), fx.elder_id(AWAY, ELDERS)] {
+        let output = elder.handle_peer(stranger, ack.clone(), 0);
+        assert!(output.records.is_empty(), "ack from {stranger:?} counted");
+        assert_eq!(elder.outbox().count(), 1, "ack from {stranger:?} counted");
+    }
+    let output = elder.handle_peer(fx.elder_id(AWAY, 3), ack.clone(), 0);
+    assert_eq!(output.records, vec![Record::Acked { transfer, elder: ElderIndex(3) }]);
+    assert_eq!(elder.outbox().count(), 0);
+    assert!(elder.handle_peer(fx.elder_id(AWAY, 0), ack, 0).records.is_empty());
+}
+
+#[test]
+fn incoming_credit_is_applied_exactly_once_and_acked_each_time() {
+    let fx = Fixture::new(41);
+    let mut elder = fx.ledger(AWAY, 2);
+    let bob = fx.account_in(AWAY);
+    let proof = fx.certify(fx.signed(&fx.faucet, bob, 40, 1));
+    let transfer = crypto::transfer_id(&proof.signed);
+    let sender = fx.elder_id(HOME, 0);
+    let credit = PeerMessage::Credit { proof: proof.clone() };
+    let ack = vec![(sender, PeerMessage::CreditAck { transfer })];
+
+    let output = elder.handle_peer(sender, credit.clone(), 0);
+    assert_eq!(output.records, vec![Record::Applied(proof)]);
+    assert_eq!(output.messages, ack);
+    assert_eq!(elder.report(bob).balance, Amount(40));
+
+    let before = Snapshot::of(&elder, &[bob]);
+    let output = elder.handle_peer(sender, credit, 0);
+    assert!(output.records.is_empty(), "credited twice: {:?}", output.records);
+    assert_eq!(output.messages, ack, "a repeated credit is still acknowledged");
+    assert_eq!(Snapshot::of(&elder, &[bob]), before);
+}
+
+#[test]
+fn credit_proved_by_the_wrong_section_key_is_refused_without_ack() {
+    let fx = Fixture::new(42);
+    let mut elder = fx.ledger(AWAY, 0);
+    let bob = fx.account_in(AWAY);
+    let signed = fx.signed(&fx.faucet, bob, 40, 1);
+    // Signed by the recipient's own section: unknown key, then a key named but not used.
+    for forged in [fx.proof_by(signed.clone(), AWAY, AWAY), fx.proof_by(signed.clone(), AWAY, HOME)]
+    {
+        let before = Snapshot::of(&elder, &[bob]);
+        let output =
+            elder.handle_peer(fx.elder_id(HOME, 0), PeerMessage::Credit { proof: forged }, 0);
+        assert!(output.records.is_empty() && output.messages.is_empty(), "{output:?}");
+        assert_eq!(Snapshot::of(&elder, &[bob]), before);
+    }
+}
+
+#[test]
+fn credit_from_own_section_or_for_another_section_is_ignored() {
+    let fx = Fixture::new(43);
+    let mut elder = fx.ledger(AWAY, 0);
+    let bob = fx.account_in(AWAY);
+    let to_bob = fx.certify(fx.signed(&fx.faucet, bob, 40, 1));
+    let to_home = fx.certify(fx.signed(&fx.faucet, fx.account_in(HOME), 40, 2));
+    let inputs = [(fx.elder_id(AWAY, 1), to_bob), (fx.elder_id(HOME, 0), to_home)];
+    for (from, proof) in inputs {
+        let before = Snapshot::of(&elder, &[bob]);
+        let output = elder.handle_peer(from, PeerMessage::Credit { proof }, 0);
+        assert!(output.records.is_empty() && output.messages.is_empty(), "{output:?}");
+        assert_eq!(Snapshot::of(&elder, &[bob]), before);
+    }
+}
+
+#[test]
+fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
+    let fx = Fixture::new(44);
+    let mut elder = fx.ledger(HOME, 0);
+    let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(AWAY), 40, 1));
+    let id = crypto::transfer_id(&proof.signed);
+    let start = 1_000;
+    assert_eq!(
+        credits_sent(&register(&mut elder, &proof, start)),
+        credit_targets(&fx, AWAY, id, &[])
+    );
+    elder.handle_peer(fx.elder_id(AWAY, 2), PeerMessage::CreditAck { transfer: id }, start);
+
+    let mut due = start + 100;
+    for delay in
+        [200, 400, 800, 1_600, 3_200, 6_400, OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MAX]
+    {
+        let early = elder.handle_tick(due - 1);
+        assert!(credits_sent(&early).is_empty(), "credit sent before {due}");
+        let syncs =
+            early.messages.iter().filter(|(_, m)| matches!(m, PeerMessage::SyncRequest { .. }));
+        assert_eq!(syncs.count(), ELDERS as usize - 1, "every tick asks each section peer");
+        let on_time = elder.handle_tick(due);
+        assert_eq!(credits_sent(&on_time), credit_targets(&fx, AWAY, id, &[2]), "at {due}");
+        due += delay;
+    }
+}
+
+#[test]
+fn history_pages_debits_from_a_seq_and_credits_after_an_id() {
+    let fx = Fixture::new(45);
+    let mut elders = vec![fx.ledger(HOME, 0)];
+    let alice = fx.account_in(HOME);
+    let proofs: Vec<_> =
+        (1..=3).map(|seq| fx.pay(&mut elders, &fx.faucet, alice, seq, seq)).collect();
+    let history = |account, debits_from, credits_after| ClientRequest::History {
+        account,
+        debits_from: Seq(debits_from),
+        credits_after,
+    };
+    let (reply, _) = elders[0].handle_client(history(fx.faucet_id(), 2, None), 0);
+    let ClientReply::History(page) = reply else { panic!("{reply:?}") };
+    assert_eq!((page.debits, page.credits), (proofs[1..].to_vec(), Vec::new()));
+
+    let mut by_id = proofs.clone();
+    by_id.sort_by_key(|proof| crypto::transfer_id(&proof.signed));
+    let first = crypto::transfer_id(&by_id[0].signed);
+    let (reply, _) = elders[0].handle_client(history(alice, 1, Some(first)), 0);
+    let ClientReply::History(page) = reply else { panic!("{reply:?}") };
+    assert_eq!((page.debits, page.credits), (Vec::new(), by_id[1..].to_vec()));
+
+    let (reply, _) = elders[0].handle_client(ClientRequest::Balance { account: alice }, 0);
+    assert_eq!(reply, ClientReply::Balance(elders[0].report(alice)));
+    assert_eq!(elders[0].report(alice).balance, Amount(6));
+}
+
+// Restart and catch-up (R1, R5, R6).
+
+#[test]
+fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
+    let fx = Fixture::new(50);
+    let mut elder = fx.ledger(HOME, 0);
+    let alice = fx.key_in(HOME);
+    let (bob, carol, dave) = (fx.account_in(AWAY), fx.account_in(AWAY), fx.key_in(AWAY));
+    let mut records = Vec::new();
+    let mut keep = |output: Output| records.extend(output.records);
+    for (seq, to) in [(1, account_id(&alice)), (2, bob), (3, carol)] {
+        let proof = fx.certify(fx.signed(&fx.faucet, to, 100, seq));
+        keep(register(&mut elder, &proof, 0));
+    }
+    let to_bob =
+        crypto::transfer_id(&elder.outbox().find(|p| p.transfer().to == bob).unwrap().signed);
+    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::CreditAck { transfer: to_bob }, 0));
+    let incoming = fx.certify(fx.signed(&dave, account_id(&alice), 20, 1));
+    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Credit { proof: incoming }, 0));
+    let signed = fx.signed(&alice, bob, 10, 1);
+    let (share, output) = elder.handle_client(validate(signed.clone()), 0);
+    keep(output);
+
+    let me = elder.me();
+    let mut rebuilt =
+        Ledger::rebuild(fx.network.clone(), me, fx.key_share(HOME, 0), records).unwrap();
+    let watched = [account_id(&alice), bob, carol];
+    assert_eq!(Snapshot::of(&rebuilt, &watched), Snapshot::of(&elder, &watched));
+    assert_eq!(rebuilt.state_digest(), elder.state_digest());
+
+    let rival = fx.signed(&alice, bob, 11, 1);
+    let expected =
+        Rejection::Conflict { slot: rival.transfer.slot(), existing: Box::new(signed.clone()) };
+    assert_refused(&mut rebuilt, validate(rival), expected);
+    assert_eq!(rebuilt.handle_client(validate(signed), 0).0, share);
+
+    // Entries come back due at once, and the elder that acked before is not asked again.
+    let to_carol =
+        crypto::transfer_id(&rebuilt.outbox().find(|p| p.transfer().to == carol).unwrap().signed);
+    let mut expected = credit_targets(&fx, AWAY, to_bob, &[0]);
+    expected.extend(credit_targets(&fx, AWAY, to_carol, &[]));
+    let mut sent = credits_sent(&rebuilt.handle_tick(0));
+    sent.sort();
+    expected.sort();
+    assert_eq!(sent, expected);
+    let ack = PeerMessage::CreditAck { transfer: to_bob };
+    assert!(rebuilt.handle_peer(fx.elder_id(AWAY, 0), ack.clone(), 0).records.is_empty());
+    rebuilt.handle_peer(fx.elder_id(AWAY, 1), ack, 0);
+    assert!(rebuilt.outbox().all(|proof| proof.transfer().to == carol));
+}
+
+#[test]
+fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
+    let fx = Fixture::new(51);
+    let mut peers = vec![fx.ledger(HOME, 0)];
+    let alice = fx.account_in(HOME);
+    let proofs = SYNC_PAGE_PROOFS_MAX as u64 + 6;
+    for seq in 1..proofs {
+        fx.pay(&mut peers, &fx.faucet, alice, 1, seq);
+    }
+    fx.pay(&mut peers, &fx.faucet, fx.account_in(AWAY), 1, proofs);
+    let mut peer = peers.remove(0);
+    let mut lagging = fx.ledger(HOME, 3);
+    assert_ne!(lagging.state_digest(), peer.state_digest());
+
+    let mut page_sizes = Vec::new();
+    loop {
+        let tick = lagging.handle_tick(0);
+        let request = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).unwrap().1;
+        let reply = peer.handle_peer(lagging.me(), request, 0);
+        let [(to, page)] = <[_; 1]>::try_from(reply.messages).unwrap();
+        assert_eq!(to, lagging.me());
+        let PeerMessage::SyncReply { proofs, .. } = &page else { panic!("{page:?}") };
+        page_sizes.push(proofs.len());
+        if proofs.is_empty() {
+            break;
+        }
+        lagging.handle_peer(peer.me(), page, 0);
+    }
+    assert_eq!(page_sizes, vec![SYNC_PAGE_PROOFS_MAX, 6, 0]);
+    assert_eq!(lagging.state_digest(), peer.state_digest());
+    assert_eq!(lagging.log().collect::<Vec<_>>(), peer.log().collect::<Vec<_>>());
+    assert_eq!(lagging.outbox().collect::<Vec<_>>(), peer.outbox().collect::<Vec<_>>());
+}
+
+#[test]
+fn sync_request_from_another_section_gets_no_reply() {
+    let fx = Fixture::new(52);
+    let mut elders = vec![fx.ledger(HOME, 0)];
+    fx.pay(&mut elders, &fx.faucet, fx.account_in(HOME), 1, 1);
+    let output =
+        elders[0].handle_peer(fx.elder_id(AWAY, 0), PeerMessage::SyncRequest { position: 0 }, 0);
+    assert!(output.messages.is_empty() && output.records.is_empty(), "{output:?}");
+}

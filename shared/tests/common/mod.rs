@@ -1,0 +1,291 @@
+//! Deterministic values shared by the integration tests: one seeded network, and one sample of
+//! every wire message variant built on it. Everything here is a pure function of fixed seeds
+//! (ed25519 and BLS signing are deterministic), so the encodings never change by accident.
+
+use std::sync::OnceLock;
+
+use blsttc::SecretKeySet;
+use ed25519_dalek::SigningKey;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use shared::codec::{self, CodecError};
+use shared::crypto;
+use shared::ledger::Record;
+use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use shared::network::{ElderInfo, Network, NetworkMap, SectionInfo};
+use shared::rejection::Rejection;
+use shared::types::{
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
+    Seq, SignedTransfer, Transfer, TransferId,
+};
+
+/// Elders per section: n = 4, f = 1, so the key sets have threshold 2 (3 shares certify).
+const ELDERS: u32 = 4;
+
+/// The seeded network and the secrets behind it.
+pub struct Keys {
+    /// The validated network of two sections, prefixes `0` and `1`.
+    pub network: Network,
+    /// Each section's secret key set, by section index.
+    pub key_sets: Vec<SecretKeySet>,
+    /// The faucet's key.
+    pub alice: SigningKey,
+    /// Another account's key.
+    pub bob: SigningKey,
+}
+
+/// The one seeded network of the integration tests.
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = ChaCha8Rng::seed_from_u64(0x5ec7_10b4);
+        let key_sets: Vec<SecretKeySet> =
+            (0..2).map(|_| SecretKeySet::random(2, &mut rng)).collect();
+        let alice = SigningKey::from_bytes(&[0xa1; 32]);
+        let bob = SigningKey::from_bytes(&[0xb0; 32]);
+        let sections = key_sets
+            .iter()
+            .enumerate()
+            .map(|(value, keys)| SectionInfo {
+                prefix: Prefix { value: value as u64, len: 1 },
+                public_keys: keys.public_keys().to_bytes(),
+                elders: (0..ELDERS)
+                    .map(|index| ElderInfo {
+                        index: ElderIndex(index),
+                        address: format!("127.0.0.1:{}", 1000 + index),
+                        cert_fingerprint: Digest([index as u8; 32]),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let map = NetworkMap { supply: Amount(1_000_000), faucet: account(&alice), sections };
+        let network = Network::new(map).expect("the sample map is valid");
+        Keys { network, key_sets, alice, bob }
+    })
+}
+
+/// The account a key controls.
+pub fn account(key: &SigningKey) -> AccountId {
+    AccountId(key.verifying_key().to_bytes())
+}
+
+impl Keys {
+    /// Alice pays bob `amount` at `seq`, signed.
+    pub fn signed(&self, amount: u64, seq: u64, memo: &[u8]) -> SignedTransfer {
+        let transfer = Transfer {
+            from: account(&self.alice),
+            to: account(&self.bob),
+            amount: Amount(amount),
+            seq: Seq(seq),
+            memo: Memo(memo.to_vec()),
+        };
+        crypto::sign_transfer(&self.alice, &self.network.genesis, transfer)
+    }
+
+    /// The bytes a section signs to certify `signed`.
+    fn debit_bytes(&self, signed: &SignedTransfer) -> Vec<u8> {
+        crypto::debit_signing_bytes(&self.network.genesis, &crypto::transfer_id(signed))
+    }
+
+    /// `signed` certified by section `section`.
+    pub fn proof(&self, section: usize, signed: SignedTransfer) -> DebitProof {
+        let signature = self.key_sets[section].secret_key().sign(self.debit_bytes(&signed));
+        let signature = BlsSignature(signature.to_bytes());
+        DebitProof { signed, section_key: self.network.sections[section].key_id, signature }
+    }
+
+    /// Elder `elder` of section `section`'s share certifying `signed`.
+    pub fn share(&self, section: usize, elder: u32, signed: &SignedTransfer) -> BlsSignature {
+        let key_share = self.key_sets[section].secret_key_share(elder as usize);
+        crypto::sign_debit_share(&key_share, &self.network.genesis, &crypto::transfer_id(signed))
+    }
+}
+
+/// One value of any wire type.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Message {
+    /// Client → elder.
+    Request(ClientRequest),
+    /// Elder → client.
+    Reply(ClientReply),
+    /// Elder → elder.
+    Peer(PeerMessage),
+    /// Elder → its store.
+    Record(Record),
+    /// The network map file.
+    Map(NetworkMap),
+}
+
+impl Message {
+    /// The value's encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Message::Request(value) => codec::encode(value),
+            Message::Reply(value) => codec::encode(value),
+            Message::Peer(value) => codec::encode(value),
+            Message::Record(value) => codec::encode(value),
+            Message::Map(value) => codec::encode(value),
+        }
+        .expect("samples encode within the limit")
+    }
+
+    /// Decodes `bytes` as a value of the same type as `self`.
+    pub fn decode_like(&self, bytes: &[u8]) -> Result<Message, CodecError> {
+        Ok(match self {
+            Message::Request(_) => Message::Request(codec::decode(bytes)?),
+            Message::Reply(_) => Message::Reply(codec::decode(bytes)?),
+            Message::Peer(_) => Message::Peer(codec::decode(bytes)?),
+            Message::Record(_) => Message::Record(codec::decode(bytes)?),
+            Message::Map(_) => Message::Map(codec::decode(bytes)?),
+        })
+    }
+
+    /// The variant's name; the matches have no wildcard, so a new variant fails to compile
+    /// here until it is named, which is the moment to add a sample of it below.
+    pub fn name(&self) -> String {
+        match self {
+            Message::Request(request) => format!("client_request_{}", request_name(request)),
+            Message::Reply(ClientReply::Rejected(rejection)) => {
+                format!("client_reply_rejected_{}", rejection_name(rejection))
+            }
+            Message::Reply(reply) => format!("client_reply_{}", reply_name(reply)),
+            Message::Peer(message) => format!("peer_message_{}", peer_name(message)),
+            Message::Record(record) => format!("record_{}", record_name(record)),
+            Message::Map(_) => "network_map".to_string(),
+        }
+    }
+}
+
+fn request_name(request: &ClientRequest) -> &'static str {
+    match request {
+        ClientRequest::Validate { .. } => "validate",
+        ClientRequest::Register { .. } => "register",
+        ClientRequest::Balance { .. } => "balance",
+        ClientRequest::History { .. } => "history",
+    }
+}
+
+fn reply_name(reply: &ClientReply) -> &'static str {
+    match reply {
+        ClientReply::Share { .. } => "share",
+        ClientReply::Registered { .. } => "registered",
+        ClientReply::Balance(_) => "balance",
+        ClientReply::History(_) => "history",
+        ClientReply::Rejected(_) => "rejected",
+    }
+}
+
+fn peer_name(message: &PeerMessage) -> &'static str {
+    match message {
+        PeerMessage::Credit { .. } => "credit",
+        PeerMessage::CreditAck { .. } => "credit_ack",
+        PeerMessage::SyncRequest { .. } => "sync_request",
+        PeerMessage::SyncReply { .. } => "sync_reply",
+    }
+}
+
+fn record_name(record: &Record) -> &'static str {
+    match record {
+        Record::Signed(_) => "signed",
+        Record::Applied(_) => "applied",
+        Record::Acked { .. } => "acked",
+    }
+}
+
+fn rejection_name(rejection: &Rejection) -> &'static str {
+    match rejection {
+        Rejection::MemoTooLong { .. } => "memo_too_long",
+        Rejection::TooManyDeps { .. } => "too_many_deps",
+        Rejection::WrongSection { .. } => "wrong_section",
+        Rejection::BadAccountSignature { .. } => "bad_account_signature",
+        Rejection::InvalidRecipient { .. } => "invalid_recipient",
+        Rejection::SelfTransfer { .. } => "self_transfer",
+        Rejection::ZeroAmount => "zero_amount",
+        Rejection::StaleSeq { .. } => "stale_seq",
+        Rejection::SeqAhead { .. } => "seq_ahead",
+        Rejection::SeqExhausted { .. } => "seq_exhausted",
+        Rejection::Conflict { .. } => "conflict",
+        Rejection::InsufficientFunds { .. } => "insufficient_funds",
+        Rejection::MissingCredits { .. } => "missing_credits",
+        Rejection::UnknownSectionKey { .. } => "unknown_section_key",
+        Rejection::BadSectionSignature { .. } => "bad_section_signature",
+        Rejection::BalanceOverflow { .. } => "balance_overflow",
+        Rejection::OutboxFull { .. } => "outbox_full",
+    }
+}
+
+/// One sample of every rejection, each with distinct context values.
+fn rejections(keys: &Keys) -> Vec<Rejection> {
+    let (alice, bob) = (account(&keys.alice), account(&keys.bob));
+    let (first, rival) = (keys.signed(250, 3, b"rent"), keys.signed(251, 3, b"rent"));
+    let id = crypto::transfer_id(&first);
+    vec![
+        Rejection::MemoTooLong { bytes: 129, max: 128 },
+        Rejection::TooManyDeps { count: 17, max: 16 },
+        Rejection::WrongSection { account: bob, prefix: Prefix { value: 0, len: 1 } },
+        Rejection::BadAccountSignature { account: alice },
+        Rejection::InvalidRecipient { to: AccountId([0; 32]) },
+        Rejection::SelfTransfer { account: alice },
+        Rejection::ZeroAmount,
+        Rejection::StaleSeq { seq: Seq(2), next_seq: Seq(3) },
+        Rejection::SeqAhead { seq: Seq(5), next_seq: Seq(3) },
+        Rejection::SeqExhausted { account: alice },
+        Rejection::Conflict { slot: rival.transfer.slot(), existing: Box::new(first) },
+        Rejection::InsufficientFunds { balance: Amount(100), amount: Amount(250) },
+        Rejection::MissingCredits { balance: Amount(10), amount: Amount(250) },
+        Rejection::UnknownSectionKey { key: SectionKeyId(Digest([0x5c; 32])) },
+        Rejection::BadSectionSignature { transfer: id },
+        Rejection::BalanceOverflow { account: bob, amount: Amount(u64::MAX) },
+        Rejection::OutboxFull { pending: 100_000 },
+    ]
+}
+
+/// One deterministic sample of every variant of every wire type, each with its name.
+pub fn samples() -> Vec<(String, Message)> {
+    let keys = keys();
+    let (alice, bob) = (account(&keys.alice), account(&keys.bob));
+    let earlier = keys.proof(0, keys.signed(100, 2, b""));
+    let signed = keys.signed(250, 3, b"rent");
+    let transfer = crypto::transfer_id(&signed);
+    let proof = keys.proof(0, signed.clone());
+    let report = AccountReport {
+        account: alice,
+        balance: Amount(999_750),
+        next_seq: Seq(4),
+        digest: Digest([0xd1; 32]),
+    };
+    let page = HistoryPage { account: bob, debits: Vec::new(), credits: vec![proof.clone()] };
+    let mut messages = vec![
+        Message::Request(ClientRequest::Validate {
+            transfer: signed.clone(),
+            deps: vec![earlier.clone()],
+        }),
+        Message::Request(ClientRequest::Register { proof: proof.clone(), deps: Vec::new() }),
+        Message::Request(ClientRequest::Balance { account: bob }),
+        Message::Request(ClientRequest::History {
+            account: alice,
+            debits_from: Seq(2),
+            credits_after: Some(TransferId(Digest([0x7e; 32]))),
+        }),
+        Message::Reply(ClientReply::Share { transfer, share: keys.share(0, 1, &signed) }),
+        Message::Reply(ClientReply::Registered { transfer }),
+        Message::Reply(ClientReply::Balance(report)),
+        Message::Reply(ClientReply::History(page)),
+    ];
+    messages.extend(rejections(keys).into_iter().map(|r| Message::Reply(ClientReply::Rejected(r))));
+    messages.extend([
+        Message::Peer(PeerMessage::Credit { proof: proof.clone() }),
+        Message::Peer(PeerMessage::CreditAck { transfer }),
+        Message::Peer(PeerMessage::SyncRequest { position: 64 }),
+        Message::Peer(PeerMessage::SyncReply {
+            proofs: vec![earlier, proof.clone()],
+            next_position: 66,
+        }),
+        Message::Record(Record::Signed(signed)),
+        Message::Record(Record::Applied(proof)),
+        Message::Record(Record::Acked { transfer, elder: ElderIndex(2) }),
+        Message::Map(keys.network.map.clone()),
+    ]);
+    messages.into_iter().map(|message| (message.name(), message)).collect()
+}
