@@ -124,6 +124,9 @@ pub struct SimClient {
     funded: bool,
     to_fund: Vec<AccountId>,
     elder_next_seq: BTreeMap<ElderIndex, Seq>,
+    /// Transfers already signed for future seqs: when the account gets there it sends these,
+    /// never a second transfer for the same seq (a late copy may still get signed).
+    signed_ahead: BTreeMap<Seq, SignedTransfer>,
 }
 
 impl SimClient {
@@ -150,6 +153,7 @@ impl SimClient {
             funded,
             to_fund,
             elder_next_seq: BTreeMap::new(),
+            signed_ahead: BTreeMap::new(),
         }
     }
 
@@ -170,6 +174,25 @@ impl SimClient {
     /// Whether the client has nothing more to do.
     pub fn is_done(&self) -> bool {
         self.is_idle() && (self.stuck || (self.transfers_left == 0 && self.to_fund.is_empty()))
+    }
+
+    /// The current operation, for diagnostics.
+    pub fn describe(&self) -> String {
+        match &self.state {
+            State::Idle => "idle".to_string(),
+            State::Forgetting(_) => "forgetting a transfer".to_string(),
+            State::Validating(v) => format!(
+                "validating {:?} (probe {:?}, round {}), shares from {:?}",
+                v.candidates.iter().map(|c| c.signed().transfer.clone()).collect::<Vec<_>>(),
+                v.probe,
+                v.rounds,
+                v.candidates.iter().map(|c| c.shared_by().collect::<Vec<_>>()).collect::<Vec<_>>()
+            ),
+            State::Registering { proof, acked, .. } => {
+                format!("registering {:?}, acked by {acked:?}", proof.transfer())
+            }
+            State::Querying { .. } => "querying its balance".to_string(),
+        }
     }
 
     /// A timer fires; `healing` forbids starting new operations.
@@ -200,6 +223,8 @@ impl SimClient {
                 let limit = match validation.probe {
                     Some(probe) if probe.must_be_refused() => PROBE_ROUNDS_MAX,
                     Some(_) => EQUIVOCATION_ROUNDS_MAX,
+                    // Rivals at one seq can split the elders for good (R9).
+                    None if validation.candidates.len() > 1 => EQUIVOCATION_ROUNDS_MAX,
                     None => u32::MAX,
                 };
                 if validation.rounds > limit {
@@ -355,7 +380,11 @@ impl SimClient {
             0..=2 => self.start_query(step),
             3..=14 => self.start_probe(rng, accounts, step),
             _ => {
-                let signed = self.random_transfer(rng, accounts, self.next_seq);
+                self.signed_ahead.retain(|seq, _| *seq >= self.next_seq);
+                let signed = match self.signed_ahead.remove(&self.next_seq) {
+                    Some(signed) => signed,
+                    None => self.random_transfer(rng, accounts, self.next_seq),
+                };
                 self.start_validation(vec![signed], None, step);
             }
         }
@@ -408,7 +437,12 @@ impl SimClient {
             }
             Probe::SeqAhead => {
                 let ahead = Seq(seq.0 + rng.gen_range(1..5));
-                self.random_transfer(rng, accounts, ahead)
+                let signed = match self.signed_ahead.get(&ahead) {
+                    Some(signed) => signed.clone(),
+                    None => self.random_transfer(rng, accounts, ahead),
+                };
+                self.signed_ahead.insert(ahead, signed.clone());
+                signed
             }
             Probe::StaleSeq if seq > Seq::FIRST => {
                 self.random_transfer(rng, accounts, Seq(seq.0 - 1))

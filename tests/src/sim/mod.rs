@@ -232,10 +232,9 @@ impl World {
                     return Ok(());
                 }
                 if self.now > self.heal_started + self.config.heal_ms_max {
-                    return Err(format!(
-                        "did not settle within {} ms of healing",
-                        self.config.heal_ms_max
-                    ));
+                    let why = self.unsettled().unwrap_or_default();
+                    let limit = self.config.heal_ms_max;
+                    return Err(format!("did not settle {limit} ms after healing: {why}"));
                 }
                 next_check = self.now + 2 * TICK_MS;
             }
@@ -257,21 +256,33 @@ impl World {
 
     /// Whether everything has settled: clients idle, outboxes empty, honest digests agree.
     fn settled(&self) -> bool {
-        if !self.clients.iter().all(SimClient::is_idle) {
-            return false;
+        self.unsettled().is_none()
+    }
+
+    /// What has not settled yet, if anything.
+    fn unsettled(&self) -> Option<String> {
+        if let Some(c) = self.clients.iter().position(|c| !c.is_idle()) {
+            return Some(format!("client {c} is busy: {}", self.clients[c].describe()));
         }
-        let honest = || self.elders.iter().filter(|e| e.is_honest());
-        if honest().any(|e| e.ledger.as_ref().is_none_or(|l| l.outbox().next().is_some())) {
-            return false;
+        for elder in self.elders.iter().filter(|e| e.is_honest()) {
+            let Some(ledger) = elder.ledger.as_ref() else {
+                return Some(format!("elder {:?} is down", elder.id));
+            };
+            if let Some(proof) = ledger.outbox().next() {
+                return Some(format!("elder {:?} still delivers {:?}", elder.id, proof.transfer()));
+            }
         }
-        self.elders.chunks(self.config.elders).all(|section| {
+        for section in self.elders.chunks(self.config.elders) {
             let mut digests = section
                 .iter()
                 .filter(|e| e.is_honest())
-                .map(|e| e.ledger.as_ref().expect("running").state_digest());
-            let first = digests.next();
-            digests.all(|d| Some(d) == first)
-        })
+                .map(|e| (e.id, e.ledger.as_ref().expect("running").state_digest()));
+            let (first, digest) = digests.next().expect("an honest elder per section");
+            if let Some((other, _)) = digests.find(|(_, d)| *d != digest) {
+                return Some(format!("{first:?} and {other:?} disagree on state"));
+            }
+        }
+        None
     }
 
     fn dispatch(&mut self, event: Event) -> Result<(), String> {
