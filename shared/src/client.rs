@@ -55,8 +55,8 @@ pub enum Progress {
     Waiting,
     /// `n − f` valid shares combined into a proof.
     Certified(DebitProof),
-    /// An elder already signed another transfer of this account at this slot; finishing that
-    /// one (sending it instead) is the way forward.
+    /// `n − f` shares cannot come because elders already signed another transfer of this
+    /// account at this slot; finishing that one (sending it instead) is the way forward.
     Conflict(SignedTransfer),
     /// So many elders refused or answered falsely that `n − f` shares cannot come.
     Refused(Vec<(ElderIndex, Rejection)>),
@@ -73,6 +73,7 @@ pub struct ShareCollector {
     shares: BTreeMap<ElderIndex, BlsSignature>,
     refused: BTreeMap<ElderIndex, Rejection>,
     invalid: BTreeSet<ElderIndex>,
+    rival: Option<SignedTransfer>,
 }
 
 impl ShareCollector {
@@ -90,6 +91,7 @@ impl ShareCollector {
             shares: BTreeMap::new(),
             refused: BTreeMap::new(),
             invalid: BTreeSet::new(),
+            rival: None,
         }
     }
 
@@ -134,14 +136,16 @@ impl ShareCollector {
                     return Progress::Certified(self.combine());
                 }
             }
-            ClientReply::Rejected(Rejection::Conflict { existing, .. })
-                if self.is_own_rival(&existing) =>
-            {
-                return Progress::Conflict(*existing);
-            }
             // An elder counts once, by its latest answer: a Byzantine elder that refuses and
             // then answers nonsense must not count as two of the f answers that may be lost.
             ClientReply::Rejected(rejection) => {
+                // A conflict is a refusal like any other: one elder's word must not make the
+                // client drop a transfer that n − f honest elders may still certify (R8).
+                if let Rejection::Conflict { existing, .. } = &rejection {
+                    if self.is_own_rival(existing) {
+                        self.rival = Some((**existing).clone());
+                    }
+                }
                 self.invalid.remove(&elder);
                 self.refused.insert(elder, rejection);
             }
@@ -165,6 +169,9 @@ impl ShareCollector {
         let section = self.section();
         let lost = self.refused.len() + self.invalid.len();
         if section.elder_count() - lost < section.shares_needed() {
+            if let Some(rival) = &self.rival {
+                return Progress::Conflict(rival.clone());
+            }
             let refusals = self.refused.iter().map(|(elder, r)| (*elder, r.clone())).collect();
             return Progress::Refused(refusals);
         }
@@ -195,17 +202,25 @@ impl ShareCollector {
 #[derive(Clone, Debug)]
 pub struct AgreedAnswer<T> {
     needed: usize,
+    elders: usize,
     answers: BTreeMap<ElderIndex, T>,
 }
 
 impl<T: PartialEq + Clone> AgreedAnswer<T> {
     /// Waits for `f + 1` equal answers from `section`.
     pub fn new(section: &Section) -> AgreedAnswer<T> {
-        AgreedAnswer { needed: section.faults_max() + 1, answers: BTreeMap::new() }
+        AgreedAnswer {
+            needed: section.faults_max() + 1,
+            elders: section.elder_count(),
+            answers: BTreeMap::new(),
+        }
     }
 
     /// Counts an elder's latest answer; returns the answer once `f + 1` elders agree on it.
     pub fn add(&mut self, elder: ElderIndex, answer: T) -> Option<T> {
+        if elder.0 as usize >= self.elders {
+            return None;
+        }
         self.answers.insert(elder, answer.clone());
         let agreeing = self.answers.values().filter(|other| **other == answer).count();
         (agreeing >= self.needed).then_some(answer)
@@ -293,15 +308,20 @@ mod tests {
     }
 
     #[test]
-    fn conflict_showing_our_other_transfer_at_our_slot_is_reported() {
+    fn conflict_is_reported_once_it_leaves_too_few_elders_to_certify() {
         let fx = Fixture::new(63);
         let (mut collector, mut elders) = collecting(&fx);
         let to = collector.signed().transfer.to;
         let earlier = fx.signed(&fx.faucet, to, 7, 1);
-        elders[1].handle_client(validate(earlier.clone()), 0);
+        for elder in [1, 2] {
+            elders[elder].handle_client(validate(earlier.clone()), 0);
+        }
         let reply = answer(&collector, &mut elders, 1);
         assert!(matches!(reply, ClientReply::Rejected(Rejection::Conflict { .. })), "{reply:?}");
-        assert_eq!(collector.add(ElderIndex(1), reply), Progress::Conflict(earlier));
+        // One elder's conflict alone (perhaps a Byzantine one) must not derail the transfer.
+        assert_eq!(collector.add(ElderIndex(1), reply), Progress::Waiting);
+        let reply = answer(&collector, &mut elders, 2);
+        assert_eq!(collector.add(ElderIndex(2), reply), Progress::Conflict(earlier));
     }
 
     #[test]

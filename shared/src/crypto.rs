@@ -87,9 +87,10 @@ pub fn sign_debit_share(
 /// A BLS public key (section key or key share) prepared for verification.
 pub type BlsPublicKey = blst::min_pk::PublicKey;
 
-/// Prepares a blsttc public key for verification: decompressed and group-checked once.
-pub fn bls_public_key(key: &blsttc::PublicKey) -> BlsPublicKey {
-    BlsPublicKey::key_validate(&key.to_bytes()).expect("a blsttc public key is a valid G1 point")
+/// Prepares a public key (section key or key share, compressed) for verification: decompressed
+/// and group-checked once. `None` for bytes that are no usable key, such as the identity.
+pub fn bls_public_key(bytes: &[u8; 48]) -> Option<BlsPublicKey> {
+    BlsPublicKey::key_validate(bytes).ok()
 }
 
 /// Whether `signature` is `key`'s BLS signature over `message`, with blsttc's hash-to-curve

@@ -191,14 +191,15 @@ impl Section {
             }
         }
         let public_keys = public_key_set(info).ok_or(MapError::PublicKeys { prefix })?;
-        let mut section = Section {
+        let section = Section {
             prefix,
             key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
-            key: crypto::bls_public_key(&public_keys.public_key()),
+            key: crypto::bls_public_key(&public_keys.public_key().to_bytes())
+                .ok_or(MapError::PublicKeys { prefix })?,
             key_shares: (0..count)
-                .map(|i| BlsPublicKey::key_validate(&public_keys.public_key_share(i).to_bytes()))
-                .collect::<Result<_, _>>()
-                .map_err(|_| MapError::PublicKeys { prefix })?,
+                .map(|i| crypto::bls_public_key(&public_keys.public_key_share(i).to_bytes()))
+                .collect::<Option<_>>()
+                .ok_or(MapError::PublicKeys { prefix })?,
             public_keys,
             elders: info.elders.clone(),
         };
@@ -207,7 +208,6 @@ impl Section {
             let needed = section.shares_needed();
             return Err(MapError::Threshold { prefix, elders: count, needed, key_set });
         }
-        section.elders.shrink_to_fit();
         Ok(section)
     }
 }

@@ -112,7 +112,8 @@ pub enum Rejection {
         /// The transfer.
         transfer: TransferId,
     },
-    /// A credit would overflow the recipient's balance (impossible within the supply).
+    /// A credit would overflow the recipient's balance as this elder sees it: it holds credits
+    /// whose debits it has not applied yet, and must catch up first.
     #[error("crediting {amount} would overflow the balance of {account}")]
     BalanceOverflow {
         /// The recipient.

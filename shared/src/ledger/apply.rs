@@ -62,8 +62,19 @@ impl Ledger {
         if transfer.seq.next().is_none() {
             return Err(Rejection::SeqExhausted { account: transfer.from });
         }
-        let outgoing = !self.section().prefix.matches(&transfer.to);
-        if outgoing && self.outbox.len() >= OUTBOX_CREDITS_MAX {
+        if self.section().prefix.matches(&transfer.to) {
+            // The same-section credit lands in this elder's view, which may hold credits whose
+            // debits it has not applied yet: check it too, so commit cannot overflow.
+            let to_balance = match self.accounts.get(&transfer.to) {
+                _ if transfer.to == transfer.from => balance.checked_sub(transfer.amount),
+                Some(recipient) => Some(recipient.balance),
+                None => Some(crate::types::Amount::ZERO),
+            };
+            if to_balance.and_then(|b| b.checked_add(transfer.amount)).is_none() {
+                let (account, amount) = (transfer.to, transfer.amount);
+                return Err(Rejection::BalanceOverflow { account, amount });
+            }
+        } else if self.outbox.len() >= OUTBOX_CREDITS_MAX {
             return Err(Rejection::OutboxFull { pending: self.outbox.len() as u64 });
         }
         Ok(Ingested::Applied)

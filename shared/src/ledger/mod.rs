@@ -485,6 +485,7 @@ impl Rejection {
             self,
             Rejection::SeqAhead { .. }
                 | Rejection::MissingCredits { .. }
+                | Rejection::BalanceOverflow { .. }
                 | Rejection::OutboxFull { .. }
         )
     }
