@@ -93,14 +93,15 @@ pub enum ClientReply {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum PeerMessage {
-    /// A debit of the sender's section whose recipient is in the receiver's section.
-    Credit {
+    /// A proof that concerns the receiver's section and was applied in the sender's: the
+    /// credit of a debit applied there, or the debit of a credit applied there (R4, R5).
+    Proof {
         /// The debit proof.
         proof: DebitProof,
     },
-    /// The credit is applied at the acknowledging elder.
-    CreditAck {
-        /// The transfer credited.
+    /// The proof is applied at the acknowledging elder.
+    ProofAck {
+        /// The transfer applied.
         transfer: TransferId,
     },
     /// Section sync: send me your applied proofs from this position of your log.

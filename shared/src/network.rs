@@ -282,3 +282,32 @@ fn check_prefixes(map: &NetworkMap) -> Result<(), MapError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_elder_map(public_keys: Vec<u8>) -> NetworkMap {
+        let elder = ElderInfo {
+            index: ElderIndex(0),
+            address: "127.0.0.1:1".to_string(),
+            cert_fingerprint: Digest::default(),
+        };
+        let section = SectionInfo { prefix: Prefix::ROOT, public_keys, elders: vec![elder] };
+        NetworkMap { supply: Amount(1), faucet: AccountId([1; 32]), sections: vec![section] }
+    }
+
+    #[test]
+    fn identity_section_key_is_refused_as_malformed() {
+        let mut identity = vec![0u8; blsttc::PK_SIZE];
+        identity[0] = 0xc0;
+        let error = Network::new(one_elder_map(identity)).unwrap_err();
+        assert_eq!(error, MapError::PublicKeys { prefix: Prefix::ROOT });
+    }
+
+    #[test]
+    fn empty_section_key_is_refused_as_malformed() {
+        let error = Network::new(one_elder_map(Vec::new())).unwrap_err();
+        assert_eq!(error, MapError::PublicKeys { prefix: Prefix::ROOT });
+    }
+}

@@ -208,8 +208,8 @@ fn client_reply() -> impl Strategy<Value = ClientReply> {
 
 fn peer_message() -> impl Strategy<Value = PeerMessage> {
     prop_oneof![
-        debit_proof().prop_map(|proof| PeerMessage::Credit { proof }),
-        transfer_id().prop_map(|transfer| PeerMessage::CreditAck { transfer }),
+        debit_proof().prop_map(|proof| PeerMessage::Proof { proof }),
+        transfer_id().prop_map(|transfer| PeerMessage::ProofAck { transfer }),
         any::<u64>().prop_map(|position| PeerMessage::SyncRequest { position }),
         (proofs(), any::<u64>())
             .prop_map(|(proofs, next_position)| PeerMessage::SyncReply { proofs, next_position }),

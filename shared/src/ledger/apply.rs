@@ -93,6 +93,9 @@ impl Ledger {
             let (account, amount) = (transfer.to, transfer.amount);
             return Err(Rejection::BalanceOverflow { account, amount });
         }
+        if self.outbox.len() >= OUTBOX_CREDITS_MAX {
+            return Err(Rejection::OutboxFull { pending: self.outbox.len() as u64 });
+        }
         Ok(Ingested::Applied)
     }
 
@@ -111,26 +114,32 @@ impl Ledger {
         Ok(())
     }
 
-    /// Applies a checked proof: debit, history, and the same-section credit or the outbox
-    /// entry, as one step (R3). Returns whether an outgoing credit was queued.
+    /// Applies a checked proof as one step (R3): the debit, the history, the credit, and for a
+    /// cross-section transfer the outbox entry that routes the proof to the other section.
+    /// Both directions are routed: the credit to the recipient section, and the debit back to
+    /// the sender section, so a proof that reached the recipient without being registered at
+    /// home still gets its debit applied and the supply stays conserved. Returns whether the
+    /// proof was queued for routing.
     pub(super) fn commit(&mut self, proof: DebitProof, id: TransferId, now_ms: u64) -> bool {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
-        let mut outgoing = false;
+        let mut other_section = None;
         if prefix.matches(&from) {
             self.accounts.entry(from).or_default().apply_debit(id, amount);
-            if !prefix.matches(&to) {
-                let recipient = self.network.section_index_of(&to);
-                self.outbox.insert(id, super::OutboxEntry::new(recipient, now_ms));
-                outgoing = true;
-            }
+        } else {
+            other_section = Some(self.network.section_index_of(&from));
         }
         if prefix.matches(&to) {
             self.accounts.entry(to).or_default().apply_credit(id, amount);
+        } else {
+            other_section = Some(self.network.section_index_of(&to));
+        }
+        if let Some(target) = other_section {
+            self.outbox.insert(id, super::OutboxEntry::new(target, now_ms));
         }
         self.log.push(id);
         self.proofs.insert(id, proof);
-        outgoing
+        other_section.is_some()
     }
 }

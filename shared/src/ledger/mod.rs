@@ -42,11 +42,11 @@ pub enum Record {
     Signed(SignedTransfer),
     /// A verified proof was applied: its debit, credit or both, with the outbox entry (R3).
     Applied(DebitProof),
-    /// A recipient elder acknowledged an outgoing credit (R5).
+    /// An elder of the other section acknowledged a proof routed to it (R5).
     Acked {
-        /// The credited transfer.
+        /// The transfer.
         transfer: TransferId,
-        /// The acknowledging elder of the recipient section.
+        /// The acknowledging elder of the section the proof was routed to.
         elder: ElderIndex,
     },
 }
@@ -209,7 +209,7 @@ impl Ledger {
         self.log.iter().map(|id| &self.proofs[id])
     }
 
-    /// Outgoing credits not yet acknowledged by enough of their recipient section.
+    /// Proofs routed to another section and not yet acknowledged by enough of its elders.
     pub fn outbox(&self) -> impl Iterator<Item = &DebitProof> {
         self.outbox.keys().map(|id| &self.proofs[id])
     }
@@ -251,9 +251,9 @@ impl Ledger {
     pub fn handle_peer(&mut self, from: ElderId, message: PeerMessage, now_ms: u64) -> Output {
         let mut output = Output::default();
         match message {
-            PeerMessage::Credit { proof } => self.handle_credit(from, proof, now_ms, &mut output),
-            PeerMessage::CreditAck { transfer } => {
-                self.handle_credit_ack(from, transfer, &mut output)
+            PeerMessage::Proof { proof } => self.handle_proof(from, proof, now_ms, &mut output),
+            PeerMessage::ProofAck { transfer } => {
+                self.handle_proof_ack(from, transfer, &mut output)
             }
             PeerMessage::SyncRequest { position } => {
                 self.handle_sync_request(from, position, &mut output)
@@ -265,7 +265,7 @@ impl Ledger {
         output
     }
 
-    /// Periodic work: deliver due outgoing credits and ask every section peer for its news.
+    /// Periodic work: deliver due routed proofs and ask every section peer for its news.
     pub fn handle_tick(&mut self, now_ms: u64) -> Output {
         let mut output = Output::default();
         let due: Vec<TransferId> = self

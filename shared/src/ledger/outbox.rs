@@ -1,5 +1,7 @@
-//! Outgoing credits (R5): kept until f + 1 elders of the recipient section acknowledge them,
-//! so at least one honest recipient holds each; delivered again with exponential backoff.
+//! Proofs routed to another section (R5): a debit's credit to the recipient section, and a
+//! credit's debit back to the sender section. Each is kept until f + 1 elders of that section
+//! acknowledge it, so at least one honest elder there holds it (and sync spreads it to the
+//! rest); it is delivered again with exponential backoff, across restarts.
 
 use std::collections::BTreeSet;
 
@@ -9,11 +11,11 @@ use crate::limits::{OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MIN};
 use crate::messages::PeerMessage;
 use crate::types::{DebitProof, ElderIndex, TransferId};
 
-/// One outgoing credit awaiting acknowledgement.
+/// One routed proof awaiting acknowledgement.
 #[derive(Clone, Debug)]
 pub(super) struct OutboxEntry {
-    /// Index of the recipient section in the network.
-    recipient: usize,
+    /// Index of the section the proof is routed to.
+    target: usize,
     /// Recipient elders that acknowledged.
     acked: BTreeSet<ElderIndex>,
     /// Deliveries so far, for the backoff.
@@ -24,8 +26,8 @@ pub(super) struct OutboxEntry {
 
 impl OutboxEntry {
     /// A new entry, due at `now_ms`.
-    pub(super) fn new(recipient: usize, now_ms: u64) -> OutboxEntry {
-        OutboxEntry { recipient, acked: BTreeSet::new(), attempts: 0, next_attempt_ms: now_ms }
+    pub(super) fn new(target: usize, now_ms: u64) -> OutboxEntry {
+        OutboxEntry { target, acked: BTreeSet::new(), attempts: 0, next_attempt_ms: now_ms }
     }
 }
 
@@ -37,45 +39,45 @@ fn retry_delay_ms(attempts: u32) -> u64 {
 }
 
 impl Ledger {
-    /// Sends an outgoing credit to every recipient elder that has not acknowledged it.
+    /// Sends a routed proof to every elder of its target section that has not acknowledged it.
     pub(super) fn deliver(&mut self, id: TransferId, now_ms: u64, output: &mut Output) {
         let Some(entry) = self.outbox.get_mut(&id) else {
             return;
         };
-        let section = &self.network.sections[entry.recipient];
+        let section = &self.network.sections[entry.target];
         for elder in section.elders.iter().filter(|elder| !entry.acked.contains(&elder.index)) {
             let to = ElderId { prefix: section.prefix, index: elder.index };
-            output.messages.push((to, PeerMessage::Credit { proof: self.proofs[&id].clone() }));
+            output.messages.push((to, PeerMessage::Proof { proof: self.proofs[&id].clone() }));
         }
         entry.next_attempt_ms = now_ms.saturating_add(retry_delay_ms(entry.attempts));
         entry.attempts = entry.attempts.saturating_add(1);
     }
 
-    /// R4: a credit from another section; acknowledged once applied here, even if already.
-    pub(super) fn handle_credit(
+    /// A proof routed here by another section's elder: a credit (R4) or the debit of a credit
+    /// applied there. Acknowledged once applied here, even if it already was.
+    pub(super) fn handle_proof(
         &mut self,
         from: ElderId,
         proof: DebitProof,
         now_ms: u64,
         output: &mut Output,
     ) {
-        let prefix = self.section().prefix;
-        if from.prefix == prefix || !prefix.matches(&proof.transfer().to) {
+        if from.prefix == self.section().prefix {
             return;
         }
         let transfer = crypto::transfer_id(&proof.signed);
         if let Ok(Ingested::Applied | Ingested::AlreadyApplied) = self.ingest(proof, now_ms, output)
         {
-            output.messages.push((from, PeerMessage::CreditAck { transfer }));
+            output.messages.push((from, PeerMessage::ProofAck { transfer }));
         }
     }
 
-    /// R5: a recipient elder acknowledged an outgoing credit.
-    pub(super) fn handle_credit_ack(&mut self, from: ElderId, id: TransferId, output: &mut Output) {
+    /// R5: an elder of the target section acknowledged a routed proof.
+    pub(super) fn handle_proof_ack(&mut self, from: ElderId, id: TransferId, output: &mut Output) {
         let Some(entry) = self.outbox.get(&id) else {
             return;
         };
-        let section = &self.network.sections[entry.recipient];
+        let section = &self.network.sections[entry.target];
         let known = section.elders.iter().any(|elder| elder.index == from.index);
         if from.prefix != section.prefix || !known || entry.acked.contains(&from.index) {
             return;
@@ -90,7 +92,7 @@ impl Ledger {
             return;
         };
         entry.acked.insert(elder);
-        if entry.acked.len() > self.network.sections[entry.recipient].faults_max() {
+        if entry.acked.len() > self.network.sections[entry.target].faults_max() {
             self.outbox.remove(&id);
         }
     }

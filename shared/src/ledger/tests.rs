@@ -24,7 +24,7 @@ fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
         .messages
         .iter()
         .filter_map(|(to, message)| match message {
-            PeerMessage::Credit { proof } => Some((*to, crypto::transfer_id(&proof.signed))),
+            PeerMessage::Proof { proof } => Some((*to, crypto::transfer_id(&proof.signed))),
             _ => None,
         })
         .collect()
@@ -373,7 +373,7 @@ fn cross_section_register_queues_a_credit_to_every_recipient_elder() {
     let output = register(&mut elder, &proof, 0);
     assert_eq!(output.records, vec![Record::Applied(proof.clone())]);
     let expected: Vec<(ElderId, PeerMessage)> = (0..ELDERS)
-        .map(|i| (fx.elder_id(AWAY, i), PeerMessage::Credit { proof: proof.clone() }))
+        .map(|i| (fx.elder_id(AWAY, i), PeerMessage::Proof { proof: proof.clone() }))
         .collect();
     assert_eq!(output.messages, expected);
     assert_eq!(credits_sent(&output), credit_targets(&fx, AWAY, id, &[]));
@@ -391,7 +391,7 @@ fn outbox_entry_leaves_after_f_plus_one_distinct_recipient_acks() {
     let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(AWAY), 40, 1));
     let transfer = crypto::transfer_id(&proof.signed);
     register(&mut elder, &proof, 0);
-    let ack = PeerMessage::CreditAck { transfer };
+    let ack = PeerMessage::ProofAck { transfer };
 
     let output = elder.handle_peer(fx.elder_id(AWAY, 1), ack.clone(), 0);
     assert_eq!(output.records, vec![Record::Acked { transfer, elder: ElderIndex(1) }]);
@@ -408,19 +408,22 @@ fn outbox_entry_leaves_after_f_plus_one_distinct_recipient_acks() {
 }
 
 #[test]
-fn incoming_credit_is_applied_exactly_once_and_acked_each_time() {
+fn incoming_credit_is_applied_exactly_once_acked_each_time_and_routed_back_once() {
     let fx = Fixture::new(41);
     let mut elder = fx.ledger(AWAY, 2);
     let bob = fx.account_in(AWAY);
     let proof = fx.certify(fx.signed(&fx.faucet, bob, 40, 1));
     let transfer = crypto::transfer_id(&proof.signed);
     let sender = fx.elder_id(HOME, 0);
-    let credit = PeerMessage::Credit { proof: proof.clone() };
-    let ack = vec![(sender, PeerMessage::CreditAck { transfer })];
+    let credit = PeerMessage::Proof { proof: proof.clone() };
+    let ack = vec![(sender, PeerMessage::ProofAck { transfer })];
 
     let output = elder.handle_peer(sender, credit.clone(), 0);
     assert_eq!(output.records, vec![Record::Applied(proof)]);
-    assert_eq!(output.messages, ack);
+    assert_eq!(output.messages.last(), ack.last());
+    // The proof goes back to every elder of the sender section, so its debit is applied there
+    // even if the client never registered it at home.
+    assert_eq!(credits_sent(&output), credit_targets(&fx, HOME, transfer, &[]));
     assert_eq!(elder.report(bob).balance, Amount(40));
 
     let before = Snapshot::of(&elder, &[bob]);
@@ -441,7 +444,7 @@ fn credit_proved_by_the_wrong_section_key_is_refused_without_ack() {
     {
         let before = Snapshot::of(&elder, &[bob]);
         let output =
-            elder.handle_peer(fx.elder_id(HOME, 0), PeerMessage::Credit { proof: forged }, 0);
+            elder.handle_peer(fx.elder_id(HOME, 0), PeerMessage::Proof { proof: forged }, 0);
         assert!(output.records.is_empty() && output.messages.is_empty(), "{output:?}");
         assert_eq!(Snapshot::of(&elder, &[bob]), before);
     }
@@ -457,7 +460,7 @@ fn credit_from_own_section_or_for_another_section_is_ignored() {
     let inputs = [(fx.elder_id(AWAY, 1), to_bob), (fx.elder_id(HOME, 0), to_home)];
     for (from, proof) in inputs {
         let before = Snapshot::of(&elder, &[bob]);
-        let output = elder.handle_peer(from, PeerMessage::Credit { proof }, 0);
+        let output = elder.handle_peer(from, PeerMessage::Proof { proof }, 0);
         assert!(output.records.is_empty() && output.messages.is_empty(), "{output:?}");
         assert_eq!(Snapshot::of(&elder, &[bob]), before);
     }
@@ -474,7 +477,7 @@ fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
         credits_sent(&register(&mut elder, &proof, start)),
         credit_targets(&fx, AWAY, id, &[])
     );
-    elder.handle_peer(fx.elder_id(AWAY, 2), PeerMessage::CreditAck { transfer: id }, start);
+    elder.handle_peer(fx.elder_id(AWAY, 2), PeerMessage::ProofAck { transfer: id }, start);
 
     let mut due = start + 100;
     for delay in
@@ -535,9 +538,10 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
     }
     let to_bob =
         crypto::transfer_id(&elder.outbox().find(|p| p.transfer().to == bob).unwrap().signed);
-    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::CreditAck { transfer: to_bob }, 0));
+    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::ProofAck { transfer: to_bob }, 0));
     let incoming = fx.certify(fx.signed(&dave, account_id(&alice), 20, 1));
-    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Credit { proof: incoming }, 0));
+    let from_dave = crypto::transfer_id(&incoming.signed);
+    keep(elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Proof { proof: incoming }, 0));
     let signed = fx.signed(&alice, bob, 10, 1);
     let (share, output) = elder.handle_client(validate(signed.clone()), 0);
     keep(output);
@@ -560,14 +564,18 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
         crypto::transfer_id(&rebuilt.outbox().find(|p| p.transfer().to == carol).unwrap().signed);
     let mut expected = credit_targets(&fx, AWAY, to_bob, &[0]);
     expected.extend(credit_targets(&fx, AWAY, to_carol, &[]));
+    expected.extend(credit_targets(&fx, AWAY, from_dave, &[]));
     let mut sent = credits_sent(&rebuilt.handle_tick(0));
     sent.sort();
     expected.sort();
     assert_eq!(sent, expected);
-    let ack = PeerMessage::CreditAck { transfer: to_bob };
+    let ack = PeerMessage::ProofAck { transfer: to_bob };
     assert!(rebuilt.handle_peer(fx.elder_id(AWAY, 0), ack.clone(), 0).records.is_empty());
     rebuilt.handle_peer(fx.elder_id(AWAY, 1), ack, 0);
-    assert!(rebuilt.outbox().all(|proof| proof.transfer().to == carol));
+    let left: Vec<_> = rebuilt.outbox().map(|p| crypto::transfer_id(&p.signed)).collect();
+    let mut expected = vec![to_carol, from_dave];
+    expected.sort();
+    assert_eq!(left, expected);
 }
 
 #[test]
@@ -612,4 +620,41 @@ fn sync_request_from_another_section_gets_no_reply() {
     let output =
         elders[0].handle_peer(fx.elder_id(AWAY, 0), PeerMessage::SyncRequest { position: 0 }, 0);
     assert!(output.messages.is_empty() && output.records.is_empty(), "{output:?}");
+}
+
+#[test]
+fn debit_credited_abroad_but_never_registered_at_home_is_applied_from_the_routed_proof() {
+    let fx = Fixture::new(70);
+    let (mut home, mut away) = (fx.ledger(HOME, 0), fx.ledger(AWAY, 1));
+    let bob = fx.account_in(AWAY);
+    let proof = fx.certify(fx.signed(&fx.faucet, bob, 30, 1));
+    let transfer = crypto::transfer_id(&proof.signed);
+    // The client skips registration at home and hands the proof abroad as a dependency.
+    let request = ClientRequest::Register { proof: proof.clone(), deps: vec![proof] };
+    let (_, output) = away.handle_client(request, 0);
+    assert_eq!(away.report(bob).balance, Amount(30));
+    let routed = output.messages.into_iter().find(|(to, _)| *to == home.me());
+    let (_, message) = routed.expect("the proof is routed back to the sender section");
+    let output = home.handle_peer(away.me(), message, 0);
+    let faucet = home.report(fx.faucet_id());
+    assert_eq!((faucet.balance, faucet.next_seq), (Amount(SUPPLY - 30), Seq(2)));
+    assert!(output.messages.contains(&(away.me(), PeerMessage::ProofAck { transfer })));
+}
+
+#[test]
+fn same_section_credit_that_would_overflow_a_lagging_view_is_refused_not_applied() {
+    let fx = Fixture::with_supply(71, u64::MAX);
+    let mut elder = fx.ledger(HOME, 0);
+    let holder = fx.key_in(HOME);
+    let zed = fx.key_in(AWAY);
+    fx.pay(std::slice::from_mut(&mut elder), &fx.faucet, account_id(&holder), 2, 1);
+    // The faucet's big payment abroad is not applied here, but money coming back is.
+    let _abroad = fx.certify(fx.signed(&fx.faucet, account_id(&zed), u64::MAX - 2, 2));
+    let back = fx.certify(fx.signed(&zed, fx.faucet_id(), 2, 1));
+    elder.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Proof { proof: back }, 0);
+    assert_eq!(elder.report(fx.faucet_id()).balance, Amount(u64::MAX));
+    let overflowing = fx.certify(fx.signed(&holder, fx.faucet_id(), 2, 1));
+    let expected = Rejection::BalanceOverflow { account: fx.faucet_id(), amount: Amount(2) };
+    assert!(expected.is_retryable(), "the elder applies it once it has caught up");
+    assert_refused(&mut elder, register_request(overflowing), expected);
 }

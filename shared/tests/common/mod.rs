@@ -178,8 +178,8 @@ fn reply_name(reply: &ClientReply) -> &'static str {
 
 fn peer_name(message: &PeerMessage) -> &'static str {
     match message {
-        PeerMessage::Credit { .. } => "credit",
-        PeerMessage::CreditAck { .. } => "credit_ack",
+        PeerMessage::Proof { .. } => "proof",
+        PeerMessage::ProofAck { .. } => "proof_ack",
         PeerMessage::SyncRequest { .. } => "sync_request",
         PeerMessage::SyncReply { .. } => "sync_reply",
     }
@@ -275,8 +275,8 @@ pub fn samples() -> Vec<(String, Message)> {
     ];
     messages.extend(rejections(keys).into_iter().map(|r| Message::Reply(ClientReply::Rejected(r))));
     messages.extend([
-        Message::Peer(PeerMessage::Credit { proof: proof.clone() }),
-        Message::Peer(PeerMessage::CreditAck { transfer }),
+        Message::Peer(PeerMessage::Proof { proof: proof.clone() }),
+        Message::Peer(PeerMessage::ProofAck { transfer }),
         Message::Peer(PeerMessage::SyncRequest { position: 64 }),
         Message::Peer(PeerMessage::SyncReply {
             proofs: vec![earlier, proof.clone()],

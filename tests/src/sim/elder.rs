@@ -172,14 +172,14 @@ impl SimElder {
         let Some(ledger) = self.ledger.as_mut() else {
             return Sent::default();
         };
-        if let (Some(Byzantine::ForgesCredits), PeerMessage::Credit { proof }) =
+        if let (Some(Byzantine::ForgesCredits), PeerMessage::Proof { proof }) =
             (self.byzantine, &message)
         {
             stats.byzantine_forged_credits += 1;
             let transfer = crypto::transfer_id(&proof.signed);
             return Sent {
                 reply: None,
-                messages: vec![(from, PeerMessage::CreditAck { transfer })],
+                messages: vec![(from, PeerMessage::ProofAck { transfer })],
             };
         }
         let output = ledger.handle_peer(from, message, now);
@@ -240,7 +240,7 @@ impl SimElder {
         messages.extend(to_all(
             target.prefix,
             &target.elders,
-            PeerMessage::Credit { proof: forged.clone() },
+            PeerMessage::Proof { proof: forged.clone() },
         ));
         let own =
             network.sections.iter().find(|s| s.prefix == self.id.prefix).expect("own section");
@@ -250,12 +250,12 @@ impl SimElder {
             messages.extend(to_all(
                 recipient.prefix,
                 &recipient.elders,
-                PeerMessage::Credit { proof: real.clone() },
+                PeerMessage::Proof { proof: real.clone() },
             ));
             messages.extend(to_all(
                 target.prefix,
                 &target.elders,
-                PeerMessage::Credit { proof: real.clone() },
+                PeerMessage::Proof { proof: real.clone() },
             ));
         }
         let page = PeerMessage::SyncReply { proofs: vec![forged], next_position: 1 };

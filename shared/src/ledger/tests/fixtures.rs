@@ -46,6 +46,11 @@ pub(crate) struct Fixture {
 impl Fixture {
     /// The network for `seed`: the same seed gives the same keys, accounts and genesis.
     pub(crate) fn new(seed: u64) -> Fixture {
+        Fixture::with_supply(seed, SUPPLY)
+    }
+
+    /// The network for `seed` with `supply` in the faucet.
+    pub(crate) fn with_supply(seed: u64, supply: u64) -> Fixture {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let faults_max = (ELDERS as usize - 1) / 3;
         let threshold = ELDERS as usize - faults_max - 1;
@@ -67,7 +72,7 @@ impl Fixture {
                     .collect(),
             })
             .collect();
-        let map = NetworkMap { supply: Amount(SUPPLY), faucet: account_id(&faucet), sections };
+        let map = NetworkMap { supply: Amount(supply), faucet: account_id(&faucet), sections };
         let network = Arc::new(Network::new(map).expect("the fixture map is valid"));
         Fixture { rng: RefCell::new(rng), network, key_sets, faucet }
     }
