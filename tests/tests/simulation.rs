@@ -95,6 +95,7 @@ fn every_invariant_holds_across_seeds_with_byzantine_elders_and_misbehaving_clie
             ("zero amounts", total.client_zero_amounts),
             ("bad signatures", total.client_bad_signatures),
             ("replays", total.client_replays),
+            ("skipped registrations", total.client_skipped_registrations),
         ] {
             assert!(count > 0, "no {what} were injected across {} seeds", seeds.len());
         }

@@ -50,12 +50,18 @@ pub enum Probe {
     SelfTransfer,
     /// Registering an already applied proof again.
     Replay,
+    /// Certifying a cross-section transfer and handing it to the recipient section only,
+    /// never registering it at home.
+    SkipRegister,
 }
 
 impl Probe {
     /// Whether every honest elder must refuse it, so it can never be certified.
     pub fn must_be_refused(self) -> bool {
-        !matches!(self, Probe::Equivocation | Probe::LostTrack | Probe::Replay)
+        !matches!(
+            self,
+            Probe::Equivocation | Probe::LostTrack | Probe::Replay | Probe::SkipRegister
+        )
     }
 }
 
@@ -77,8 +83,8 @@ pub enum ClientEvent {
 /// What a client does after one input.
 #[derive(Default)]
 pub struct Step {
-    /// Requests to elders of its section, with their operation numbers.
-    pub requests: Vec<(ElderIndex, u64, ClientRequest)>,
+    /// Requests to elders, as (section index, elder, operation number, request).
+    pub requests: Vec<(usize, ElderIndex, u64, ClientRequest)>,
     /// What happened.
     pub events: Vec<ClientEvent>,
     /// When to wake next, from now.
@@ -310,6 +316,23 @@ impl SimClient {
             Progress::Certified(proof) => {
                 let probe = validation.probe;
                 step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
+                if probe == Some(Probe::SkipRegister) {
+                    let recipient = self.network.section_index_of(&proof.transfer().to);
+                    for elder in &self.network.sections[recipient].elders {
+                        let request = ClientRequest::Register {
+                            proof: proof.clone(),
+                            deps: vec![proof.clone()],
+                        };
+                        step.requests.push((
+                            recipient,
+                            elder.index,
+                            self.op + OP_STRIDE - 1,
+                            request,
+                        ));
+                    }
+                    self.advance(&proof);
+                    return self.finish(rng, step);
+                }
                 let acked = BTreeSet::new();
                 self.send_registrations(&proof, &acked, step);
                 self.state = State::Registering { proof, acked, replay: false };
@@ -342,17 +365,22 @@ impl SimClient {
         step: &mut Step,
     ) {
         if !replay {
-            let transfer = proof.transfer();
-            if self.to_fund.first() == Some(&transfer.to) && transfer.amount == FUNDING {
-                self.to_fund.remove(0);
-            } else {
-                self.transfers_left = self.transfers_left.saturating_sub(1);
-            }
-            self.next_seq = transfer.seq.next().expect("seq within range");
-            self.proofs.push(proof.clone());
+            self.advance(&proof);
         }
         step.events.push(ClientEvent::Registered { replay });
         self.finish(rng, step);
+    }
+
+    /// The account moved past the proof's seq.
+    fn advance(&mut self, proof: &DebitProof) {
+        let transfer = proof.transfer();
+        if self.to_fund.first() == Some(&transfer.to) && transfer.amount == FUNDING {
+            self.to_fund.remove(0);
+        } else {
+            self.transfers_left = self.transfers_left.saturating_sub(1);
+        }
+        self.next_seq = transfer.seq.next().expect("seq within range");
+        self.proofs.push(proof.clone());
     }
 
     fn finish(&mut self, rng: &mut ChaCha8Rng, step: &mut Step) {
@@ -366,7 +394,7 @@ impl SimClient {
         self.state = State::Querying { answers, reports: BTreeMap::new() };
         for elder in &self.section_info().elders {
             let request = ClientRequest::Balance { account: self.account };
-            step.requests.push((elder.index, self.op, request));
+            step.requests.push((self.section, elder.index, self.op, request));
         }
         step.wake_in = Some(RESEND_MS);
     }
@@ -401,6 +429,7 @@ impl SimClient {
             Probe::BadSignature,
             Probe::SelfTransfer,
             Probe::Replay,
+            Probe::SkipRegister,
         ]
         .choose(rng)
         .expect("probes");
@@ -418,7 +447,12 @@ impl SimClient {
                     let request =
                         ClientRequest::Validate { transfer: forgotten.clone(), deps: vec![] };
                     // An operation number no reply will match: the client forgot it.
-                    step.requests.push((elder.index, self.op + OP_STRIDE - 1, request));
+                    step.requests.push((
+                        self.section,
+                        elder.index,
+                        self.op + OP_STRIDE - 1,
+                        request,
+                    ));
                 }
                 self.state = State::Forgetting(self.random_transfer(rng, accounts, seq));
                 step.events.push(ClientEvent::ProbeStarted(probe));
@@ -434,6 +468,19 @@ impl SimClient {
                 self.send_registrations(&proof, &acked, step);
                 self.state = State::Registering { proof, acked, replay: true };
                 return;
+            }
+            Probe::SkipRegister => {
+                let abroad: Vec<AccountId> = accounts
+                    .iter()
+                    .copied()
+                    .filter(|a| self.network.section_index_of(a) != self.section)
+                    .collect();
+                let Some(to) = abroad.choose(rng).copied() else {
+                    return self.start_query(step);
+                };
+                step.events.push(ClientEvent::ProbeStarted(probe));
+                let signed = self.sign(to, Amount(rng.gen_range(1..=1000)), seq);
+                return self.start_validation(vec![signed], Some(probe), step);
             }
             Probe::SeqAhead => {
                 let ahead = Seq(seq.0 + rng.gen_range(1..5));
@@ -544,7 +591,7 @@ impl SimClient {
                 transfer: candidate.signed().clone(),
                 deps: self.deps_for(index),
             };
-            step.requests.push((index, self.op + k as u64, request));
+            step.requests.push((self.section, index, self.op + k as u64, request));
         }
         step.wake_in = Some(RESEND_MS);
     }
@@ -561,7 +608,7 @@ impl SimClient {
                     proof: proof.clone(),
                     deps: self.deps_for(elder.index),
                 };
-                step.requests.push((elder.index, self.op, request));
+                step.requests.push((self.section, elder.index, self.op, request));
             }
         }
         step.wake_in = Some(RESEND_MS);

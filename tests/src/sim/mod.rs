@@ -59,7 +59,7 @@ impl SimConfig {
             prefix_len: if seed % 4 == 3 { 2 } else { 1 },
             elders: if seed % 10 == 7 { 7 } else { 4 },
             clients: 4,
-            transfers_per_client: 27,
+            transfers_per_client: 24,
             faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
             chaos_ms_max: 120_000,
             heal_ms_max: 120_000,
@@ -398,12 +398,12 @@ impl World {
     }
 
     fn apply_step(&mut self, c: usize, step: Step) -> Result<(), String> {
-        let section = self.clients[c].section();
-        for (elder, op, request) in step.requests {
+        for (section, elder, op, request) in step.requests {
             let bytes = encode(&request)?;
             let to = Node::Elder(self.flat(section, elder));
             self.send(to, Payload::Request { client: c, op, bytes });
         }
+        let section = self.clients[c].section();
         for event in step.events {
             self.on_client_event(section, event)?;
         }
@@ -468,6 +468,7 @@ impl World {
             Probe::BadSignature => &mut self.stats.client_bad_signatures,
             Probe::SelfTransfer => &mut self.stats.client_self_transfers,
             Probe::Replay => &mut self.stats.client_replays,
+            Probe::SkipRegister => &mut self.stats.client_skipped_registrations,
         };
         *counter += 1;
     }

@@ -48,26 +48,14 @@ pub struct Stats {
     pub client_self_transfers: u64,
     /// Registrations of an already applied proof.
     pub client_replays: u64,
+    /// Cross-section proofs handed only to the recipient section, never registered at home.
+    pub client_skipped_registrations: u64,
     /// Balance answers a client accepted after `f + 1` agreed.
     pub balances_agreed: u64,
     /// Clients left stuck at a seq by their own equivocation (R9).
     pub clients_stuck: u64,
     /// Individual invariant assertions that ran.
     pub invariant_checks: u64,
-}
-
-impl Stats {
-    /// All misbehaving-client transfers.
-    pub fn client_faults(&self) -> u64 {
-        self.client_equivocations
-            + self.client_lost_track
-            + self.client_wrong_seq
-            + self.client_overspends
-            + self.client_zero_amounts
-            + self.client_bad_signatures
-            + self.client_self_transfers
-            + self.client_replays
-    }
 }
 
 impl AddAssign<&Stats> for Stats {
@@ -97,6 +85,7 @@ impl AddAssign<&Stats> for Stats {
             client_bad_signatures,
             client_self_transfers,
             client_replays,
+            client_skipped_registrations,
             balances_agreed,
             clients_stuck,
             invariant_checks
@@ -131,7 +120,8 @@ impl fmt::Display for Stats {
         writeln!(
             f,
             "misbehaving clients:      {} equivocations, {} lost track, {} wrong seq, \
-             {} overspends, {} zero amounts, {} bad signatures, {} self transfers, {} replays",
+             {} overspends, {} zero amounts, {} bad signatures, {} self transfers, {} replays, \
+             {} skipped registrations",
             self.client_equivocations,
             self.client_lost_track,
             self.client_wrong_seq,
@@ -139,7 +129,8 @@ impl fmt::Display for Stats {
             self.client_zero_amounts,
             self.client_bad_signatures,
             self.client_self_transfers,
-            self.client_replays
+            self.client_replays,
+            self.client_skipped_registrations
         )?;
         writeln!(f, "clients stuck (R9):       {}", self.clients_stuck)?;
         writeln!(f, "balances agreed (f + 1):  {}", self.balances_agreed)?;
