@@ -97,6 +97,18 @@ struct Validation {
     rounds: u32,
 }
 
+/// Where and why a proof is being registered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// At home, to apply the debit: done at `n − f` acknowledgements.
+    Home,
+    /// At home again, an already applied proof (a probe).
+    Replay,
+    /// Only at the recipient's section, as a dependency of a request it refuses (a probe):
+    /// done once `f + 1` elders there answered, so an honest one took the proof.
+    Abroad,
+}
+
 enum State {
     Idle,
     /// Lost-track probe: a first transfer went out; the next one follows on wake.
@@ -105,7 +117,7 @@ enum State {
     Registering {
         proof: DebitProof,
         acked: BTreeSet<ElderIndex>,
-        replay: bool,
+        kind: Registration,
     },
     Querying {
         answers: AgreedAnswer<AccountReport>,
@@ -244,9 +256,9 @@ impl SimClient {
                     self.state = State::Validating(validation);
                 }
             }
-            State::Registering { proof, acked, replay } => {
-                self.send_registrations(&proof, &acked, &mut step);
-                self.state = State::Registering { proof, acked, replay };
+            State::Registering { proof, acked, kind } => {
+                self.send_registrations(&proof, &acked, kind, &mut step);
+                self.state = State::Registering { proof, acked, kind };
             }
             State::Querying { .. } => self.start_query(&mut step),
         }
@@ -273,15 +285,25 @@ impl SimClient {
                 let progress = validation.candidates[candidate].add(elder, reply);
                 self.on_progress(progress, validation, rng, &mut step);
             }
-            State::Registering { proof, mut acked, replay } if candidate == 0 => {
+            State::Registering { proof, mut acked, kind } if candidate == 0 => {
                 let id = crypto::transfer_id(&proof.signed);
-                if reply == (ClientReply::Registered { transfer: id }) {
+                let (taken, needed) = match kind {
+                    Registration::Abroad => (
+                        matches!(reply, ClientReply::Rejected(Rejection::WrongSection { .. })),
+                        self.network.section_of(&proof.transfer().to).faults_max() + 1,
+                    ),
+                    Registration::Home | Registration::Replay => (
+                        reply == (ClientReply::Registered { transfer: id }),
+                        self.section_info().shares_needed(),
+                    ),
+                };
+                if taken {
                     acked.insert(elder);
                 }
-                if acked.len() >= self.section_info().shares_needed() {
-                    self.registered(proof, replay, rng, &mut step);
+                if acked.len() >= needed {
+                    self.registered(proof, kind, rng, &mut step);
                 } else {
-                    self.state = State::Registering { proof, acked, replay };
+                    self.state = State::Registering { proof, acked, kind };
                 }
             }
             State::Querying { mut answers, mut reports } if candidate == 0 => match reply {
@@ -316,26 +338,13 @@ impl SimClient {
             Progress::Certified(proof) => {
                 let probe = validation.probe;
                 step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
-                if probe == Some(Probe::SkipRegister) {
-                    let recipient = self.network.section_index_of(&proof.transfer().to);
-                    for elder in &self.network.sections[recipient].elders {
-                        let request = ClientRequest::Register {
-                            proof: proof.clone(),
-                            deps: vec![proof.clone()],
-                        };
-                        step.requests.push((
-                            recipient,
-                            elder.index,
-                            self.op + OP_STRIDE - 1,
-                            request,
-                        ));
-                    }
-                    self.advance(&proof);
-                    return self.finish(rng, step);
-                }
+                let kind = match probe {
+                    Some(Probe::SkipRegister) => Registration::Abroad,
+                    _ => Registration::Home,
+                };
                 let acked = BTreeSet::new();
-                self.send_registrations(&proof, &acked, step);
-                self.state = State::Registering { proof, acked, replay: false };
+                self.send_registrations(&proof, &acked, kind, step);
+                self.state = State::Registering { proof, acked, kind };
                 return;
             }
             Progress::Conflict(existing) => {
@@ -360,14 +369,16 @@ impl SimClient {
     fn registered(
         &mut self,
         proof: DebitProof,
-        replay: bool,
+        kind: Registration,
         rng: &mut ChaCha8Rng,
         step: &mut Step,
     ) {
-        if !replay {
+        if kind != Registration::Replay {
             self.advance(&proof);
         }
-        step.events.push(ClientEvent::Registered { replay });
+        if kind != Registration::Abroad {
+            step.events.push(ClientEvent::Registered { replay: kind == Registration::Replay });
+        }
         self.finish(rng, step);
     }
 
@@ -465,8 +476,9 @@ impl SimClient {
                 };
                 step.events.push(ClientEvent::ProbeStarted(probe));
                 let acked = BTreeSet::new();
-                self.send_registrations(&proof, &acked, step);
-                self.state = State::Registering { proof, acked, replay: true };
+                let kind = Registration::Replay;
+                self.send_registrations(&proof, &acked, kind, step);
+                self.state = State::Registering { proof, acked, kind };
                 return;
             }
             Probe::SkipRegister => {
@@ -600,15 +612,21 @@ impl SimClient {
         &self,
         proof: &DebitProof,
         acked: &BTreeSet<ElderIndex>,
+        kind: Registration,
         step: &mut Step,
     ) {
-        for elder in &self.section_info().elders {
+        let section = match kind {
+            Registration::Abroad => self.network.section_index_of(&proof.transfer().to),
+            Registration::Home | Registration::Replay => self.section,
+        };
+        for elder in &self.network.sections[section].elders {
             if !acked.contains(&elder.index) {
-                let request = ClientRequest::Register {
-                    proof: proof.clone(),
-                    deps: self.deps_for(elder.index),
+                let deps = match kind {
+                    Registration::Abroad => vec![proof.clone()],
+                    Registration::Home | Registration::Replay => self.deps_for(elder.index),
                 };
-                step.requests.push((self.section, elder.index, self.op, request));
+                let request = ClientRequest::Register { proof: proof.clone(), deps };
+                step.requests.push((section, elder.index, self.op, request));
             }
         }
         step.wake_in = Some(RESEND_MS);
