@@ -7,6 +7,7 @@
 //! - [`codec`]: the only place that calls bincode, with its byte limit.
 //! - [`crypto`]: domain-separated hashing, account signatures, BLS shares.
 //! - [`ledger`]: the elder's state machine, its `handle_*` inputs and persisted records.
+//! - [`genesis`]: a trusted dealer's key sets and sections.
 //! - [`client`]: building transfers, verifying and combining shares, agreeing on answers.
 //! - [`rejection`]: the one enum of expected rejections.
 //! - [`limits`]: every bound, as a named constant.
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod codec;
 pub mod crypto;
+pub mod genesis;
 pub mod ledger;
 pub mod limits;
 pub mod messages;

@@ -128,6 +128,16 @@ pub enum MapError {
     TooLarge(String),
 }
 
+/// Byzantine elders `n` elders tolerate: the largest `f` with `n ≥ 3f + 1`.
+pub fn faults_max(elders: usize) -> usize {
+    elders.saturating_sub(1) / 3
+}
+
+/// Shares needed to certify among `n` elders: `n − f`, so two quorums share an honest elder.
+pub fn shares_needed(elders: usize) -> usize {
+    elders - faults_max(elders)
+}
+
 /// A validated section with its keys ready to use.
 #[derive(Clone, Debug)]
 pub struct Section {
@@ -153,12 +163,12 @@ impl Section {
 
     /// Byzantine elders tolerated: the largest `f` with `n ≥ 3f + 1`.
     pub fn faults_max(&self) -> usize {
-        (self.elder_count() - 1) / 3
+        faults_max(self.elder_count())
     }
 
     /// Shares needed to certify: `n − f`, so two quorums share an honest elder.
     pub fn shares_needed(&self) -> usize {
-        self.elder_count() - self.faults_max()
+        shares_needed(self.elder_count())
     }
 
     /// Whether `share` is elder `elder`'s valid share over the debit bytes.

@@ -11,9 +11,10 @@ use rand_chacha::ChaCha8Rng;
 
 use shared::codec::{self, CodecError};
 use shared::crypto;
+use shared::genesis::deal_sections;
 use shared::ledger::Record;
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
-use shared::network::{ElderInfo, Network, NetworkMap, SectionInfo};
+use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
@@ -40,25 +41,15 @@ pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(0x5ec7_10b4);
-        let key_sets: Vec<SecretKeySet> =
-            (0..2).map(|_| SecretKeySet::random(2, &mut rng)).collect();
+        let prefixes = Prefix::all_of_len(1);
+        let (sections, key_sets) =
+            deal_sections(&mut rng, &prefixes, ELDERS as usize, |_, index| ElderInfo {
+                index,
+                address: format!("127.0.0.1:{}", 1000 + index.0),
+                cert_fingerprint: Digest([index.0 as u8; 32]),
+            });
         let alice = SigningKey::from_bytes(&[0xa1; 32]);
         let bob = SigningKey::from_bytes(&[0xb0; 32]);
-        let sections = key_sets
-            .iter()
-            .enumerate()
-            .map(|(value, keys)| SectionInfo {
-                prefix: Prefix { value: value as u64, len: 1 },
-                public_keys: keys.public_keys().to_bytes(),
-                elders: (0..ELDERS)
-                    .map(|index| ElderInfo {
-                        index: ElderIndex(index),
-                        address: format!("127.0.0.1:{}", 1000 + index),
-                        cert_fingerprint: Digest([index as u8; 32]),
-                    })
-                    .collect(),
-            })
-            .collect();
         let map = NetworkMap { supply: Amount(1_000_000), faucet: account(&alice), sections };
         let network = Network::new(map).expect("the sample map is valid");
         Keys { network, key_sets, alice, bob }

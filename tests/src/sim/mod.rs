@@ -14,7 +14,6 @@ mod stats;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use blsttc::SecretKeySet;
 use ed25519_dalek::SigningKey;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -22,9 +21,10 @@ use rand_chacha::ChaCha8Rng;
 use shared::client::account_id;
 use shared::codec;
 use shared::crypto;
+use shared::genesis::{account_key_in, deal_sections};
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
-use shared::network::{ElderInfo, Network, NetworkMap, SectionInfo};
+use shared::network::{faults_max, ElderInfo, Network, NetworkMap};
 use shared::types::{AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Slot, TransferId};
 
 pub use client::Probe;
@@ -97,40 +97,19 @@ struct World {
     honest_shares: HashMap<(usize, Slot), TransferId>,
 }
 
-/// A key whose account falls in `prefix`.
-fn key_in(rng: &mut ChaCha8Rng, prefix: Prefix) -> SigningKey {
-    loop {
-        let key = SigningKey::from_bytes(&rng.gen());
-        if prefix.matches(&account_id(&key)) {
-            return key;
-        }
-    }
-}
-
 impl World {
     fn new(seed: u64, config: SimConfig) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let prefixes = Prefix::all_of_len(config.prefix_len);
         let n = config.elders;
-        let f = (n - 1) / 3;
-        let key_sets: Vec<SecretKeySet> =
-            prefixes.iter().map(|_| SecretKeySet::random(n - f - 1, &mut rng)).collect();
-        let faucet = key_in(&mut rng, prefixes[0]);
-        let sections = prefixes
-            .iter()
-            .zip(&key_sets)
-            .map(|(prefix, keys)| SectionInfo {
-                prefix: *prefix,
-                public_keys: keys.public_keys().to_bytes(),
-                elders: (0..n)
-                    .map(|i| ElderInfo {
-                        index: ElderIndex(i as u32),
-                        address: format!("sim://{prefix}/{i}"),
-                        cert_fingerprint: Digest(rng.gen()),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let f = faults_max(n);
+        let (sections, key_sets) =
+            deal_sections(&mut rng, &prefixes, n, |prefix, index| ElderInfo {
+                index,
+                address: format!("sim://{prefix}/{index}"),
+                cert_fingerprint: Digest([index.0 as u8; 32]),
+            });
+        let faucet = account_key_in(&mut rng, prefixes[0]);
         let map = NetworkMap { supply: SUPPLY, faucet: account_id(&faucet), sections };
         let network = Arc::new(Network::new(map).expect("simulated map is valid"));
         let mut elders = Vec::new();
@@ -148,8 +127,9 @@ impl World {
                 elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
             }
         }
-        let client_keys: Vec<SigningKey> =
-            (0..config.clients).map(|c| key_in(&mut rng, prefixes[c % prefixes.len()])).collect();
+        let client_keys: Vec<SigningKey> = (0..config.clients)
+            .map(|c| account_key_in(&mut rng, prefixes[c % prefixes.len()]))
+            .collect();
         let mut accounts: Vec<AccountId> = client_keys.iter().map(account_id).collect();
         let mut clients = vec![SimClient::new(
             faucet.clone(),

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use blsttc::{SecretKeySet, SecretKeyShare};
 use ed25519_dalek::SigningKey;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::client::{account_id, Progress, ShareCollector};
 use crate::crypto;
+use crate::genesis::{account_key_in, deal_sections};
 use crate::ledger::{ElderId, Ledger, Output};
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
-use crate::network::{ElderInfo, Network, NetworkMap, SectionInfo};
+use crate::network::{ElderInfo, Network, NetworkMap};
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq,
@@ -52,26 +53,13 @@ impl Fixture {
     /// The network for `seed` with `supply` in the faucet.
     pub(crate) fn with_supply(seed: u64, supply: u64) -> Fixture {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let faults_max = (ELDERS as usize - 1) / 3;
-        let threshold = ELDERS as usize - faults_max - 1;
-        let key_sets: Vec<SecretKeySet> =
-            PREFIXES.iter().map(|_| SecretKeySet::random(threshold, &mut rng)).collect();
-        let faucet = key_in_prefix(&mut rng, PREFIXES[HOME]);
-        let sections = PREFIXES
-            .iter()
-            .zip(&key_sets)
-            .map(|(prefix, keys)| SectionInfo {
-                prefix: *prefix,
-                public_keys: keys.public_keys().to_bytes(),
-                elders: (0..ELDERS)
-                    .map(|index| ElderInfo {
-                        index: ElderIndex(index),
-                        address: format!("127.0.0.1:{}", 1000 + index),
-                        cert_fingerprint: Digest([index as u8; 32]),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let (sections, key_sets) =
+            deal_sections(&mut rng, &PREFIXES, ELDERS as usize, |_, index| ElderInfo {
+                index,
+                address: format!("127.0.0.1:{}", 1000 + index.0),
+                cert_fingerprint: Digest([index.0 as u8; 32]),
+            });
+        let faucet = account_key_in(&mut rng, PREFIXES[HOME]);
         let map = NetworkMap { supply: Amount(supply), faucet: account_id(&faucet), sections };
         let network = Arc::new(Network::new(map).expect("the fixture map is valid"));
         Fixture { rng: RefCell::new(rng), network, key_sets, faucet }
@@ -121,7 +109,7 @@ impl Fixture {
 
     /// A fresh account key whose account falls in `section`.
     pub(crate) fn key_in(&self, section: usize) -> SigningKey {
-        key_in_prefix(&mut self.rng.borrow_mut(), PREFIXES[section])
+        account_key_in(&mut *self.rng.borrow_mut(), PREFIXES[section])
     }
 
     /// A fresh account in `section`, for receiving only.
@@ -193,16 +181,6 @@ impl Fixture {
             register(elder, &proof, 0);
         }
         proof
-    }
-}
-
-/// A fresh key from `rng` whose account falls in `prefix`.
-fn key_in_prefix(rng: &mut ChaCha8Rng, prefix: Prefix) -> SigningKey {
-    loop {
-        let key = SigningKey::from_bytes(&rng.gen());
-        if prefix.matches(&account_id(&key)) {
-            return key;
-        }
     }
 }
 

@@ -1,0 +1,45 @@
+//! Genesis by a trusted dealer: one threshold key set per section, `n − f` shares needed.
+//! Randomness comes in as an argument, so a seed gives the same network every time.
+
+use blsttc::rand::Rng;
+use blsttc::SecretKeySet;
+use ed25519_dalek::SigningKey;
+
+use crate::client::account_id;
+use crate::network::{shares_needed, ElderInfo, SectionInfo};
+use crate::types::{ElderIndex, Prefix};
+
+/// Deals one key set per prefix and describes each section with `elders` elders, named by
+/// `elder(prefix, index)`. Returns the sections for the map and the secret key sets, whose
+/// share `i` belongs to elder `i`.
+pub fn deal_sections(
+    rng: &mut impl Rng,
+    prefixes: &[Prefix],
+    elders: usize,
+    mut elder: impl FnMut(Prefix, ElderIndex) -> ElderInfo,
+) -> (Vec<SectionInfo>, Vec<SecretKeySet>) {
+    assert!(elders > 0, "a section needs at least one elder");
+    let threshold = shares_needed(elders) - 1;
+    let key_sets: Vec<SecretKeySet> =
+        prefixes.iter().map(|_| SecretKeySet::random(threshold, rng)).collect();
+    let sections = prefixes
+        .iter()
+        .zip(&key_sets)
+        .map(|(prefix, keys)| SectionInfo {
+            prefix: *prefix,
+            public_keys: keys.public_keys().to_bytes(),
+            elders: (0..elders as u32).map(|index| elder(*prefix, ElderIndex(index))).collect(),
+        })
+        .collect();
+    (sections, key_sets)
+}
+
+/// A fresh account key whose account falls in `prefix`.
+pub fn account_key_in(rng: &mut impl Rng, prefix: Prefix) -> SigningKey {
+    loop {
+        let key = SigningKey::from_bytes(&rng.gen());
+        if prefix.matches(&account_id(&key)) {
+            return key;
+        }
+    }
+}
