@@ -283,6 +283,10 @@ fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
 }
 
 proptest! {
+    // Failures print their minimal input; there is no source tree beside an integration test
+    // binary to persist them in.
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
     #[test]
     fn transfer_round_trips(value in transfer()) {
         prop_assert_eq!(round_trip(&value), value);

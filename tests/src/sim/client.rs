@@ -336,7 +336,12 @@ impl SimClient {
     ) {
         match progress {
             Progress::Certified(proof) => {
-                let probe = validation.probe;
+                // A rival the elders held (found through a conflict) is a genuine transfer of
+                // ours, not the probe: only the probe's own transfer must never be certified.
+                let id = crypto::transfer_id(&proof.signed);
+                let probe = validation.probe.filter(|probe| {
+                    !probe.must_be_refused() || validation.candidates[0].transfer_id() == id
+                });
                 step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
                 let kind = match probe {
                     Some(Probe::SkipRegister) => Registration::Abroad,
