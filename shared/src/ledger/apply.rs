@@ -10,13 +10,14 @@ use crate::types::{DebitProof, TransferId};
 
 impl Ledger {
     /// Applies a proof that concerns this section, from any source: registration, a credit
-    /// from another section, a sync page or a client's deps. Idempotent.
+    /// from another section, a sync page or a client's deps. Idempotent. Returns the proof's
+    /// transfer id, computed once here, when the proof is applied (now or before).
     pub(super) fn ingest(
         &mut self,
         proof: DebitProof,
         now_ms: u64,
         output: &mut Output,
-    ) -> Result<Ingested, Rejection> {
+    ) -> Result<TransferId, Rejection> {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let id = crypto::transfer_id(&proof.signed);
@@ -34,7 +35,7 @@ impl Ledger {
                 self.deliver(id, now_ms, output);
             }
         }
-        Ok(outcome)
+        Ok(id)
     }
 
     /// R3: a debit applies only with a valid section signature and only at the next seq.

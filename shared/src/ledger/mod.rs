@@ -86,9 +86,9 @@ pub enum LedgerError {
     },
 }
 
-/// What ingesting a proof did.
+/// What checking a proof found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Ingested {
+enum Ingested {
     /// The proof changed state.
     Applied,
     /// The proof was already applied; nothing changed.
@@ -365,8 +365,7 @@ impl Ledger {
         if !prefix.matches(&from) {
             return Err(Rejection::WrongSection { account: from, prefix });
         }
-        let transfer = crypto::transfer_id(&proof.signed);
-        self.ingest(proof, now_ms, output)?;
+        let transfer = self.ingest(proof, now_ms, output)?;
         Ok(ClientReply::Registered { transfer })
     }
 

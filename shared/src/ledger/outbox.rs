@@ -5,8 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{ElderId, Ingested, Ledger, Output, Record};
-use crate::crypto;
+use super::{ElderId, Ledger, Output, Record};
 use crate::limits::{OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MIN};
 use crate::messages::PeerMessage;
 use crate::types::{DebitProof, ElderIndex, TransferId};
@@ -65,9 +64,7 @@ impl Ledger {
         if from.prefix == self.section().prefix {
             return;
         }
-        let transfer = crypto::transfer_id(&proof.signed);
-        if let Ok(Ingested::Applied | Ingested::AlreadyApplied) = self.ingest(proof, now_ms, output)
-        {
+        if let Ok(transfer) = self.ingest(proof, now_ms, output) {
             output.messages.push((from, PeerMessage::ProofAck { transfer }));
         }
     }

@@ -106,6 +106,16 @@ impl SimElder {
         Sent { reply, messages: output.messages }
     }
 
+    /// Whether a message reaches the ledger: not while crashed, never at a withholding elder
+    /// (which counts what it swallows).
+    fn hears(&self, stats: &mut Stats) -> bool {
+        if self.byzantine == Some(Byzantine::Withholds) {
+            stats.byzantine_withheld += 1;
+            return false;
+        }
+        self.ledger.is_some()
+    }
+
     /// A client request arrives.
     pub fn on_request(
         &mut self,
@@ -114,13 +124,9 @@ impl SimElder {
         rng: &mut ChaCha8Rng,
         stats: &mut Stats,
     ) -> Sent {
-        if self.byzantine == Some(Byzantine::Withholds) {
-            stats.byzantine_withheld += 1;
+        if !self.hears(stats) {
             return Sent::default();
         }
-        let Some(ledger) = self.ledger.as_mut() else {
-            return Sent::default();
-        };
         if let (Some(Byzantine::SignsAnything), ClientRequest::Validate { transfer, .. }) =
             (self.byzantine, &request)
         {
@@ -132,6 +138,7 @@ impl SimElder {
                 messages: vec![],
             };
         }
+        let ledger = self.ledger.as_mut().expect("an elder that hears is running");
         let (reply, output) = ledger.handle_client(request, now);
         let reply = match (self.byzantine, reply) {
             (Some(Byzantine::GarbageShares), ClientReply::Share { transfer, .. }) => {
@@ -165,13 +172,9 @@ impl SimElder {
         now: u64,
         stats: &mut Stats,
     ) -> Sent {
-        if self.byzantine == Some(Byzantine::Withholds) {
-            stats.byzantine_withheld += 1;
+        if !self.hears(stats) {
             return Sent::default();
         }
-        let Some(ledger) = self.ledger.as_mut() else {
-            return Sent::default();
-        };
         if let (Some(Byzantine::ForgesCredits), PeerMessage::Proof { proof }) =
             (self.byzantine, &message)
         {
@@ -182,6 +185,7 @@ impl SimElder {
                 messages: vec![(from, PeerMessage::ProofAck { transfer })],
             };
         }
+        let ledger = self.ledger.as_mut().expect("an elder that hears is running");
         let output = ledger.handle_peer(from, message, now);
         self.persist(output, None)
     }
