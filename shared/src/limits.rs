@@ -18,6 +18,8 @@ pub const ELDERS_MAX: usize = 100;
 pub const PREFIX_BITS_MAX: u8 = 32;
 /// Longest elder address in a network map.
 pub const ADDRESS_BYTES_MAX: usize = 256;
+/// Largest DER certificate a network map carries.
+pub const CERTIFICATE_BYTES_MAX: usize = 4096;
 /// First delay before an unacknowledged outgoing credit is sent again.
 pub const OUTBOX_RETRY_DELAY_MS_MIN: u64 = 100;
 /// Longest delay between two deliveries of an unacknowledged outgoing credit.

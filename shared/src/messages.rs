@@ -38,6 +38,11 @@ pub enum ClientRequest {
         /// Credits with an id above this one (all, if `None`).
         credits_after: Option<TransferId>,
     },
+    /// Whether the transfer is applied here (its debit, its credit or both).
+    Applied {
+        /// The transfer.
+        transfer: TransferId,
+    },
 }
 
 /// One account as an elder reports it.
@@ -83,6 +88,13 @@ pub enum ClientReply {
     Balance(AccountReport),
     /// Answer to a history query.
     History(HistoryPage),
+    /// Answer to an applied query.
+    Applied {
+        /// The transfer.
+        transfer: TransferId,
+        /// Whether this elder applied it.
+        applied: bool,
+    },
     /// The request was refused.
     Rejected(Rejection),
 }

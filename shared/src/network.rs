@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::crypto::{self, BlsPublicKey, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
-use crate::limits::{ADDRESS_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX};
+use crate::limits::{
+    ADDRESS_BYTES_MAX, CERTIFICATE_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX,
+};
 use crate::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId,
     TransferId,
@@ -42,6 +44,8 @@ pub struct NetworkMap {
     pub faucet: AccountId,
     /// Every section; their prefixes split all accounts.
     pub sections: Vec<SectionInfo>,
+    /// DER of the certificate authority that signed every elder's TLS certificate.
+    pub certificate_authority: Vec<u8>,
 }
 
 /// Why a network map is unusable.
@@ -123,6 +127,14 @@ pub enum MapError {
     /// The supply is zero.
     #[error("the supply must be positive")]
     NoSupply,
+    /// The certificate authority is empty or over `CERTIFICATE_BYTES_MAX`.
+    #[error("the certificate authority is {bytes} bytes; 1 to {max} allowed")]
+    CertificateAuthority {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The map does not encode within the message limit.
     #[error("the network map is too large: {0}")]
     TooLarge(String),
@@ -252,6 +264,10 @@ impl Network {
         if map.supply == Amount::ZERO {
             return Err(MapError::NoSupply);
         }
+        let bytes = map.certificate_authority.len();
+        if bytes == 0 || bytes > CERTIFICATE_BYTES_MAX {
+            return Err(MapError::CertificateAuthority { bytes, max: CERTIFICATE_BYTES_MAX });
+        }
         check_prefixes(&map)?;
         let sections = map.sections.iter().map(Section::from_info).collect::<Result<_, _>>()?;
         let encoded = codec::encode(&map).map_err(|error| MapError::TooLarge(error.to_string()))?;
@@ -304,7 +320,12 @@ mod tests {
             cert_fingerprint: Digest::default(),
         };
         let section = SectionInfo { prefix: Prefix::ROOT, public_keys, elders: vec![elder] };
-        NetworkMap { supply: Amount(1), faucet: AccountId([1; 32]), sections: vec![section] }
+        NetworkMap {
+            supply: Amount(1),
+            faucet: AccountId([1; 32]),
+            sections: vec![section],
+            certificate_authority: vec![1],
+        }
     }
 
     #[test]

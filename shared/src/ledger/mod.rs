@@ -243,6 +243,9 @@ impl Ledger {
             ClientRequest::History { account, debits_from, credits_after } => {
                 self.handle_history(account, debits_from, credits_after)
             }
+            ClientRequest::Applied { transfer } => {
+                Ok(ClientReply::Applied { transfer, applied: self.proofs.contains_key(&transfer) })
+            }
         };
         (reply.unwrap_or_else(ClientReply::Rejected), output)
     }

@@ -16,7 +16,7 @@ use crate::crypto;
 use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::messages::{ClientReply, ClientRequest, PeerMessage};
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, BlsSignature, ElderIndex, Memo, Seq, TransferId};
+use crate::types::{AccountId, Amount, BlsSignature, Digest, ElderIndex, Memo, Seq, TransferId};
 
 /// The credits an output sends, as (recipient elder, transfer id).
 fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
@@ -520,6 +520,22 @@ fn history_pages_debits_from_a_seq_and_credits_after_an_id() {
     let (reply, _) = elders[0].handle_client(ClientRequest::Balance { account: alice }, 0);
     assert_eq!(reply, ClientReply::Balance(elders[0].report(alice)));
     assert_eq!(elders[0].report(alice).balance, Amount(6));
+}
+
+#[test]
+fn applied_query_answers_whether_the_transfer_is_applied_here() {
+    let fx = Fixture::new(46);
+    let mut elders = fx.elders(HOME);
+    let alice = fx.account_in(HOME);
+    let proof = fx.pay(&mut elders, &fx.faucet, alice, 5, 1);
+    let transfer = crypto::transfer_id(&proof.signed);
+    let unknown = TransferId(Digest([9; 32]));
+    for (asked, applied) in [(transfer, true), (unknown, false)] {
+        let (reply, output) =
+            elders[0].handle_client(ClientRequest::Applied { transfer: asked }, 0);
+        assert_eq!(reply, ClientReply::Applied { transfer: asked, applied });
+        assert!(output.records.is_empty() && output.messages.is_empty());
+    }
 }
 
 // Restart and catch-up (R1, R5, R6).

@@ -50,7 +50,7 @@ pub fn keys() -> &'static Keys {
             });
         let alice = SigningKey::from_bytes(&[0xa1; 32]);
         let bob = SigningKey::from_bytes(&[0xb0; 32]);
-        let map = NetworkMap { supply: Amount(1_000_000), faucet: account(&alice), sections };
+        let map = NetworkMap { supply: Amount(1_000_000), faucet: account(&alice), sections, certificate_authority: vec![1] };
         let network = Network::new(map).expect("the sample map is valid");
         Keys { network, key_sets, alice, bob }
     })
@@ -154,6 +154,7 @@ fn request_name(request: &ClientRequest) -> &'static str {
         ClientRequest::Register { .. } => "register",
         ClientRequest::Balance { .. } => "balance",
         ClientRequest::History { .. } => "history",
+        ClientRequest::Applied { .. } => "applied",
     }
 }
 
@@ -163,6 +164,7 @@ fn reply_name(reply: &ClientReply) -> &'static str {
         ClientReply::Registered { .. } => "registered",
         ClientReply::Balance(_) => "balance",
         ClientReply::History(_) => "history",
+        ClientReply::Applied { .. } => "applied",
         ClientReply::Rejected(_) => "rejected",
     }
 }
@@ -259,10 +261,12 @@ pub fn samples() -> Vec<(String, Message)> {
             debits_from: Seq(2),
             credits_after: Some(TransferId(Digest([0x7e; 32]))),
         }),
+        Message::Request(ClientRequest::Applied { transfer }),
         Message::Reply(ClientReply::Share { transfer, share: keys.share(0, 1, &signed) }),
         Message::Reply(ClientReply::Registered { transfer }),
         Message::Reply(ClientReply::Balance(report)),
         Message::Reply(ClientReply::History(page)),
+        Message::Reply(ClientReply::Applied { transfer, applied: true }),
     ];
     messages.extend(rejections(keys).into_iter().map(|r| Message::Reply(ClientReply::Rejected(r))));
     messages.extend([

@@ -60,7 +60,7 @@ impl Fixture {
                 cert_fingerprint: Digest([index.0 as u8; 32]),
             });
         let faucet = account_key_in(&mut rng, PREFIXES[HOME]);
-        let map = NetworkMap { supply: Amount(supply), faucet: account_id(&faucet), sections };
+        let map = NetworkMap { supply: Amount(supply), faucet: account_id(&faucet), sections, certificate_authority: vec![1] };
         let network = Arc::new(Network::new(map).expect("the fixture map is valid"));
         Fixture { rng: RefCell::new(rng), network, key_sets, faucet }
     }
@@ -251,6 +251,7 @@ fn named_accounts(request: &ClientRequest) -> Vec<AccountId> {
         ClientRequest::Balance { account } | ClientRequest::History { account, .. } => {
             vec![*account]
         }
+        ClientRequest::Applied { .. } => vec![],
     }
 }
 
