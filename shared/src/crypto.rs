@@ -34,6 +34,11 @@ pub fn hash<'a>(domain: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Dig
     Digest(hasher.finalize().into())
 }
 
+/// The fingerprint the network map pins for a TLS certificate: plain SHA-256 of its DER.
+pub fn certificate_fingerprint(der: &[u8]) -> Digest {
+    hash(&[], [der])
+}
+
 /// Encodes a value the protocol built or already decoded within the message limit.
 fn encode_within_limit<T: serde::Serialize>(value: &T) -> Vec<u8> {
     codec::encode(value).expect("a transfer that fits a message re-encodes within the limit")

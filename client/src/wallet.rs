@@ -1,0 +1,115 @@
+//! A wallet: an account key file (hex, mode 0600) and, beside it, the account's progress: the
+//! next seq, the transfer in flight and the latest own debit proofs. The transfer in flight is
+//! written before it is sent, so a client that crashes resumes it instead of signing a
+//! conflicting one.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use shared::client::account_id;
+use shared::codec;
+use shared::limits::{DEPS_MAX, MESSAGE_BYTES_MAX};
+use shared::types::{AccountId, DebitProof, Seq, SignedTransfer};
+
+use crate::files::{self, FileError, SECRET_FILE_MODE};
+
+/// Bytes of a key file: 64 hex digits and a newline.
+const KEY_FILE_BYTES_MAX: usize = 65;
+
+/// What a wallet remembers between runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct WalletState {
+    next_seq: Seq,
+    pending: Option<SignedTransfer>,
+    recent: Vec<DebitProof>,
+}
+
+/// An account key with its progress file.
+pub struct Wallet {
+    key: SigningKey,
+    state_path: PathBuf,
+    state: WalletState,
+}
+
+impl Wallet {
+    /// Writes a new key to `path` (mode 0600); refuses to overwrite an existing file.
+    pub fn create(path: &Path, key: &SigningKey) -> Result<(), FileError> {
+        files::create_secret(path, format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
+    }
+
+    /// Opens the key at `path` and its progress file, if there is one yet.
+    pub fn open(path: &Path) -> Result<Wallet, FileError> {
+        let text = files::read_bounded(path, KEY_FILE_BYTES_MAX)?;
+        let malformed = || FileError::new(path, "is not a key file (64 hex digits expected)");
+        let text = std::str::from_utf8(&text).map_err(|_| malformed())?.trim();
+        let bytes: [u8; 32] =
+            hex::decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
+        let key = SigningKey::from_bytes(&bytes);
+        let mut state_path = path.as_os_str().to_owned();
+        state_path.push(".state");
+        let state_path = PathBuf::from(state_path);
+        let state = match files::read_bounded(&state_path, MESSAGE_BYTES_MAX) {
+            Ok(bytes) => codec::decode(&bytes).map_err(|error| {
+                FileError::new(&state_path, format!("is corrupt ({error}); restore it or remove it"))
+            })?,
+            Err(_) if !state_path.exists() => WalletState::default(),
+            Err(error) => return Err(error),
+        };
+        Ok(Wallet { key, state_path, state })
+    }
+
+    /// The account key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The account.
+    pub fn account(&self) -> AccountId {
+        account_id(&self.key)
+    }
+
+    /// The lowest seq the next transfer may take, as far as this wallet knows.
+    pub fn next_seq(&self) -> Seq {
+        self.state.next_seq.max(Seq::FIRST)
+    }
+
+    /// The transfer signed and possibly sent but not yet registered.
+    pub fn pending(&self) -> Option<&SignedTransfer> {
+        self.state.pending.as_ref()
+    }
+
+    /// The latest own debit proofs, for elders that lag behind.
+    pub fn recent(&self) -> &[DebitProof] {
+        &self.state.recent
+    }
+
+    /// Records a transfer as in flight, durably, before it is sent.
+    pub fn set_pending(&mut self, pending: Option<SignedTransfer>) -> Result<(), FileError> {
+        self.state.pending = pending;
+        self.save()
+    }
+
+    /// Records a registered debit: the seq moves past it and nothing is in flight.
+    pub fn finish(&mut self, proof: DebitProof) -> Result<(), FileError> {
+        let seq = proof.transfer().seq;
+        self.state.next_seq = self.next_seq().max(Seq(seq.0.saturating_add(1)));
+        self.state.pending = None;
+        self.state.recent.retain(|known| known.transfer().seq != seq);
+        self.state.recent.push(proof);
+        let excess = self.state.recent.len().saturating_sub(DEPS_MAX);
+        self.state.recent.drain(..excess);
+        self.save()
+    }
+
+    /// Moves the next seq up to what the section reports.
+    pub fn observe_next_seq(&mut self, next_seq: Seq) {
+        self.state.next_seq = self.next_seq().max(next_seq);
+    }
+
+    fn save(&self) -> Result<(), FileError> {
+        let bytes = codec::encode(&self.state)
+            .map_err(|error| FileError::new(&self.state_path, error))?;
+        files::replace(&self.state_path, &bytes, SECRET_FILE_MODE)
+    }
+}
