@@ -38,6 +38,8 @@ pub enum ClientRequest {
         /// Credits with an id above this one (all, if `None`).
         credits_after: Option<TransferId>,
     },
+    /// The elder's state digest and counts, for operators and tests.
+    Status,
     /// Whether the transfer is applied here (its debit, its credit or both).
     Applied {
         /// The transfer.
@@ -69,6 +71,17 @@ pub struct HistoryPage {
     pub credits: Vec<DebitProof>,
 }
 
+/// An elder's view of its own state.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ElderStatus {
+    /// Digest of every account's state; honest synced elders of a section agree on it.
+    pub state_digest: Digest,
+    /// Proofs applied.
+    pub applied: u64,
+    /// Proofs routed to another section and not yet acknowledged.
+    pub outbox: u64,
+}
+
 /// Elder → client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum ClientReply {
@@ -88,6 +101,8 @@ pub enum ClientReply {
     Balance(AccountReport),
     /// Answer to a history query.
     History(HistoryPage),
+    /// Answer to a status query.
+    Status(ElderStatus),
     /// Answer to an applied query.
     Applied {
         /// The transfer.

@@ -19,7 +19,9 @@ use outbox::OutboxEntry;
 
 use crate::crypto::{self, STATE_DIGEST_DOMAIN};
 use crate::limits::{DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, SYNC_PAGE_PROOFS_MAX};
-use crate::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use crate::messages::{
+    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
+};
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
@@ -243,6 +245,11 @@ impl Ledger {
             ClientRequest::History { account, debits_from, credits_after } => {
                 self.handle_history(account, debits_from, credits_after)
             }
+            ClientRequest::Status => Ok(ClientReply::Status(ElderStatus {
+                state_digest: self.state_digest(),
+                applied: self.log.len() as u64,
+                outbox: self.outbox.len() as u64,
+            })),
             ClientRequest::Applied { transfer } => {
                 Ok(ClientReply::Applied { transfer, applied: self.proofs.contains_key(&transfer) })
             }

@@ -523,7 +523,7 @@ fn history_pages_debits_from_a_seq_and_credits_after_an_id() {
 }
 
 #[test]
-fn applied_query_answers_whether_the_transfer_is_applied_here() {
+fn applied_and_status_queries_answer_from_the_state_here() {
     let fx = Fixture::new(46);
     let mut elders = fx.elders(HOME);
     let alice = fx.account_in(HOME);
@@ -536,6 +536,9 @@ fn applied_query_answers_whether_the_transfer_is_applied_here() {
         assert_eq!(reply, ClientReply::Applied { transfer: asked, applied });
         assert!(output.records.is_empty() && output.messages.is_empty());
     }
+    let (reply, _) = elders[0].handle_client(ClientRequest::Status, 0);
+    let ClientReply::Status(status) = reply else { panic!("{reply:?}") };
+    assert_eq!((status.state_digest, status.applied), (elders[0].state_digest(), 1));
 }
 
 // Restart and catch-up (R1, R5, R6).

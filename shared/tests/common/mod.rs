@@ -13,7 +13,9 @@ use shared::codec::{self, CodecError};
 use shared::crypto;
 use shared::genesis::deal_sections;
 use shared::ledger::Record;
-use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use shared::messages::{
+    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
+};
 use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
@@ -155,6 +157,7 @@ fn request_name(request: &ClientRequest) -> &'static str {
         ClientRequest::Balance { .. } => "balance",
         ClientRequest::History { .. } => "history",
         ClientRequest::Applied { .. } => "applied",
+        ClientRequest::Status => "status",
     }
 }
 
@@ -165,6 +168,7 @@ fn reply_name(reply: &ClientReply) -> &'static str {
         ClientReply::Balance(_) => "balance",
         ClientReply::History(_) => "history",
         ClientReply::Applied { .. } => "applied",
+        ClientReply::Status(_) => "status",
         ClientReply::Rejected(_) => "rejected",
     }
 }
@@ -262,11 +266,17 @@ pub fn samples() -> Vec<(String, Message)> {
             credits_after: Some(TransferId(Digest([0x7e; 32]))),
         }),
         Message::Request(ClientRequest::Applied { transfer }),
+        Message::Request(ClientRequest::Status),
         Message::Reply(ClientReply::Share { transfer, share: keys.share(0, 1, &signed) }),
         Message::Reply(ClientReply::Registered { transfer }),
         Message::Reply(ClientReply::Balance(report)),
         Message::Reply(ClientReply::History(page)),
         Message::Reply(ClientReply::Applied { transfer, applied: true }),
+        Message::Reply(ClientReply::Status(ElderStatus {
+            state_digest: Digest([0x5d; 32]),
+            applied: 12,
+            outbox: 3,
+        })),
     ];
     messages.extend(rejections(keys).into_iter().map(|r| Message::Reply(ClientReply::Rejected(r))));
     messages.extend([

@@ -251,7 +251,7 @@ fn named_accounts(request: &ClientRequest) -> Vec<AccountId> {
         ClientRequest::Balance { account } | ClientRequest::History { account, .. } => {
             vec![*account]
         }
-        ClientRequest::Applied { .. } => vec![],
+        ClientRequest::Applied { .. } | ClientRequest::Status => vec![],
     }
 }
 

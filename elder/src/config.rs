@@ -1,0 +1,159 @@
+//! The elder's TOML config and everything it names, loaded and checked before a socket is
+//! bound. Relative paths are relative to the config file's directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use blsttc::SecretKeyShare;
+use client::files::{self, FileError};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::{Deserialize, Serialize};
+use shared::crypto;
+use shared::ledger::ElderId;
+use shared::limits::{CERTIFICATE_BYTES_MAX, PREFIX_BITS_MAX};
+use shared::network::Network;
+use shared::types::{ElderIndex, Prefix};
+
+/// Largest config or key file read.
+const SMALL_FILE_BYTES_MAX: usize = 16 * 1024;
+
+/// The config file as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The network map file.
+    pub network: PathBuf,
+    /// The elder's section, as its prefix bits (`""` for a single section holding everything).
+    pub section: String,
+    /// The elder's index in its section.
+    pub index: u32,
+    /// The elder's BLS key-share file (64 hex digits, mode 0600).
+    pub key_share: PathBuf,
+    /// The elder's TLS certificate (DER).
+    pub tls_certificate: PathBuf,
+    /// The TLS certificate's private key (PKCS#8 DER, mode 0600).
+    pub tls_key: PathBuf,
+    /// Where the elder keeps its store.
+    pub data_dir: PathBuf,
+    /// The UDP address to listen on.
+    pub listen: SocketAddr,
+}
+
+/// A config with every file it names loaded and checked.
+pub struct Config {
+    /// The network.
+    pub network: Arc<Network>,
+    /// This elder.
+    pub me: ElderId,
+    /// Its key share.
+    pub key_share: SecretKeyShare,
+    /// Its TLS certificate.
+    pub certificate: CertificateDer<'static>,
+    /// The certificate's key.
+    pub tls_key: PrivateKeyDer<'static>,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Where it listens.
+    pub listen: SocketAddr,
+}
+
+/// What is wrong with a config; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The network map is unusable.
+    #[error(transparent)]
+    Map(#[from] client::ClientError),
+}
+
+impl Config {
+    /// Loads the config at `path` and every file it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = files::read_bounded(path, SMALL_FILE_BYTES_MAX)?;
+        let text = String::from_utf8(text).map_err(|_| FileError::new(path, "is not UTF-8"))?;
+        let file: ConfigFile =
+            toml::from_str(&text).map_err(|error| FileError::new(path, error.message()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |relative: &Path| base.join(relative);
+        let network = Arc::new(client::read_network(&resolve(&file.network))?);
+        let prefix = parse_prefix(&file.section)
+            .ok_or_else(|| FileError::new(path, format!("section {:?} is not a prefix of 0s and 1s (at most {PREFIX_BITS_MAX})", file.section)))?;
+        let me = ElderId { prefix, index: ElderIndex(file.index) };
+        let Some(section) = network.sections.iter().find(|section| section.prefix == prefix) else {
+            return Err(FileError::new(path, format!("the network map has no section {prefix}")).into());
+        };
+        let Some(info) = section.elders.get(file.index as usize) else {
+            let count = section.elder_count();
+            return Err(FileError::new(path, format!("section {prefix} has {count} elders; index {} is past them", file.index)).into());
+        };
+        let key_share = read_key_share(&resolve(&file.key_share))?;
+        let certificate_path = resolve(&file.tls_certificate);
+        let certificate = files::read_bounded(&certificate_path, CERTIFICATE_BYTES_MAX)?;
+        if crypto::certificate_fingerprint(&certificate) != info.cert_fingerprint {
+            let problem = format!("is not the certificate the network map pins for elder {} of section {prefix}", file.index);
+            return Err(FileError::new(&certificate_path, problem).into());
+        }
+        let tls_key = files::read_bounded(&resolve(&file.tls_key), SMALL_FILE_BYTES_MAX)?;
+        Ok(Config {
+            network,
+            me,
+            key_share,
+            certificate: CertificateDer::from(certificate),
+            tls_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_key)),
+            data_dir: resolve(&file.data_dir),
+            listen: file.listen,
+        })
+    }
+}
+
+/// Parses prefix bits such as `"01"`; `""` is the root.
+pub fn parse_prefix(bits: &str) -> Option<Prefix> {
+    if bits.len() > usize::from(PREFIX_BITS_MAX) {
+        return None;
+    }
+    let mut value = 0u64;
+    for bit in bits.chars() {
+        value = (value << 1) | u64::from(bit.to_digit(2)?);
+    }
+    Some(Prefix { value, len: bits.len() as u8 })
+}
+
+/// The bits of a prefix as a config names them.
+pub fn prefix_bits(prefix: Prefix) -> String {
+    if prefix.len == 0 {
+        return String::new();
+    }
+    prefix.to_string()
+}
+
+/// Reads a key-share file: 64 hex digits.
+pub fn read_key_share(path: &Path) -> Result<SecretKeyShare, FileError> {
+    let text = files::read_bounded(path, SMALL_FILE_BYTES_MAX)?;
+    let malformed = || FileError::new(path, "is not a key share (64 hex digits expected)");
+    let text = std::str::from_utf8(&text).map_err(|_| malformed())?.trim();
+    let bytes: [u8; 32] =
+        hex::decode(text).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(malformed)?;
+    SecretKeyShare::from_bytes(bytes).map_err(|_| malformed())
+}
+
+/// A key share as its file holds it.
+pub fn key_share_text(share: &SecretKeyShare) -> String {
+    format!("{}\n", hex::encode(share.to_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bits_round_trip_and_bad_bits_are_refused() {
+        for bits in ["", "0", "1", "0110"] {
+            assert_eq!(prefix_bits(parse_prefix(bits).expect(bits)), bits);
+        }
+        assert_eq!(parse_prefix("012"), None);
+        assert_eq!(parse_prefix(&"1".repeat(33)), None);
+    }
+}

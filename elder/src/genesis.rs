@@ -1,0 +1,212 @@
+//! Writes a whole network into a directory, as a trusted dealer would: a BLS key set per
+//! section, a certificate authority and one TLS certificate per elder, the network map, a
+//! faucet key holding the supply, and one config per elder. Secrets get mode 0600; the
+//! dealer's BLS master keys and the authority's key are not kept.
+
+use std::path::{Path, PathBuf};
+
+use client::files::{self, FileError, SECRET_FILE_MODE};
+use client::transport::SERVER_NAME;
+use client::wallet::Wallet;
+use rand::{CryptoRng, Rng};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+};
+use shared::client::account_id;
+use shared::codec;
+use shared::crypto;
+use shared::genesis::deal_sections;
+use shared::network::{ElderInfo, Network, NetworkMap};
+use shared::types::{Amount, ElderIndex, Prefix};
+
+use crate::config::{key_share_text, prefix_bits, ConfigFile};
+
+/// The network map's file name in a genesis directory.
+pub const MAP_FILE: &str = "network.map";
+/// The faucet key's file name in a genesis directory.
+pub const FAUCET_KEY_FILE: &str = "faucet.key";
+/// An elder's config file name inside its directory.
+pub const CONFIG_FILE: &str = "elder.toml";
+
+/// The shape of a network to create.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Sections: a power of two, so prefixes of equal length split every account.
+    pub sections: usize,
+    /// Elders per section.
+    pub elders: usize,
+    /// Where elder `k` (counting across sections) listens: `host:base_port + k`.
+    pub host: String,
+    /// The first port.
+    pub base_port: u16,
+    /// All money there is.
+    pub supply: Amount,
+}
+
+/// One elder's files.
+#[derive(Clone, Debug)]
+pub struct ElderFiles {
+    /// Its section.
+    pub prefix: Prefix,
+    /// Its index.
+    pub index: ElderIndex,
+    /// Its address.
+    pub address: String,
+    /// Its config file.
+    pub config: PathBuf,
+}
+
+/// What genesis wrote.
+#[derive(Clone, Debug)]
+pub struct Genesis {
+    /// The network map.
+    pub map: PathBuf,
+    /// The faucet's key.
+    pub faucet_key: PathBuf,
+    /// Every elder, section by section.
+    pub elders: Vec<ElderFiles>,
+}
+
+/// Why genesis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    /// The plan cannot be built.
+    #[error("cannot plan this network: {0}")]
+    Plan(String),
+    /// A certificate could not be made.
+    #[error("cannot make a certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// A file could not be written.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// Writes a new network into `dir`, which must not hold one yet.
+pub fn write(
+    dir: &Path,
+    plan: &Plan,
+    rng: &mut (impl Rng + CryptoRng),
+) -> Result<Genesis, GenesisError> {
+    if !plan.sections.is_power_of_two() || plan.sections > 1 << 16 || plan.elders == 0 {
+        return Err(GenesisError::Plan(format!(
+            "{} sections of {} elders: sections must be a power of two up to 65536 and elders \
+             at least 1",
+            plan.sections, plan.elders
+        )));
+    }
+    let count = plan.sections * plan.elders;
+    if usize::from(plan.base_port) + count > usize::from(u16::MAX) {
+        return Err(GenesisError::Plan(format!("{count} ports from {} run past 65535", plan.base_port)));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
+    let authority = Authority::new()?;
+    let prefixes = Prefix::all_of_len(plan.sections.trailing_zeros() as u8);
+    let mut elders = Vec::new();
+    let mut certificates = Vec::new();
+    for (position, prefix) in prefixes.iter().enumerate() {
+        for index in 0..plan.elders {
+            let port = usize::from(plan.base_port) + position * plan.elders + index;
+            let (certificate, key) = authority.certify()?;
+            certificates.push((certificate, key));
+            elders.push(ElderFiles {
+                prefix: *prefix,
+                index: ElderIndex(index as u32),
+                address: format!("{}:{port}", plan.host),
+                config: dir.join(elder_dir_name(*prefix, ElderIndex(index as u32))).join(CONFIG_FILE),
+            });
+        }
+    }
+    let mut next = 0;
+    let (sections, key_sets) = deal_sections(rng, &prefixes, plan.elders, |_, index| {
+        let elder = &elders[next];
+        let fingerprint = crypto::certificate_fingerprint(&certificates[next].0);
+        next += 1;
+        ElderInfo { index, address: elder.address.clone(), cert_fingerprint: fingerprint }
+    });
+    let faucet = ed25519_dalek::SigningKey::generate(rng);
+    let map = NetworkMap {
+        supply: plan.supply,
+        faucet: account_id(&faucet),
+        sections,
+        certificate_authority: authority.der(),
+    };
+    Network::new(map.clone()).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    let map_path = dir.join(MAP_FILE);
+    let map_bytes = codec::encode(&map).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    files::replace(&map_path, &map_bytes, 0o644)?;
+    let faucet_key = dir.join(FAUCET_KEY_FILE);
+    Wallet::create(&faucet_key, &faucet)?;
+    for (position, elder) in elders.iter().enumerate() {
+        let share = key_sets[position / plan.elders].secret_key_share(elder.index.0 as usize);
+        let (certificate, key) = &certificates[position];
+        write_elder(elder, &key_share_text(&share), certificate, key)?;
+    }
+    Ok(Genesis { map: map_path, faucet_key, elders })
+}
+
+/// The directory name of one elder inside a genesis directory.
+pub fn elder_dir_name(prefix: Prefix, index: ElderIndex) -> String {
+    let bits = prefix_bits(prefix);
+    let section = if bits.is_empty() { "root".to_string() } else { bits };
+    format!("elder-{section}-{index}")
+}
+
+fn write_elder(
+    elder: &ElderFiles,
+    key_share: &str,
+    certificate: &[u8],
+    tls_key: &[u8],
+) -> Result<(), GenesisError> {
+    let dir = elder.config.parent().expect("an elder config lives in its directory");
+    std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
+    files::create_secret(&dir.join("key-share"), key_share.as_bytes())?;
+    files::create_secret(&dir.join("tls-key.der"), tls_key)?;
+    files::replace(&dir.join("tls-certificate.der"), certificate, 0o644)?;
+    let config = ConfigFile {
+        network: PathBuf::from("..").join(MAP_FILE),
+        section: prefix_bits(elder.prefix),
+        index: elder.index.0,
+        key_share: PathBuf::from("key-share"),
+        tls_certificate: PathBuf::from("tls-certificate.der"),
+        tls_key: PathBuf::from("tls-key.der"),
+        data_dir: PathBuf::from("data"),
+        listen: elder.address.parse().map_err(|_| {
+            GenesisError::Plan(format!("{} is not an IP address and port", elder.address))
+        })?,
+    };
+    let text = toml::to_string(&config).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    files::replace(&elder.config, text.as_bytes(), SECRET_FILE_MODE)?;
+    Ok(())
+}
+
+/// The dealer's certificate authority, alive only during genesis.
+struct Authority {
+    certificate: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Authority {
+    fn new() -> Result<Authority, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "section bank elder authority");
+        let certificate = params.self_signed(&key)?;
+        Ok(Authority { certificate, key })
+    }
+
+    fn der(&self) -> Vec<u8> {
+        self.certificate.der().to_vec()
+    }
+
+    /// A new elder certificate (DER) and its PKCS#8 key, for both ends of TLS.
+    fn certify(&self) -> Result<(Vec<u8>, Vec<u8>), rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec![SERVER_NAME.to_string()])?;
+        params.distinguished_name.push(DnType::CommonName, SERVER_NAME);
+        params.extended_key_usages =
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let certificate = params.signed_by(&key, &self.certificate, &self.key)?;
+        Ok((certificate.der().to_vec(), key.serialize_der()))
+    }
+}

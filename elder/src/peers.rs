@@ -1,0 +1,97 @@
+//! Messages to other elders: one queue and one sending task per elder, each keeping a
+//! connection that authenticates this elder by its certificate. A full queue or an unreachable
+//! elder drops messages; the protocol repeats what matters (outbox retries, sync ticks).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use client::transport;
+use shared::codec;
+use shared::ledger::ElderId;
+use shared::messages::PeerMessage;
+use shared::network::{ElderInfo, Network};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// Messages queued for one elder at most.
+pub const PEER_QUEUE_MAX: usize = 1024;
+/// How long connecting to an elder may take.
+const CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// Pause after a failed connection before trying again.
+const RECONNECT_DELAY_MS: u64 = 500;
+
+/// Queues towards every other elder of the network.
+#[derive(Clone)]
+pub struct Peers {
+    queues: HashMap<ElderId, mpsc::Sender<PeerMessage>>,
+}
+
+impl Peers {
+    /// Starts one sending task per elder other than `me`, on `endpoint`.
+    pub fn start(network: &Network, me: ElderId, endpoint: &quinn::Endpoint) -> Peers {
+        let mut queues = HashMap::new();
+        for section in &network.sections {
+            for elder in &section.elders {
+                let id = ElderId { prefix: section.prefix, index: elder.index };
+                if id == me {
+                    continue;
+                }
+                let (sender, receiver) = mpsc::channel(PEER_QUEUE_MAX);
+                let span = tracing::debug_span!("peer", section = %id.prefix, elder = %id.index);
+                tokio::spawn(deliver(endpoint.clone(), elder.clone(), receiver).instrument(span));
+                queues.insert(id, sender);
+            }
+        }
+        Peers { queues }
+    }
+
+    /// Queues a message; drops it if the queue is full.
+    pub fn send(&self, to: ElderId, message: PeerMessage) {
+        if let Some(queue) = self.queues.get(&to) {
+            if queue.try_send(message).is_err() {
+                tracing::debug!(section = %to.prefix, elder = %to.index, "peer queue full; dropped");
+            }
+        }
+    }
+}
+
+async fn deliver(
+    endpoint: quinn::Endpoint,
+    elder: ElderInfo,
+    mut queue: mpsc::Receiver<PeerMessage>,
+) {
+    let mut connection: Option<quinn::Connection> = None;
+    while let Some(message) = queue.recv().await {
+        let Ok(bytes) = codec::encode(&message) else { continue };
+        if connection.as_ref().is_none_or(|c| c.close_reason().is_some()) {
+            let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
+            match tokio::time::timeout(timeout, transport::connect(&endpoint, &elder)).await {
+                Ok(Ok(opened)) => connection = Some(opened),
+                outcome => {
+                    let problem = match outcome {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => "timed out".to_string(),
+                    };
+                    tracing::debug!(%problem, "cannot reach elder");
+                    connection = None;
+                    tokio::time::sleep(Duration::from_millis(RECONNECT_DELAY_MS)).await;
+                    continue;
+                }
+            }
+        }
+        let open = connection.as_ref().expect("connected above");
+        if let Err(error) = send_one(open, &bytes).await {
+            tracing::debug!(%error, "sending to elder failed");
+            connection = None;
+        }
+    }
+}
+
+async fn send_one(connection: &quinn::Connection, bytes: &[u8]) -> Result<(), transport::TransportError> {
+    let mut stream = connection.open_uni().await.map_err(|source| {
+        transport::TransportError::Connection { address: connection.remote_address().to_string(), source }
+    })?;
+    stream.write_all(bytes).await?;
+    stream.finish()?;
+    Ok(())
+}

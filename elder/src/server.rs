@@ -1,0 +1,191 @@
+//! The elder's QUIC endpoint. Clients open one bidirectional stream per request; elders, known
+//! by the certificate they present, send peer messages on unidirectional streams. Connections,
+//! streams and message bytes are bounded; whoever sends garbage loses its connection while
+//! everyone else is served.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+
+use client::transport::{self, TransportError, ALPN};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use shared::codec;
+use shared::ledger::ElderId;
+use shared::limits::MESSAGE_BYTES_MAX;
+use shared::messages::{ClientRequest, PeerMessage};
+use shared::network::Network;
+use shared::types::Digest;
+use tokio::sync::{oneshot, Semaphore};
+use tracing::Instrument;
+
+use crate::node::Input;
+
+/// Connections served at once; more are refused.
+pub const CONNECTIONS_MAX: usize = 1024;
+
+/// Why a connection was closed by the elder.
+#[derive(Clone, Copy)]
+enum CloseCode {
+    /// A message was malformed or over the byte limit.
+    Garbage = 1,
+    /// A peer message came from a connection without an elder certificate.
+    NotAnElder = 2,
+}
+
+impl CloseCode {
+    fn close(self, connection: &quinn::Connection, reason: &str) {
+        tracing::info!(reason, "closing connection");
+        connection.close(quinn::VarInt::from_u32(self as u32), reason.as_bytes());
+    }
+}
+
+/// Server TLS: the elder's certificate, and client certificates checked against the map's
+/// authority when presented (elders present theirs; clients need none).
+pub fn server_config(
+    network: &Network,
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::ServerConfig, TransportError> {
+    let provider = transport::crypto_provider();
+    let roots = Arc::new(transport::root_store(&network.map)?);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|error| TransportError::Authority(error.to_string()))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![certificate], key)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|error| TransportError::Authority(error.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(transport::transport_config()));
+    Ok(config)
+}
+
+/// What every connection handler needs.
+struct Context {
+    inputs: SyncSender<Input>,
+    elders: HashMap<Digest, ElderId>,
+}
+
+/// Accepts connections until the endpoint is closed.
+pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: SyncSender<Input>) {
+    let elders = network
+        .sections
+        .iter()
+        .flat_map(|section| {
+            section.elders.iter().map(|elder| {
+                (elder.cert_fingerprint, ElderId { prefix: section.prefix, index: elder.index })
+            })
+        })
+        .collect();
+    let context = Arc::new(Context { inputs, elders });
+    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(remote = %incoming.remote_address(), "too many connections; refused");
+            incoming.refuse();
+            continue;
+        };
+        let span = tracing::info_span!("connection", remote = %incoming.remote_address());
+        let context = context.clone();
+        tokio::spawn(
+            async move {
+                match incoming.await {
+                    Ok(connection) => handle_connection(connection, context).await,
+                    Err(error) => tracing::debug!(%error, "handshake failed"),
+                }
+                drop(slot);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn handle_connection(connection: quinn::Connection, context: Arc<Context>) {
+    let elder = transport::peer_fingerprint(&connection)
+        .and_then(|fingerprint| context.elders.get(&fingerprint).copied());
+    tracing::debug!(?elder, "connected");
+    loop {
+        tokio::select! {
+            stream = connection.accept_bi() => {
+                let Ok((send, receive)) = stream else { break };
+                let span = tracing::debug_span!("request");
+                let (connection, context) = (connection.clone(), context.clone());
+                tokio::spawn(handle_request(connection, send, receive, context).instrument(span));
+            }
+            stream = connection.accept_uni() => {
+                let Ok(receive) = stream else { break };
+                let Some(from) = elder else {
+                    CloseCode::NotAnElder.close(&connection, "peer messages are for elders only");
+                    break;
+                };
+                let (connection, context) = (connection.clone(), context.clone());
+                tokio::spawn(handle_peer_message(connection, from, receive, context));
+            }
+        }
+    }
+}
+
+async fn read_message<T: serde::de::DeserializeOwned>(
+    connection: &quinn::Connection,
+    receive: &mut quinn::RecvStream,
+) -> Option<T> {
+    let bytes = match receive.read_to_end(MESSAGE_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(quinn::ReadToEndError::TooLong) => {
+            CloseCode::Garbage.close(connection, "message over the byte limit");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    match codec::decode(&bytes) {
+        Ok(message) => Some(message),
+        Err(error) => {
+            CloseCode::Garbage.close(connection, &format!("malformed message: {error}"));
+            None
+        }
+    }
+}
+
+async fn handle_request(
+    connection: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut receive: quinn::RecvStream,
+    context: Arc<Context>,
+) {
+    let Some(request) = read_message::<ClientRequest>(&connection, &mut receive).await else {
+        return;
+    };
+    let (reply, answer) = oneshot::channel();
+    match context.inputs.try_send(Input::Client { request, reply }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            tracing::warn!("ledger queue full; request turned away");
+            let _ = send.reset(quinn::VarInt::from_u32(3));
+            return;
+        }
+        Err(TrySendError::Disconnected(_)) => return,
+    }
+    let Ok(answer) = answer.await else { return };
+    let Ok(bytes) = codec::encode(&answer) else { return };
+    if send.write_all(&bytes).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+async fn handle_peer_message(
+    connection: quinn::Connection,
+    from: ElderId,
+    mut receive: quinn::RecvStream,
+    context: Arc<Context>,
+) {
+    let Some(message) = read_message::<PeerMessage>(&connection, &mut receive).await else {
+        return;
+    };
+    if let Err(TrySendError::Full(_)) = context.inputs.try_send(Input::Peer { from, message }) {
+        tracing::debug!("ledger queue full; peer message dropped");
+    }
+}
