@@ -1,0 +1,272 @@
+//! Real elder processes over real QUIC on 127.0.0.1, driven through the client library:
+//! transfers within and across sections, a double spend, kill -9 and restart, an outbox that
+//! survives its elder's death, and garbage sent to an elder's port.
+
+use std::time::{Duration, Instant};
+
+use client::wallet::Wallet;
+use client::{Client, ClientError};
+use ed25519_dalek::SigningKey;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use shared::client::{account_id, build_transfer};
+use shared::genesis::account_key_in;
+use shared::types::{AccountId, Amount, Memo};
+use tests::net::{wait_for, TestNet};
+
+/// One network at a time: each is eight processes on a small machine.
+static ONE_NET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A new wallet in section `section` of `net`, saved in the net's directory.
+fn wallet_in(net: &TestNet, section: usize, name: &str, seed: u64) -> Wallet {
+    let key = account_key_in(&mut ChaCha20Rng::seed_from_u64(seed), net.network.sections[section].prefix);
+    let path = net.dir.path().join(format!("{name}.key"));
+    Wallet::create(&path, &key).expect("write key");
+    Wallet::open(&path).expect("open key")
+}
+
+/// The sections of the faucet and of the other section.
+fn sections(net: &TestNet) -> (usize, usize) {
+    let home = net.network.section_index_of(&net.network.map.faucet);
+    (home, 1 - home)
+}
+
+async fn balance(client: &Client, account: AccountId) -> Amount {
+    client.balance(account).await.expect("balance").balance
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_section_transfer_moves_money_and_the_section_agrees() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 1);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, _) = sections(&net);
+    let alice = wallet_in(&net, home, "alice", 11);
+    let mut faucet = net.faucet();
+
+    let receipt = client
+        .send(&mut faucet, alice.account(), Amount(1_000), Memo(b"hello".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(receipt.seq.0, 1);
+    client.wait_for_credit(&receipt).await.expect("credited");
+    assert_eq!(balance(&client, alice.account()).await, Amount(1_000));
+    assert_eq!(balance(&client, faucet.account()).await, Amount(tests::net::SUPPLY.0 - 1_000));
+    let history = client.history(alice.account()).await.expect("history");
+    assert_eq!(history.credits, vec![receipt.proof]);
+    net.wait_section_agrees(&client, home).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_section_transfer_credit_arrives_in_the_other_section() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 2);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let bob = wallet_in(&net, away, "bob", 21);
+    let mut faucet = net.faucet();
+
+    let transfers = 20u64;
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for n in 1..=transfers {
+        let one = Instant::now();
+        let receipt =
+            client.send(&mut faucet, bob.account(), Amount(n), Memo::default()).await.expect("send");
+        client.wait_for_credit(&receipt).await.expect("credited");
+        latencies.push(one.elapsed());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    eprintln!(
+        "{transfers} sequential cross-section transfers (certified, registered, credit applied) \
+         on 2 x 4 elders: {:.1} transfers/s, latency p50 {:?} max {:?}",
+        transfers as f64 / elapsed.as_secs_f64(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    );
+    let total: u64 = (1..=transfers).sum();
+    assert_eq!(balance(&client, bob.account()).await, Amount(total));
+    let home_status = net.wait_section_agrees(&client, home).await;
+    assert_eq!(home_status.applied, transfers);
+    let away_status = net.wait_section_agrees(&client, away).await;
+    assert_eq!(away_status.applied, transfers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_spend_at_one_seq_certifies_at_most_one_transfer() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 3);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let (alice, bob) = (wallet_in(&net, home, "alice", 31), wallet_in(&net, away, "bob", 32));
+    let faucet = net.faucet();
+
+    for round in 0..5u64 {
+        let seq = shared::types::Seq(round + 1);
+        let first = build_transfer(faucet.key(), &client.network(), alice.account(), Amount(10), seq, Memo::default())
+            .expect("first");
+        let second = build_transfer(faucet.key(), &client.network(), bob.account(), Amount(20), seq, Memo::default())
+            .expect("second");
+        let (one, two) = tokio::join!(client.certify(first.clone(), &[]), client.certify(second.clone(), &[]));
+        let outcomes = [one, two];
+        let certified: Vec<_> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+        assert!(certified.len() <= 1, "round {round}: both transfers of one seq were certified");
+        for outcome in &outcomes {
+            if let Err(error) = outcome {
+                assert!(matches!(error, ClientError::Conflict { .. }), "round {round}: {error}");
+            }
+        }
+        // Move the account on: register the winner, or finish whichever transfer the section holds.
+        let winner = match certified.first() {
+            Some(proof) => (*proof).clone(),
+            None => {
+                let mut wallet = net.faucet();
+                wallet.set_pending(Some(first.clone())).expect("pending");
+                match client.send(&mut wallet, alice.account(), Amount(1), Memo::default()).await {
+                    Ok(_) | Err(ClientError::Conflict { .. }) => {}
+                    Err(error) => panic!("round {round}: {error}"),
+                }
+                continue;
+            }
+        };
+        client.register(&winner, &[]).await.expect("register the winner");
+    }
+    let report = client.balance(faucet.account()).await.expect("balance");
+    assert!(report.next_seq.0 >= 6, "the faucet moved past every contested seq: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let mut net = TestNet::start(2, 4, 4);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let bob = wallet_in(&net, away, "bob", 41);
+    let alice = wallet_in(&net, home, "alice", 42);
+    let mut faucet = net.faucet();
+    let victim = net.position(home, 1);
+
+    let mut sent = 0u64;
+    for n in 0..30u64 {
+        if n == 10 {
+            net.kill(victim);
+        }
+        if n == 20 {
+            net.spawn(victim);
+        }
+        let to = if n % 2 == 0 { bob.account() } else { alice.account() };
+        client.send(&mut faucet, to, Amount(1), Memo::default()).await.expect("send");
+        sent += 1;
+        if n == 5 {
+            // Kill it again in the middle of a burst of requests, not between them.
+            let killer = tokio::time::sleep(Duration::from_millis(3));
+            tokio::pin!(killer);
+            let send = client.send(&mut faucet, to, Amount(1), Memo::default());
+            tokio::select! {
+                _ = &mut killer => { net.kill(victim); net.spawn(victim); }
+                result = send => { result.expect("send"); sent += 1; }
+            }
+        }
+    }
+    let status = net.wait_section_agrees(&client, home).await;
+    let restarted = net.status(&client, victim).await.expect("restarted elder answers");
+    assert_eq!(restarted.state_digest, status.state_digest);
+    let report = client.balance(faucet.account()).await.expect("balance");
+    eprintln!("kill -9 test: {} transfers registered, all present at the restarted elder", report.next_seq.0 - 1);
+    assert!(report.next_seq.0 > sent, "every acknowledged transfer survived: {report:?} after {sent}");
+    assert_eq!(restarted.applied, report.next_seq.0 - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elder_killed_before_delivering_its_outbox_delivers_after_restart() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let mut net = TestNet::start(2, 4, 5);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let bob = wallet_in(&net, away, "bob", 51);
+    let mut faucet = net.faucet();
+    let away_elders: Vec<usize> = (0..4).map(|index| net.position(away, index)).collect();
+    let home_elders: Vec<usize> = (0..4).map(|index| net.position(home, index)).collect();
+
+    for position in &away_elders {
+        net.signal(*position, "STOP");
+    }
+    let receipt = client.send(&mut faucet, bob.account(), Amount(77), Memo::default()).await.expect("send");
+    for position in &home_elders {
+        net.kill(*position);
+    }
+    for position in &away_elders {
+        net.signal(*position, "CONT");
+    }
+    assert!(!client.is_applied(bob.account(), receipt.transfer).await.expect("asked"), "credit came early");
+    for position in &home_elders {
+        net.spawn(*position);
+    }
+    client.wait_for_credit(&receipt).await.expect("the restarted elders delivered the credit");
+    assert_eq!(balance(&client, bob.account()).await, Amount(77));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 6);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, _) = sections(&net);
+    let alice = wallet_in(&net, home, "alice", 61);
+    let target = &net.network.sections[home].elders[0];
+
+    let attack = async {
+        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("endpoint");
+        let config = client::transport::client_config(&net.network.map, None).expect("config");
+        let mut rng = ChaCha20Rng::seed_from_u64(62);
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        for round in 0..20 {
+            // Raw datagrams that are not QUIC at all.
+            let noise: Vec<u8> = (0..1200).map(|_| rand::Rng::gen(&mut rng)).collect();
+            udp.send_to(&noise, &target.address).expect("send datagram");
+            let mut endpoint = endpoint.clone();
+            endpoint.set_default_client_config(config.clone());
+            let connection = client::transport::connect(&endpoint, target).await.expect("connect");
+            let (mut send, _receive) = connection.open_bi().await.expect("stream");
+            let frame: Vec<u8> = if round % 2 == 0 {
+                (0..512).map(|_| rand::Rng::gen(&mut rng)).collect()
+            } else {
+                vec![0u8; shared::limits::MESSAGE_BYTES_MAX + 1]
+            };
+            let _ = send.write_all(&frame).await;
+            let _ = send.finish();
+            let closed = tokio::time::timeout(Duration::from_secs(10), connection.closed()).await;
+            let reason = closed.expect("the elder closed the connection");
+            assert!(
+                matches!(reason, quinn::ConnectionError::ApplicationClosed(ref close) if close.error_code == quinn::VarInt::from_u32(1)),
+                "round {round}: closed with {reason:?}"
+            );
+        }
+    };
+    let mut faucet = net.faucet();
+    let transfer = client.send(&mut faucet, alice.account(), Amount(5), Memo::default());
+    let ((), receipt) = tokio::join!(attack, transfer);
+    receipt.expect("a transfer alongside the garbage succeeds");
+    assert!(wait_for(|| async { balance(&client, alice.account()).await == Amount(5) }).await);
+    assert!(net.status(&client, net.position(home, 0)).await.is_some(), "the attacked elder still serves");
+}
+
+#[test]
+fn a_key_file_is_written_with_mode_0600_and_never_overwritten() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("k.key");
+    let key = SigningKey::from_bytes(&[7; 32]);
+    Wallet::create(&path, &key).expect("create");
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(Wallet::create(&path, &key).is_err());
+    assert_eq!(Wallet::open(&path).expect("open").account(), account_id(&key));
+}
