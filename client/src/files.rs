@@ -41,18 +41,18 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, FileError>
 
 /// Writes a new file with mode 0600 and syncs it; an existing file is never overwritten.
 pub fn create_secret(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(SECRET_FILE_MODE)
-        .open(path)
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                FileError::new(path, "already exists; choose another path or remove it first")
-            }
-            _ => FileError::new(path, error),
-        })?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|error| FileError::new(path, error))
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(SECRET_FILE_MODE).open(path).map_err(
+            |error| match error.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    FileError::new(path, "already exists; choose another path or remove it first")
+                }
+                _ => FileError::new(path, error),
+            },
+        )?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|error| FileError::new(path, error))
 }
 
 /// Replaces `path` with `bytes` atomically and durably (write aside, sync, rename, sync dir).

@@ -98,6 +98,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The QUIC endpoint is made inside the runtime it runs on.
+    let _entered = runtime.enter();
     match cli.command {
         Command::Keygen { out, section } => keygen(cli.network.as_deref(), &out, section, cli.json),
         Command::Address { key } => {
@@ -107,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Balance { account } => {
             let client = connect(cli.network.as_deref())?;
-            let report = runtime()?.block_on(client.balance(account))?;
+            let report = runtime.block_on(client.balance(account))?;
             let value = json!({
                 "account": account.to_string(),
                 "balance": report.balance.0,
@@ -119,7 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send { key, to, amount, memo, wait } => {
             let client = connect(cli.network.as_deref())?;
             let mut wallet = Wallet::open(&key)?;
-            let receipt = runtime()?.block_on(async {
+            let receipt = runtime.block_on(async {
                 let receipt =
                     client.send(&mut wallet, to, Amount(amount), Memo(memo.into_bytes())).await?;
                 if wait {
@@ -132,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::History { account } => {
             let client = connect(cli.network.as_deref())?;
-            let history = runtime()?.block_on(client.history(account))?;
+            let history = runtime.block_on(client.history(account))?;
             print_history(cli.json, &history);
             Ok(())
         }
@@ -167,10 +170,6 @@ fn keygen(
 fn connect(network: Option<&Path>) -> anyhow::Result<Client> {
     let path = network.context("no network map: pass --network FILE or set BANK_NETWORK")?;
     Ok(Client::connect(path)?)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 fn print(json: bool, value: serde_json::Value, text: String) {

@@ -23,6 +23,8 @@ const REQUEST_TIMEOUT_MS: u64 = 5_000;
 const RETRY_DELAY_MS: u64 = 200;
 
 /// What the judge of a section's answers decides after one answer.
+// Short-lived and returned by value once per answer: boxing the request buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Step<T> {
     /// The operation is over.
     Done(Result<T, ClientError>),
@@ -32,8 +34,13 @@ pub(crate) enum Step<T> {
     Settled,
 }
 
-type Asking<'a> =
-    Pin<Box<dyn Future<Output = (ElderIndex, ClientRequest, Result<ClientReply, TransportError>)> + Send + 'a>>;
+type Asking<'a> = Pin<
+    Box<
+        dyn Future<Output = (ElderIndex, ClientRequest, Result<ClientReply, TransportError>)>
+            + Send
+            + 'a,
+    >,
+>;
 
 impl Client {
     /// One request to one elder, over its kept connection (reopened if it closed).
@@ -77,7 +84,11 @@ impl Client {
         &self,
         section: usize,
         request: ClientRequest,
-        mut judge: impl FnMut(ElderIndex, Result<ClientReply, TransportError>, &ClientRequest) -> Step<T>,
+        mut judge: impl FnMut(
+            ElderIndex,
+            Result<ClientReply, TransportError>,
+            &ClientRequest,
+        ) -> Step<T>,
     ) -> Result<T, ClientError> {
         let started = Instant::now();
         let elders = self.network.sections[section].elder_count();
@@ -134,7 +145,9 @@ impl Client {
         let prefix = self.network.section_of(&account).prefix;
         match reply {
             ClientReply::Rejected(rejection) => refused(prefix, vec![(ElderIndex(0), rejection)]),
-            other => self.unreachable(prefix, format!("elders agreed on a wrong answer: {other:?}")),
+            other => {
+                self.unreachable(prefix, format!("elders agreed on a wrong answer: {other:?}"))
+            }
         }
     }
 
@@ -223,11 +236,9 @@ impl Client {
 /// The own earlier debits an elder lacks, by its `SeqAhead` answer.
 fn deps_for(rejection: &Rejection, recent: &[DebitProof]) -> Vec<DebitProof> {
     match rejection {
-        Rejection::SeqAhead { next_seq, .. } => recent
-            .iter()
-            .filter(|proof| proof.transfer().seq >= *next_seq)
-            .cloned()
-            .collect(),
+        Rejection::SeqAhead { next_seq, .. } => {
+            recent.iter().filter(|proof| proof.transfer().seq >= *next_seq).cloned().collect()
+        }
         _ => Vec::new(),
     }
 }

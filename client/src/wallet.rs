@@ -51,7 +51,10 @@ impl Wallet {
         let state_path = PathBuf::from(state_path);
         let state = match files::read_bounded(&state_path, MESSAGE_BYTES_MAX) {
             Ok(bytes) => codec::decode(&bytes).map_err(|error| {
-                FileError::new(&state_path, format!("is corrupt ({error}); restore it or remove it"))
+                FileError::new(
+                    &state_path,
+                    format!("is corrupt ({error}); restore it or remove it"),
+                )
             })?,
             Err(_) if !state_path.exists() => WalletState::default(),
             Err(error) => return Err(error),
@@ -108,8 +111,8 @@ impl Wallet {
     }
 
     fn save(&self) -> Result<(), FileError> {
-        let bytes = codec::encode(&self.state)
-            .map_err(|error| FileError::new(&self.state_path, error))?;
+        let bytes =
+            codec::encode(&self.state).map_err(|error| FileError::new(&self.state_path, error))?;
         files::replace(&self.state_path, &bytes, SECRET_FILE_MODE)
     }
 }

@@ -79,21 +79,37 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |relative: &Path| base.join(relative);
         let network = Arc::new(client::read_network(&resolve(&file.network))?);
-        let prefix = parse_prefix(&file.section)
-            .ok_or_else(|| FileError::new(path, format!("section {:?} is not a prefix of 0s and 1s (at most {PREFIX_BITS_MAX})", file.section)))?;
+        let prefix = parse_prefix(&file.section).ok_or_else(|| {
+            FileError::new(
+                path,
+                format!(
+                    "section {:?} is not a prefix of 0s and 1s (at most {PREFIX_BITS_MAX})",
+                    file.section
+                ),
+            )
+        })?;
         let me = ElderId { prefix, index: ElderIndex(file.index) };
         let Some(section) = network.sections.iter().find(|section| section.prefix == prefix) else {
-            return Err(FileError::new(path, format!("the network map has no section {prefix}")).into());
+            return Err(
+                FileError::new(path, format!("the network map has no section {prefix}")).into()
+            );
         };
         let Some(info) = section.elders.get(file.index as usize) else {
             let count = section.elder_count();
-            return Err(FileError::new(path, format!("section {prefix} has {count} elders; index {} is past them", file.index)).into());
+            return Err(FileError::new(
+                path,
+                format!("section {prefix} has {count} elders; index {} is past them", file.index),
+            )
+            .into());
         };
         let key_share = read_key_share(&resolve(&file.key_share))?;
         let certificate_path = resolve(&file.tls_certificate);
         let certificate = files::read_bounded(&certificate_path, CERTIFICATE_BYTES_MAX)?;
         if crypto::certificate_fingerprint(&certificate) != info.cert_fingerprint {
-            let problem = format!("is not the certificate the network map pins for elder {} of section {prefix}", file.index);
+            let problem = format!(
+                "is not the certificate the network map pins for elder {} of section {prefix}",
+                file.index
+            );
             return Err(FileError::new(&certificate_path, problem).into());
         }
         let tls_key = files::read_bounded(&resolve(&file.tls_key), SMALL_FILE_BYTES_MAX)?;

@@ -9,9 +9,7 @@ use client::files::{self, FileError, SECRET_FILE_MODE};
 use client::transport::SERVER_NAME;
 use client::wallet::Wallet;
 use rand::{CryptoRng, Rng};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use shared::client::account_id;
 use shared::codec;
 use shared::crypto;
@@ -96,7 +94,10 @@ pub fn write(
     }
     let count = plan.sections * plan.elders;
     if usize::from(plan.base_port) + count > usize::from(u16::MAX) {
-        return Err(GenesisError::Plan(format!("{count} ports from {} run past 65535", plan.base_port)));
+        return Err(GenesisError::Plan(format!(
+            "{count} ports from {} run past 65535",
+            plan.base_port
+        )));
     }
     std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
     let authority = Authority::new()?;
@@ -112,7 +113,9 @@ pub fn write(
                 prefix: *prefix,
                 index: ElderIndex(index as u32),
                 address: format!("{}:{port}", plan.host),
-                config: dir.join(elder_dir_name(*prefix, ElderIndex(index as u32))).join(CONFIG_FILE),
+                config: dir
+                    .join(elder_dir_name(*prefix, ElderIndex(index as u32)))
+                    .join(CONFIG_FILE),
             });
         }
     }

@@ -60,11 +60,18 @@ impl Elder {
         let restored = records.len();
         let ledger =
             Ledger::rebuild(config.network.clone(), config.me, config.key_share.clone(), records)?;
-        let server = server::server_config(&config.network, config.certificate.clone(), config.tls_key.clone_key())?;
+        let server = server::server_config(
+            &config.network,
+            config.certificate.clone(),
+            config.tls_key.clone_key(),
+        )?;
         let mut endpoint = quinn::Endpoint::server(server, config.listen)
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         let identity = Some((config.certificate, config.tls_key));
-        endpoint.set_default_client_config(client::transport::client_config(&config.network.map, identity)?);
+        endpoint.set_default_client_config(client::transport::client_config(
+            &config.network.map,
+            identity,
+        )?);
         tracing::info!(
             section = %config.me.prefix,
             elder = %config.me.index,
@@ -89,6 +96,7 @@ impl Elder {
         let ledger = self.ledger;
         let _ = tokio::task::spawn_blocking(move || ledger.join()).await;
         self.endpoint.close(quinn::VarInt::from_u32(0), b"elder stopping");
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.endpoint.wait_idle())
+            .await;
     }
 }

@@ -26,8 +26,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let config = Config::load(&args.config)
-        .with_context(|| format!("config {}", args.config.display()))?;
+    let config =
+        Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let elder = Elder::start(config)?;

@@ -87,10 +87,15 @@ async fn deliver(
     }
 }
 
-async fn send_one(connection: &quinn::Connection, bytes: &[u8]) -> Result<(), transport::TransportError> {
-    let mut stream = connection.open_uni().await.map_err(|source| {
-        transport::TransportError::Connection { address: connection.remote_address().to_string(), source }
-    })?;
+async fn send_one(
+    connection: &quinn::Connection,
+    bytes: &[u8],
+) -> Result<(), transport::TransportError> {
+    let mut stream =
+        connection.open_uni().await.map_err(|source| transport::TransportError::Connection {
+            address: connection.remote_address().to_string(),
+            source,
+        })?;
     stream.write_all(bytes).await?;
     stream.finish()?;
     Ok(())

@@ -48,10 +48,11 @@ pub fn server_config(
 ) -> Result<quinn::ServerConfig, TransportError> {
     let provider = transport::crypto_provider();
     let roots = Arc::new(transport::root_store(&network.map)?);
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|error| TransportError::Authority(error.to_string()))?;
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|error| TransportError::Authority(error.to_string()))?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)

@@ -25,6 +25,13 @@ pub struct Identity {
     pub elder: ElderId,
 }
 
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (prefix, index) = (self.elder.prefix, self.elder.index);
+        write!(f, "elder {index} of section {prefix} in network {}", self.genesis)
+    }
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,14 +52,14 @@ pub enum StoreError {
         message: String,
     },
     /// The directory belongs to another elder or network.
-    #[error("store {path} belongs to {found:?}, not {expected:?}; point data_dir elsewhere")]
+    #[error("store {path} belongs to {found}, not to {expected}; point data_dir elsewhere")]
     WrongIdentity {
         /// The store file.
         path: PathBuf,
-        /// What it holds.
-        found: Option<Identity>,
+        /// Whose it is.
+        found: String,
         /// This elder.
-        expected: Identity,
+        expected: String,
     },
     /// A stored record does not decode.
     #[error("store {path}: record {key} is corrupt: {problem}")]
@@ -89,7 +96,14 @@ impl Store {
         match found {
             Some(found) if found == identity => {}
             None if store.is_empty()? => store.write_identity(identity)?,
-            _ => return Err(StoreError::WrongIdentity { path, found, expected: identity }),
+            _ => {
+                let found = found.map_or_else(|| "an unknown owner".to_string(), |f| f.to_string());
+                return Err(StoreError::WrongIdentity {
+                    path,
+                    found,
+                    expected: identity.to_string(),
+                });
+            }
         }
         let read = store.database.begin_read().map_err(|e| fail(&e))?;
         let table = read.open_table(RECORDS).map_err(|e| fail(&e))?;
@@ -166,7 +180,9 @@ impl Store {
             let mut table = write.open_table(RECORDS).map_err(|e| self.fail(e))?;
             for (offset, record) in records.iter().enumerate() {
                 let bytes = codec::encode(record).map_err(|e| self.fail(e))?;
-                table.insert(self.next_key + offset as u64, bytes.as_slice()).map_err(|e| self.fail(e))?;
+                table
+                    .insert(self.next_key + offset as u64, bytes.as_slice())
+                    .map_err(|e| self.fail(e))?;
             }
         }
         write.commit().map_err(|e| self.fail(e))?;
@@ -190,7 +206,8 @@ mod tests {
     #[test]
     fn appended_records_come_back_in_order_after_reopening() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let acked = |n: u8| Record::Acked { transfer: TransferId(Digest([n; 32])), elder: ElderIndex(1) };
+        let acked =
+            |n: u8| Record::Acked { transfer: TransferId(Digest([n; 32])), elder: ElderIndex(1) };
         {
             let mut store = Store::open(dir.path(), identity(0)).expect("open");
             store.append(&[acked(1), acked(2)]).expect("append");
@@ -205,6 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         drop(Store::open(dir.path(), identity(0)).expect("open"));
         let error = Store::open(dir.path(), identity(1)).err().expect("refused");
-        assert!(matches!(error, StoreError::WrongIdentity { found: Some(_), .. }), "{error}");
+        assert!(matches!(error, StoreError::WrongIdentity { .. }), "{error}");
+        assert!(error.to_string().contains("elder 0 of section"), "{error}");
     }
 }

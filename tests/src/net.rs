@@ -27,12 +27,17 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// Ports handed out in this process, so parallel tests never share one.
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// The `elder` binary next to the running test's own target directory.
-pub fn elder_binary() -> PathBuf {
+/// A workspace binary (`elder`, `bank`) in the running test's own target directory; `cargo
+/// test` builds them because their packages have integration tests.
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join("elder");
-    assert!(binary.exists(), "{} is missing: run `cargo build -p elder` (cargo test builds it)", binary.display());
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --workspace` (cargo test builds it)",
+        binary.display()
+    );
     binary
 }
 
@@ -85,7 +90,7 @@ impl TestNet {
         let config = &self.genesis.elders[position].config;
         let log = config.with_file_name("elder.log");
         let log = File::options().create(true).append(true).open(&log).expect("elder log");
-        let child = Command::new(elder_binary())
+        let child = Command::new(binary("elder"))
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", std::env::var("ELDER_LOG").unwrap_or_else(|_| "info".to_string()))
@@ -164,8 +169,9 @@ impl TestNet {
 
     /// Waits until every elder of `section` reports the same state digest; returns it.
     pub async fn wait_section_agrees(&self, client: &Client, section: usize) -> ElderStatus {
-        let positions: Vec<usize> =
-            (0..self.elders_per_section as u32).map(|index| self.position(section, index)).collect();
+        let positions: Vec<usize> = (0..self.elders_per_section as u32)
+            .map(|index| self.position(section, index))
+            .collect();
         let deadline = Instant::now() + PATIENCE;
         loop {
             let mut statuses = Vec::new();
@@ -216,8 +222,7 @@ fn free_ports(count: usize) -> u16 {
     loop {
         let taken = NEXT_PORT.fetch_add(count as u16, Ordering::SeqCst);
         let base = 30_000 + offset + taken;
-        let all_free = (0..count as u16)
-            .all(|k| UdpSocket::bind(("127.0.0.1", base + k)).is_ok());
+        let all_free = (0..count as u16).all(|k| UdpSocket::bind(("127.0.0.1", base + k)).is_ok());
         if all_free {
             return base;
         }

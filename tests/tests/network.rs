@@ -11,15 +11,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use shared::client::{account_id, build_transfer};
 use shared::genesis::account_key_in;
-use shared::types::{AccountId, Amount, Memo};
-use tests::net::{wait_for, TestNet};
+use shared::types::{AccountId, Amount, Memo, Seq};
+use tests::net::{binary, wait_for, TestNet};
 
 /// One network at a time: each is eight processes on a small machine.
 static ONE_NET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A new wallet in section `section` of `net`, saved in the net's directory.
 fn wallet_in(net: &TestNet, section: usize, name: &str, seed: u64) -> Wallet {
-    let key = account_key_in(&mut ChaCha20Rng::seed_from_u64(seed), net.network.sections[section].prefix);
+    let key =
+        account_key_in(&mut ChaCha20Rng::seed_from_u64(seed), net.network.sections[section].prefix);
     let path = net.dir.path().join(format!("{name}.key"));
     Wallet::create(&path, &key).expect("write key");
     Wallet::open(&path).expect("open key")
@@ -73,8 +74,10 @@ async fn cross_section_transfer_credit_arrives_in_the_other_section() {
     let mut latencies = Vec::new();
     for n in 1..=transfers {
         let one = Instant::now();
-        let receipt =
-            client.send(&mut faucet, bob.account(), Amount(n), Memo::default()).await.expect("send");
+        let receipt = client
+            .send(&mut faucet, bob.account(), Amount(n), Memo::default())
+            .await
+            .expect("send");
         client.wait_for_credit(&receipt).await.expect("credited");
         latencies.push(one.elapsed());
     }
@@ -103,40 +106,39 @@ async fn double_spend_at_one_seq_certifies_at_most_one_transfer() {
     net.wait_ready(&client).await;
     let (home, away) = sections(&net);
     let (alice, bob) = (wallet_in(&net, home, "alice", 31), wallet_in(&net, away, "bob", 32));
-    let faucet = net.faucet();
+    let mut faucet = net.faucet();
 
+    // Each round a fresh account spends its seq 1 twice at once. A split vote may leave that
+    // account stuck for good (R9): that is the double spender's own loss, so it is not reused.
+    let mut won = 0;
     for round in 0..5u64 {
-        let seq = shared::types::Seq(round + 1);
-        let first = build_transfer(faucet.key(), &client.network(), alice.account(), Amount(10), seq, Memo::default())
-            .expect("first");
-        let second = build_transfer(faucet.key(), &client.network(), bob.account(), Amount(20), seq, Memo::default())
-            .expect("second");
-        let (one, two) = tokio::join!(client.certify(first.clone(), &[]), client.certify(second.clone(), &[]));
+        let spender = wallet_in(&net, home, &format!("spender-{round}"), 300 + round);
+        let funding = client.send(&mut faucet, spender.account(), Amount(100), Memo::default());
+        client.wait_for_credit(&funding.await.expect("fund")).await.expect("funded");
+        let network = client.network();
+        let signed = |to, amount| {
+            build_transfer(spender.key(), network, to, Amount(amount), Seq(1), Memo::default())
+                .expect("transfer")
+        };
+        let (first, second) = (signed(alice.account(), 60), signed(bob.account(), 70));
+        let (one, two) = tokio::join!(client.certify(first, &[]), client.certify(second, &[]));
         let outcomes = [one, two];
-        let certified: Vec<_> = outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
+        let certified: Vec<_> =
+            outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).collect();
         assert!(certified.len() <= 1, "round {round}: both transfers of one seq were certified");
         for outcome in &outcomes {
             if let Err(error) = outcome {
                 assert!(matches!(error, ClientError::Conflict { .. }), "round {round}: {error}");
             }
         }
-        // Move the account on: register the winner, or finish whichever transfer the section holds.
-        let winner = match certified.first() {
-            Some(proof) => (*proof).clone(),
-            None => {
-                let mut wallet = net.faucet();
-                wallet.set_pending(Some(first.clone())).expect("pending");
-                match client.send(&mut wallet, alice.account(), Amount(1), Memo::default()).await {
-                    Ok(_) | Err(ClientError::Conflict { .. }) => {}
-                    Err(error) => panic!("round {round}: {error}"),
-                }
-                continue;
-            }
-        };
-        client.register(&winner, &[]).await.expect("register the winner");
+        if let Some(proof) = certified.first() {
+            won += 1;
+            client.register(proof, &[]).await.expect("register the certified one");
+            let report = client.balance(spender.account()).await.expect("balance");
+            assert_eq!(report.balance, Amount(100 - proof.transfer().amount.0));
+        }
     }
-    let report = client.balance(faucet.account()).await.expect("balance");
-    assert!(report.next_seq.0 >= 6, "the faucet moved past every contested seq: {report:?}");
+    eprintln!("double spend: {won} of 5 rounds certified one transfer, the rest neither");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,8 +179,14 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
     let restarted = net.status(&client, victim).await.expect("restarted elder answers");
     assert_eq!(restarted.state_digest, status.state_digest);
     let report = client.balance(faucet.account()).await.expect("balance");
-    eprintln!("kill -9 test: {} transfers registered, all present at the restarted elder", report.next_seq.0 - 1);
-    assert!(report.next_seq.0 > sent, "every acknowledged transfer survived: {report:?} after {sent}");
+    eprintln!(
+        "kill -9 test: {} transfers registered, all present at the restarted elder",
+        report.next_seq.0 - 1
+    );
+    assert!(
+        report.next_seq.0 > sent,
+        "every acknowledged transfer survived: {report:?} after {sent}"
+    );
     assert_eq!(restarted.applied, report.next_seq.0 - 1);
 }
 
@@ -197,14 +205,18 @@ async fn elder_killed_before_delivering_its_outbox_delivers_after_restart() {
     for position in &away_elders {
         net.signal(*position, "STOP");
     }
-    let receipt = client.send(&mut faucet, bob.account(), Amount(77), Memo::default()).await.expect("send");
+    let receipt =
+        client.send(&mut faucet, bob.account(), Amount(77), Memo::default()).await.expect("send");
     for position in &home_elders {
         net.kill(*position);
     }
     for position in &away_elders {
         net.signal(*position, "CONT");
     }
-    assert!(!client.is_applied(bob.account(), receipt.transfer).await.expect("asked"), "credit came early");
+    assert!(
+        !client.is_applied(bob.account(), receipt.transfer).await.expect("asked"),
+        "credit came early"
+    );
     for position in &home_elders {
         net.spawn(*position);
     }
@@ -255,7 +267,10 @@ async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
     let ((), receipt) = tokio::join!(attack, transfer);
     receipt.expect("a transfer alongside the garbage succeeds");
     assert!(wait_for(|| async { balance(&client, alice.account()).await == Amount(5) }).await);
-    assert!(net.status(&client, net.position(home, 0)).await.is_some(), "the attacked elder still serves");
+    assert!(
+        net.status(&client, net.position(home, 0)).await.is_some(),
+        "the attacked elder still serves"
+    );
 }
 
 #[test]
@@ -269,4 +284,82 @@ fn a_key_file_is_written_with_mode_0600_and_never_overwritten() {
     assert_eq!(mode, 0o600);
     assert!(Wallet::create(&path, &key).is_err());
     assert_eq!(Wallet::open(&path).expect("open").account(), account_id(&key));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_an_elder_cleanly_and_it_comes_back_with_its_state() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let mut net = TestNet::start(2, 4, 7);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let bob = wallet_in(&net, away, "bob", 71);
+    let mut faucet = net.faucet();
+    let elder = net.position(home, 2);
+    for amount in 1..=3 {
+        client
+            .send(&mut faucet, bob.account(), Amount(amount), Memo::default())
+            .await
+            .expect("send");
+    }
+    let before = net.wait_section_agrees(&client, home).await;
+    net.signal(elder, "TERM");
+    assert_eq!(net.wait_exit(elder), Some(0), "{}", net.log(elder));
+    net.spawn(elder);
+    assert!(wait_for(|| async { net.status(&client, elder).await == Some(before.clone()) }).await);
+}
+
+/// Runs `bank` with the net's map and returns (exit code, stdout as JSON, stderr).
+fn bank(net: &TestNet, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let output = std::process::Command::new(binary("bank"))
+        .arg("--network")
+        .arg(&net.genesis.map)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run bank");
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (output.status.code(), json, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_command_line_sends_across_sections_and_explains_a_refusal() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 8);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (_, away) = sections(&net);
+    let carol_key = net.dir.path().join("carol.key");
+    let carol_key = carol_key.to_str().expect("utf-8 path");
+    let faucet_key = net.genesis.faucet_key.to_str().expect("utf-8 path");
+
+    let (code, made, stderr) =
+        bank(&net, &["keygen", "--out", carol_key, "--section", &away.to_string()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let carol = made["account"].as_str().expect("account").to_string();
+    assert_eq!(net.network.section_index_of(&carol.parse().expect("account id")), away);
+
+    let send =
+        ["send", "--key", faucet_key, "--to", &carol, "--amount", "250", "--memo", "hi", "--wait"];
+    let (code, sent, stderr) = bank(&net, &send);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        (sent["amount"].as_u64(), sent["seq"].as_u64(), sent["credited"].as_bool()),
+        (Some(250), Some(1), Some(true))
+    );
+
+    let (code, balance, stderr) = bank(&net, &["balance", &carol]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(balance["balance"].as_u64(), Some(250));
+    let (code, history, stderr) = bank(&net, &["history", &carol]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(history["credits"][0]["memo"].as_str(), Some("hi"));
+
+    let faucet = account_id(net.faucet().key()).to_string();
+    let overspend = ["send", "--key", carol_key, "--to", &faucet, "--amount", "251"];
+    let (code, refused, stderr) = bank(&net, &overspend);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("balance 250 does not cover amount 251"), "{stderr}");
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("does not cover")));
 }

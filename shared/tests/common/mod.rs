@@ -52,7 +52,12 @@ pub fn keys() -> &'static Keys {
             });
         let alice = SigningKey::from_bytes(&[0xa1; 32]);
         let bob = SigningKey::from_bytes(&[0xb0; 32]);
-        let map = NetworkMap { supply: Amount(1_000_000), faucet: account(&alice), sections, certificate_authority: vec![1] };
+        let map = NetworkMap {
+            supply: Amount(1_000_000),
+            faucet: account(&alice),
+            sections,
+            certificate_authority: vec![1],
+        };
         let network = Network::new(map).expect("the sample map is valid");
         Keys { network, key_sets, alice, bob }
     })

@@ -110,7 +110,12 @@ impl World {
                 cert_fingerprint: Digest([index.0 as u8; 32]),
             });
         let faucet = account_key_in(&mut rng, prefixes[0]);
-        let map = NetworkMap { supply: SUPPLY, faucet: account_id(&faucet), sections, certificate_authority: vec![1] };
+        let map = NetworkMap {
+            supply: SUPPLY,
+            faucet: account_id(&faucet),
+            sections,
+            certificate_authority: vec![1],
+        };
         let network = Arc::new(Network::new(map).expect("simulated map is valid"));
         let mut elders = Vec::new();
         for (k, (prefix, keys)) in prefixes.iter().zip(&key_sets).enumerate() {

@@ -60,7 +60,12 @@ impl Fixture {
                 cert_fingerprint: Digest([index.0 as u8; 32]),
             });
         let faucet = account_key_in(&mut rng, PREFIXES[HOME]);
-        let map = NetworkMap { supply: Amount(supply), faucet: account_id(&faucet), sections, certificate_authority: vec![1] };
+        let map = NetworkMap {
+            supply: Amount(supply),
+            faucet: account_id(&faucet),
+            sections,
+            certificate_authority: vec![1],
+        };
         let network = Arc::new(Network::new(map).expect("the fixture map is valid"));
         Fixture { rng: RefCell::new(rng), network, key_sets, faucet }
     }
