@@ -91,7 +91,7 @@ pub fn run(mut ledger: Ledger, mut store: Store, inputs: Receiver<Input>, peers:
             peers.send(to, message);
         }
     }
-    tracing::info!(records = store.records().map(|r| r.len()).unwrap_or(0), "ledger stopped");
+    tracing::info!(applied = ledger.log().count(), "ledger stopped with everything committed");
 }
 
 fn merge(into: &mut Output, from: Output) {
