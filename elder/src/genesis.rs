@@ -3,6 +3,7 @@
 //! faucet key holding the supply, and one config per elder. Secrets get mode 0600; the
 //! dealer's BLS master keys and the authority's key are not kept.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use client::files::{self, FileError, SECRET_FILE_MODE};
@@ -33,12 +34,21 @@ pub struct Plan {
     pub sections: usize,
     /// Elders per section.
     pub elders: usize,
-    /// Where elder `k` (counting across sections) listens: `host:base_port + k`.
-    pub host: String,
-    /// The first port.
-    pub base_port: u16,
+    /// Every elder's `host:port`, section by section: `sections × elders` of them.
+    pub addresses: Vec<String>,
     /// All money there is.
     pub supply: Amount,
+}
+
+impl Plan {
+    /// A network on 127.0.0.1 whose elder `k` (counting across sections) has port
+    /// `base_port + k`.
+    pub fn local(sections: usize, elders: usize, base_port: u16, supply: Amount) -> Plan {
+        let count = sections.saturating_mul(elders);
+        let addresses =
+            (0..count).map(|k| format!("127.0.0.1:{}", usize::from(base_port) + k)).collect();
+        Plan { sections, elders, addresses, supply }
+    }
 }
 
 /// One elder's files.
@@ -48,8 +58,10 @@ pub struct ElderFiles {
     pub prefix: Prefix,
     /// Its index.
     pub index: ElderIndex,
-    /// Its address.
+    /// Its address, as the map gives it to everyone.
     pub address: String,
+    /// The socket address it binds.
+    pub listen: SocketAddr,
     /// Its config file.
     pub config: PathBuf,
 }
@@ -93,12 +105,14 @@ pub fn write(
         )));
     }
     let count = plan.sections * plan.elders;
-    if usize::from(plan.base_port) + count > usize::from(u16::MAX) {
+    if plan.addresses.len() != count {
+        let given = plan.addresses.len();
         return Err(GenesisError::Plan(format!(
-            "{count} ports from {} run past 65535",
-            plan.base_port
+            "{count} elders need {count} addresses; {given} given"
         )));
     }
+    let listens: Vec<SocketAddr> =
+        plan.addresses.iter().map(|address| listen_address(address)).collect::<Result<_, _>>()?;
     std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
     let authority = Authority::new()?;
     let prefixes = Prefix::all_of_len(plan.sections.trailing_zeros() as u8);
@@ -106,13 +120,14 @@ pub fn write(
     let mut certificates = Vec::new();
     for (position, prefix) in prefixes.iter().enumerate() {
         for index in 0..plan.elders {
-            let port = usize::from(plan.base_port) + position * plan.elders + index;
+            let k = position * plan.elders + index;
             let (certificate, key) = authority.certify()?;
             certificates.push((certificate, key));
             elders.push(ElderFiles {
                 prefix: *prefix,
                 index: ElderIndex(index as u32),
-                address: format!("{}:{port}", plan.host),
+                address: plan.addresses[k].clone(),
+                listen: listens[k],
                 config: dir
                     .join(elder_dir_name(*prefix, ElderIndex(index as u32)))
                     .join(CONFIG_FILE),
@@ -142,9 +157,21 @@ pub fn write(
     for (position, elder) in elders.iter().enumerate() {
         let share = key_sets[position / plan.elders].secret_key_share(elder.index.0 as usize);
         let (certificate, key) = &certificates[position];
-        write_elder(elder, &key_share_text(&share), certificate, key)?;
+        write_elder(elder, &map_bytes, &key_share_text(&share), certificate, key)?;
     }
     Ok(Genesis { map: map_path, faucet_key, elders })
+}
+
+/// Where an elder with this map address listens: the address itself if it is an IP address,
+/// else every interface at its port (a host name resolves elsewhere).
+fn listen_address(address: &str) -> Result<SocketAddr, GenesisError> {
+    if let Ok(socket) = address.parse() {
+        return Ok(socket);
+    }
+    let port = address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok());
+    let port =
+        port.ok_or_else(|| GenesisError::Plan(format!("address {address:?} is not HOST:PORT")))?;
+    Ok(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)))
 }
 
 /// The directory name of one elder inside a genesis directory.
@@ -154,8 +181,10 @@ pub fn elder_dir_name(prefix: Prefix, index: ElderIndex) -> String {
     format!("elder-{section}-{index}")
 }
 
+/// Writes one elder's self-contained directory: it can be copied to another machine alone.
 fn write_elder(
     elder: &ElderFiles,
+    map: &[u8],
     key_share: &str,
     certificate: &[u8],
     tls_key: &[u8],
@@ -165,17 +194,16 @@ fn write_elder(
     files::create_secret(&dir.join("key-share"), key_share.as_bytes())?;
     files::create_secret(&dir.join("tls-key.der"), tls_key)?;
     files::replace(&dir.join("tls-certificate.der"), certificate, 0o644)?;
+    files::replace(&dir.join(MAP_FILE), map, 0o644)?;
     let config = ConfigFile {
-        network: PathBuf::from("..").join(MAP_FILE),
+        network: PathBuf::from(MAP_FILE),
         section: prefix_bits(elder.prefix),
         index: elder.index.0,
         key_share: PathBuf::from("key-share"),
         tls_certificate: PathBuf::from("tls-certificate.der"),
         tls_key: PathBuf::from("tls-key.der"),
         data_dir: PathBuf::from("data"),
-        listen: elder.address.parse().map_err(|_| {
-            GenesisError::Plan(format!("{} is not an IP address and port", elder.address))
-        })?,
+        listen: elder.listen,
     };
     let text = toml::to_string(&config).map_err(|error| GenesisError::Plan(error.to_string()))?;
     files::replace(&elder.config, text.as_bytes(), SECRET_FILE_MODE)?;

@@ -20,13 +20,7 @@ fn run_elder(config: &Path) -> (Option<i32>, String) {
 }
 
 fn genesis_in(dir: &Path) -> genesis::Genesis {
-    let plan = Plan {
-        sections: 1,
-        elders: 4,
-        host: "127.0.0.1".to_string(),
-        base_port: 1,
-        supply: Amount(1_000),
-    };
+    let plan = Plan::local(1, 4, 1, Amount(1_000));
     genesis::write(dir, &plan, &mut rand::rngs::StdRng::seed_from_u64(9)).expect("genesis")
 }
 
@@ -43,7 +37,8 @@ fn a_missing_config_file_is_named() {
 fn a_corrupt_network_map_is_named_with_the_problem() {
     let dir = tempfile::tempdir().expect("temp dir");
     let genesis = genesis_in(dir.path());
-    std::fs::write(&genesis.map, b"not a map").expect("corrupt the map");
+    let map = genesis.elders[0].config.with_file_name("network.map");
+    std::fs::write(map, b"not a map").expect("corrupt the elder's copy of the map");
     let (code, stderr) = run_elder(&genesis.elders[0].config);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("network.map") && stderr.contains("is not a network map"), "{stderr}");

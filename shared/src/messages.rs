@@ -80,6 +80,8 @@ pub struct ElderStatus {
     pub applied: u64,
     /// Proofs routed to another section and not yet acknowledged.
     pub outbox: u64,
+    /// The sum of every balance held here.
+    pub balance_total: Amount,
 }
 
 /// Elder → client.

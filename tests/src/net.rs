@@ -57,13 +57,7 @@ impl TestNet {
     /// Writes a genesis of `sections` × `elders` and starts every elder.
     pub fn start(sections: usize, elders: usize, seed: u64) -> TestNet {
         let dir = tempfile::tempdir().expect("temp dir");
-        let plan = Plan {
-            sections,
-            elders,
-            host: "127.0.0.1".to_string(),
-            base_port: free_ports(sections * elders),
-            supply: SUPPLY,
-        };
+        let plan = Plan::local(sections, elders, free_ports(sections * elders), SUPPLY);
         let genesis = genesis::write(dir.path(), &plan, &mut ChaCha20Rng::seed_from_u64(seed))
             .expect("genesis");
         let network = Arc::new(client::read_network(&genesis.map).expect("the map reads back"));

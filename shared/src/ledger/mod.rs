@@ -224,6 +224,15 @@ impl Ledger {
         }
     }
 
+    /// The sum of every balance here; no more than the supply, so it cannot overflow.
+    pub fn balance_total(&self) -> Amount {
+        let total = self
+            .accounts
+            .values()
+            .try_fold(Amount::ZERO, |total, account| total.checked_add(account.balance));
+        total.expect("balances held by one section never exceed the supply")
+    }
+
     /// Digest of every account's state: honest elders of a section agree on it once synced.
     pub fn state_digest(&self) -> Digest {
         let reports: Vec<AccountReport> =
@@ -249,6 +258,7 @@ impl Ledger {
                 state_digest: self.state_digest(),
                 applied: self.log.len() as u64,
                 outbox: self.outbox.len() as u64,
+                balance_total: self.balance_total(),
             })),
             ClientRequest::Applied { transfer } => {
                 Ok(ClientReply::Applied { transfer, applied: self.proofs.contains_key(&transfer) })

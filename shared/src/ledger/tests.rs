@@ -539,6 +539,7 @@ fn applied_and_status_queries_answer_from_the_state_here() {
     let (reply, _) = elders[0].handle_client(ClientRequest::Status, 0);
     let ClientReply::Status(status) = reply else { panic!("{reply:?}") };
     assert_eq!((status.state_digest, status.applied), (elders[0].state_digest(), 1));
+    assert_eq!(status.balance_total, Amount(SUPPLY));
 }
 
 // Restart and catch-up (R1, R5, R6).
