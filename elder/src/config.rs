@@ -69,13 +69,19 @@ pub enum ConfigError {
     Map(#[from] client::ClientError),
 }
 
+impl ConfigFile {
+    /// Reads and parses a config file, without loading what it names.
+    pub fn read(path: &Path) -> Result<ConfigFile, FileError> {
+        let text = files::read_bounded(path, SMALL_FILE_BYTES_MAX)?;
+        let text = String::from_utf8(text).map_err(|_| FileError::new(path, "is not UTF-8"))?;
+        toml::from_str(&text).map_err(|error| FileError::new(path, error.message()))
+    }
+}
+
 impl Config {
     /// Loads the config at `path` and every file it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = files::read_bounded(path, SMALL_FILE_BYTES_MAX)?;
-        let text = String::from_utf8(text).map_err(|_| FileError::new(path, "is not UTF-8"))?;
-        let file: ConfigFile =
-            toml::from_str(&text).map_err(|error| FileError::new(path, error.message()))?;
+        let file = ConfigFile::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |relative: &Path| base.join(relative);
         let network = Arc::new(client::read_network(&resolve(&file.network))?);

@@ -77,6 +77,31 @@ pub struct Genesis {
     pub elders: Vec<ElderFiles>,
 }
 
+impl Genesis {
+    /// Finds the network a genesis directory holds, from its map and each elder's config.
+    pub fn read(dir: &Path) -> Result<Genesis, GenesisError> {
+        let map = dir.join(MAP_FILE);
+        let network =
+            client::read_network(&map).map_err(|error| GenesisError::Read(error.to_string()))?;
+        let mut elders = Vec::new();
+        for section in &network.sections {
+            for elder in &section.elders {
+                let config =
+                    dir.join(elder_dir_name(section.prefix, elder.index)).join(CONFIG_FILE);
+                let listen = ConfigFile::read(&config)?.listen;
+                elders.push(ElderFiles {
+                    prefix: section.prefix,
+                    index: elder.index,
+                    address: elder.address.clone(),
+                    listen,
+                    config,
+                });
+            }
+        }
+        Ok(Genesis { map, faucet_key: dir.join(FAUCET_KEY_FILE), elders })
+    }
+}
+
 /// Why genesis failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
@@ -86,9 +111,12 @@ pub enum GenesisError {
     /// A certificate could not be made.
     #[error("cannot make a certificate: {0}")]
     Certificate(#[from] rcgen::Error),
-    /// A file could not be written.
+    /// A file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A genesis directory's map is unusable.
+    #[error("{0}")]
+    Read(String),
 }
 
 /// Writes a new network into `dir`, which must not hold one yet.

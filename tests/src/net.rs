@@ -1,11 +1,8 @@
-//! A real network for tests: genesis files in a temporary directory and one `elder` process per
-//! elder, each logging to a file beside its config. Processes can be killed with SIGKILL,
-//! paused with SIGSTOP, resumed and restarted; everything is killed when the net is dropped.
+//! A real network for tests: genesis in a temporary directory and one `elder` process per
+//! elder (through `testnet`'s process management), which tests kill, pause and restart at
+//! will. Every elder is killed when the net is dropped.
 
-use std::fs::File;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +12,11 @@ use client::Client;
 use elder::genesis::{self, Genesis, Plan};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use shared::messages::{ClientReply, ClientRequest, ElderStatus};
+use shared::messages::ElderStatus;
 use shared::network::Network;
-use shared::types::{Amount, ElderIndex};
+use shared::types::Amount;
+use testnet::elders::{Elders, Signal};
+use testnet::probe;
 
 /// Money in a test network.
 pub const SUPPLY: Amount = Amount(1_000_000_000_000);
@@ -27,29 +26,13 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// Ports handed out in this process, so parallel tests never share one.
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// A workspace binary (`elder`, `bank`) in the running test's own target directory; `cargo
-/// test` builds them because their packages have integration tests.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join(name);
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --workspace` (cargo test builds it)",
-        binary.display()
-    );
-    binary
-}
-
 /// A running test network.
 pub struct TestNet {
     /// The genesis directory (removed on drop).
     pub dir: tempfile::TempDir,
-    /// What genesis wrote.
-    pub genesis: Genesis,
     /// The network.
     pub network: Arc<Network>,
-    processes: Vec<Option<Child>>,
+    elders: Elders,
     elders_per_section: usize,
 }
 
@@ -61,17 +44,14 @@ impl TestNet {
         let genesis = genesis::write(dir.path(), &plan, &mut ChaCha20Rng::seed_from_u64(seed))
             .expect("genesis");
         let network = Arc::new(client::read_network(&genesis.map).expect("the map reads back"));
-        let mut net = TestNet {
-            dir,
-            processes: (0..genesis.elders.len()).map(|_| None).collect(),
-            genesis,
-            network,
-            elders_per_section: elders,
-        };
-        for position in 0..net.processes.len() {
-            net.spawn(position);
-        }
-        net
+        let mut processes = Elders::new(genesis, false).expect("elder binary");
+        processes.spawn_all().expect("spawn elders");
+        TestNet { dir, network, elders: processes, elders_per_section: elders }
+    }
+
+    /// What genesis wrote.
+    pub fn genesis(&self) -> &Genesis {
+        self.elders.genesis()
     }
 
     /// The position of elder `index` of section `section` in the genesis list.
@@ -81,50 +61,28 @@ impl TestNet {
 
     /// Starts (or restarts) the elder at `position`.
     pub fn spawn(&mut self, position: usize) {
-        let config = &self.genesis.elders[position].config;
-        let log = config.with_file_name("elder.log");
-        let log = File::options().create(true).append(true).open(&log).expect("elder log");
-        let child = Command::new(binary("elder"))
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", std::env::var("ELDER_LOG").unwrap_or_else(|_| "info".to_string()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn elder");
-        self.processes[position] = Some(child);
+        self.elders.spawn(position).expect("spawn elder");
     }
 
     /// SIGKILL: the elder dies at whatever point it was.
     pub fn kill(&mut self, position: usize) {
-        if let Some(mut child) = self.processes[position].take() {
-            child.kill().expect("kill -9");
-            child.wait().expect("reap");
-        }
+        self.elders.signal(position, Signal::Kill);
     }
 
-    /// Sends a signal by name (`STOP`, `CONT`, `TERM`) to the elder at `position`.
-    pub fn signal(&self, position: usize, signal: &str) {
-        let child = self.processes[position].as_ref().expect("elder running");
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+    /// Sends a signal to the elder at `position`.
+    pub fn signal(&mut self, position: usize, signal: Signal) {
+        self.elders.signal(position, signal);
     }
 
     /// Waits for the elder at `position` to exit and returns its exit code.
     pub fn wait_exit(&mut self, position: usize) -> Option<i32> {
-        let mut child = self.processes[position].take().expect("elder running");
-        child.wait().expect("wait for elder").code()
+        self.elders.wait_exit(position)
     }
 
     /// The log of the elder at `position`, for failure messages.
     pub fn log(&self, position: usize) -> String {
-        let path = self.genesis.elders[position].config.with_file_name("elder.log");
-        std::fs::read_to_string(path).unwrap_or_default()
+        let config = &self.genesis().elders[position].config;
+        std::fs::read_to_string(config.with_file_name("elder.log")).unwrap_or_default()
     }
 
     /// A client of this network.
@@ -136,60 +94,33 @@ impl TestNet {
 
     /// The faucet's wallet.
     pub fn faucet(&self) -> Wallet {
-        Wallet::open(&self.genesis.faucet_key).expect("faucet wallet")
+        Wallet::open(&self.genesis().faucet_key).expect("faucet wallet")
     }
 
     /// The status of one elder, if it answers.
     pub async fn status(&self, client: &Client, position: usize) -> Option<ElderStatus> {
-        let (section, index) = self.locate(position);
-        match client.ask(section, index, &ClientRequest::Status).await {
-            Ok(ClientReply::Status(status)) => Some(status),
-            _ => None,
-        }
-    }
-
-    fn locate(&self, position: usize) -> (usize, ElderIndex) {
         let section = position / self.elders_per_section;
-        (section, ElderIndex((position % self.elders_per_section) as u32))
+        let index = (position % self.elders_per_section) as u32;
+        probe::status(client, section, index).await
     }
 
     /// Waits until every elder answers a status request.
     pub async fn wait_ready(&self, client: &Client) {
-        for position in 0..self.processes.len() {
-            let ready = wait_for(|| async { self.status(client, position).await.is_some() }).await;
-            assert!(ready, "elder {position} did not come up:\n{}", self.log(position));
-        }
+        let missing = probe::wait_ready(client, PATIENCE, |_, _| {}).await;
+        assert!(missing.is_empty(), "elders {missing:?} did not come up:\n{}", self.log(0));
     }
 
     /// Waits until every elder of `section` reports the same state digest; returns it.
     pub async fn wait_section_agrees(&self, client: &Client, section: usize) -> ElderStatus {
-        let positions: Vec<usize> = (0..self.elders_per_section as u32)
-            .map(|index| self.position(section, index))
-            .collect();
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let mut statuses = Vec::new();
-            for position in &positions {
-                statuses.extend(self.status(client, *position).await);
+            let view = &probe::survey(client).await[section];
+            let everyone = view.elders.iter().all(Option::is_some);
+            if everyone && view.answering_agree() {
+                return view.elders[0].clone().expect("every elder answered");
             }
-            let agreed = statuses.len() == positions.len()
-                && statuses.iter().all(|status| status.state_digest == statuses[0].state_digest);
-            if agreed {
-                return statuses.swap_remove(0);
-            }
-            assert!(Instant::now() < deadline, "section {section} never agreed: {statuses:?}");
+            assert!(Instant::now() < deadline, "section {section} never agreed: {view:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for TestNet {
-    fn drop(&mut self) {
-        for position in 0..self.processes.len() {
-            if let Some(child) = &self.processes[position] {
-                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
-            }
-            self.kill(position);
         }
     }
 }
@@ -211,7 +142,7 @@ where
 }
 
 /// The first of `count` consecutive UDP ports that are free now, distinct within this process.
-fn free_ports(count: usize) -> u16 {
+pub fn free_ports(count: usize) -> u16 {
     let offset = (std::process::id() % 200) as u16 * 100;
     loop {
         let taken = NEXT_PORT.fetch_add(count as u16, Ordering::SeqCst);

@@ -13,7 +13,8 @@ use shared::client::{account_id, build_transfer};
 use shared::genesis::account_key_in;
 use shared::messages::ElderStatus;
 use shared::types::{AccountId, Amount, Memo, Seq};
-use tests::net::{binary, wait_for, TestNet};
+use testnet::elders::Signal;
+use tests::net::{wait_for, TestNet};
 
 /// One network at a time: each is eight processes on a small machine.
 static ONE_NET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -250,7 +251,7 @@ async fn elder_killed_before_delivering_its_outbox_delivers_after_restart() {
     let home_elders: Vec<usize> = (0..4).map(|index| net.position(home, index)).collect();
 
     for position in &away_elders {
-        net.signal(*position, "STOP");
+        net.signal(*position, Signal::Stop);
     }
     let receipt =
         client.send(&mut faucet, bob.account(), Amount(77), Memo::default()).await.expect("send");
@@ -258,7 +259,7 @@ async fn elder_killed_before_delivering_its_outbox_delivers_after_restart() {
         net.kill(*position);
     }
     for position in &away_elders {
-        net.signal(*position, "CONT");
+        net.signal(*position, Signal::Continue);
     }
     assert!(
         !client.is_applied(bob.account(), receipt.transfer).await.expect("asked"),
@@ -350,7 +351,7 @@ async fn sigterm_stops_an_elder_cleanly_and_it_comes_back_with_its_state() {
             .expect("send");
     }
     let before = net.wait_section_agrees(&client, home).await;
-    net.signal(elder, "TERM");
+    net.signal(elder, Signal::Terminate);
     assert_eq!(net.wait_exit(elder), Some(0), "{}", net.log(elder));
     net.spawn(elder);
     let same_state = |status: Option<ElderStatus>| {
@@ -359,11 +360,16 @@ async fn sigterm_stops_an_elder_cleanly_and_it_comes_back_with_its_state() {
     assert!(wait_for(|| async { same_state(net.status(&client, elder).await) }).await);
 }
 
+/// The `bank` binary beside the `elder` binary the net runs.
+fn bank_binary() -> std::path::PathBuf {
+    testnet::elders::elder_binary().expect("elder binary").with_file_name("bank")
+}
+
 /// Runs `bank` with the net's map and returns (exit code, stdout as JSON, stderr).
 fn bank(net: &TestNet, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let output = std::process::Command::new(binary("bank"))
+    let output = std::process::Command::new(bank_binary())
         .arg("--network")
-        .arg(&net.genesis.map)
+        .arg(&net.genesis().map)
         .arg("--json")
         .args(args)
         .output()
@@ -381,7 +387,7 @@ async fn bank_command_line_sends_across_sections_and_explains_a_refusal() {
     let (_, away) = sections(&net);
     let carol_key = net.dir.path().join("carol.key");
     let carol_key = carol_key.to_str().expect("utf-8 path");
-    let faucet_key = net.genesis.faucet_key.to_str().expect("utf-8 path");
+    let faucet_key = net.genesis().faucet_key.to_str().expect("utf-8 path");
 
     let (code, made, stderr) =
         bank(&net, &["keygen", "--out", carol_key, "--section", &away.to_string()]);

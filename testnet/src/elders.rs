@@ -1,0 +1,276 @@
+//! Elder processes of a local network: spawned from the `elder` binary beside this one, each
+//! logging to `elder.log` in its directory and leaving its pid in `elder.pid`, so that a
+//! detached network can be found, checked and stopped later.
+
+use std::fs::File;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use elder::genesis::{ElderFiles, Genesis};
+
+/// How long stopping elders may take before they are killed.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Why elders cannot be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ElderError {
+    /// The `elder` binary is not where it should be.
+    #[error(
+        "the elder binary is missing (looked for {0}); build it with \
+         `cargo build --release --bins` and run testnet from the same target directory"
+    )]
+    MissingBinary(PathBuf),
+    /// An elder's port is taken.
+    #[error(
+        "port {port} for elder {elder} is in use: is another testnet running? Stop it with \
+         `testnet down --dir DIR`, or choose other ports with --base-port"
+    )]
+    PortInUse {
+        /// The elder, as `section/index`.
+        elder: String,
+        /// The port.
+        port: u16,
+    },
+    /// A process operation failed.
+    #[error("elder {elder}: {problem}")]
+    Process {
+        /// The elder, as `section/index`.
+        elder: String,
+        /// What went wrong.
+        problem: String,
+    },
+}
+
+/// The `elder` binary next to the running executable (or one directory up, for test binaries
+/// in `target/<profile>/deps`).
+pub fn elder_binary() -> Result<PathBuf, ElderError> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let candidates = [dir.join("elder"), dir.parent().unwrap_or(dir).join("elder")];
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| ElderError::MissingBinary(candidates[0].clone()))
+}
+
+/// A POSIX signal sent to an elder.
+#[derive(Clone, Copy, Debug)]
+pub enum Signal {
+    /// Stop cleanly.
+    Terminate,
+    /// Pause.
+    Stop,
+    /// Resume after a pause.
+    Continue,
+    /// Die at once.
+    Kill,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Terminate => "TERM",
+            Signal::Stop => "STOP",
+            Signal::Continue => "CONT",
+            Signal::Kill => "KILL",
+        }
+    }
+}
+
+/// Sends `signal` to process `pid`; false if there is no such process.
+pub fn send_signal(pid: u32, signal: Signal) -> bool {
+    Command::new("kill")
+        .arg(format!("-{}", signal.name()))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether `pid` is a live `elder` process (not another process that reused the pid).
+pub fn is_elder_process(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    !zombie && cmdline.split(|byte| *byte == 0).next().is_some_and(|exe| exe.ends_with(b"elder"))
+}
+
+/// An elder's name for messages: `section/index`.
+pub fn elder_name(elder: &ElderFiles) -> String {
+    format!("{}/{}", elder.prefix, elder.index)
+}
+
+fn pid_file(elder: &ElderFiles) -> PathBuf {
+    elder.config.with_file_name("elder.pid")
+}
+
+/// The pid an elder's pid file names, if the file is there.
+pub fn recorded_pid(elder: &ElderFiles) -> Option<u32> {
+    std::fs::read_to_string(pid_file(elder)).ok()?.trim().parse().ok()
+}
+
+/// The elder processes of one network.
+pub struct Elders {
+    genesis: Genesis,
+    binary: PathBuf,
+    children: Vec<Option<Child>>,
+    detached: bool,
+}
+
+impl Elders {
+    /// Elders of `genesis`, none running yet; detached ones survive this process.
+    pub fn new(genesis: Genesis, detached: bool) -> Result<Elders, ElderError> {
+        let binary = elder_binary()?;
+        let children = genesis.elders.iter().map(|_| None).collect();
+        Ok(Elders { genesis, binary, children, detached })
+    }
+
+    /// The network's files.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// Checks that every elder's port is free.
+    pub fn check_ports(&self) -> Result<(), ElderError> {
+        for elder in &self.genesis.elders {
+            if UdpSocket::bind(elder.listen).is_err() {
+                return Err(ElderError::PortInUse {
+                    elder: elder_name(elder),
+                    port: elder.listen.port(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every elder.
+    pub fn spawn_all(&mut self) -> Result<(), ElderError> {
+        (0..self.children.len()).try_for_each(|position| self.spawn(position))
+    }
+
+    /// Starts (or restarts) the elder at `position`.
+    pub fn spawn(&mut self, position: usize) -> Result<(), ElderError> {
+        let elder = &self.genesis.elders[position];
+        let fail = |problem: String| ElderError::Process { elder: elder_name(elder), problem };
+        let log_path = elder.config.with_file_name("elder.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|error| fail(format!("{}: {error}", log_path.display())))?;
+        let log_too = log.try_clone().map_err(|error| fail(error.to_string()))?;
+        let mut command = Command::new(&self.binary);
+        command.arg("--config").arg(&elder.config).stdin(Stdio::null()).stdout(log_too).stderr(log);
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        if self.detached {
+            // Its own process group: Ctrl-C in this terminal no longer reaches it.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        let child = command.spawn().map_err(|error| fail(format!("cannot start: {error}")))?;
+        std::fs::write(pid_file(elder), format!("{}\n", child.id()))
+            .map_err(|error| fail(format!("cannot write its pid file: {error}")))?;
+        self.children[position] = Some(child);
+        Ok(())
+    }
+
+    /// The pid of the elder at `position`, if this process started it and it still runs.
+    pub fn pid(&self, position: usize) -> Option<u32> {
+        self.children[position].as_ref().map(Child::id)
+    }
+
+    /// Sends a signal to the elder at `position`; a killed elder is reaped at once.
+    pub fn signal(&mut self, position: usize, signal: Signal) {
+        if let Some(pid) = self.pid(position) {
+            send_signal(pid, signal);
+        }
+        if let Signal::Kill = signal {
+            if let Some(mut child) = self.children[position].take() {
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// Waits for the elder at `position` to exit; returns its exit code.
+    pub fn wait_exit(&mut self, position: usize) -> Option<i32> {
+        let mut child = self.children[position].take()?;
+        child.wait().ok()?.code()
+    }
+
+    /// Asks every running elder to stop cleanly and waits; returns the elders that did not
+    /// exit with code 0 (killed after `STOP_PATIENCE`).
+    pub fn stop_all(&mut self) -> Vec<String> {
+        for position in 0..self.children.len() {
+            if let Some(pid) = self.pid(position) {
+                send_signal(pid, Signal::Continue);
+                send_signal(pid, Signal::Terminate);
+            }
+        }
+        let deadline = Instant::now() + STOP_PATIENCE;
+        let mut unclean = Vec::new();
+        for position in 0..self.children.len() {
+            let Some(mut child) = self.children[position].take() else { continue };
+            let name = elder_name(&self.genesis.elders[position]);
+            let code = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status.code(),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                }
+            };
+            let _ = std::fs::remove_file(pid_file(&self.genesis.elders[position]));
+            if code != Some(0) {
+                unclean.push(name);
+            }
+        }
+        unclean
+    }
+}
+
+impl Drop for Elders {
+    /// Attached elders never outlive their manager, even when it panics.
+    fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
+        for child in self.children.iter_mut().flatten() {
+            send_signal(child.id(), Signal::Continue);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Stops a detached network's elders by their pid files; returns how many were running.
+pub fn stop_detached(genesis: &Genesis) -> usize {
+    let mut running = Vec::new();
+    for elder in &genesis.elders {
+        if let Some(pid) = recorded_pid(elder).filter(|pid| is_elder_process(*pid)) {
+            send_signal(pid, Signal::Terminate);
+            running.push(pid);
+        }
+    }
+    let deadline = Instant::now() + STOP_PATIENCE;
+    while running.iter().any(|pid| is_elder_process(*pid)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for pid in &running {
+        if is_elder_process(*pid) {
+            send_signal(*pid, Signal::Kill);
+        }
+    }
+    for elder in &genesis.elders {
+        let _ = std::fs::remove_file(pid_file(elder));
+    }
+    running.len()
+}
