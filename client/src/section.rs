@@ -17,7 +17,8 @@ use shared::types::{AccountId, DebitProof, ElderIndex, Prefix, SignedTransfer};
 use crate::transport::{self, TransportError};
 use crate::{Certified, Client, ClientError};
 
-/// How long one request may take before the elder counts as not answering.
+/// How long one request, connecting included, may take before the elder counts as not
+/// answering.
 const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// Pause before asking an elder again.
 const RETRY_DELAY_MS: u64 = 200;
@@ -50,9 +51,12 @@ impl Client {
         elder: ElderIndex,
         request: &ClientRequest,
     ) -> Result<ClientReply, TransportError> {
-        let connection = self.connection(section, elder).await?;
         let timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
-        match tokio::time::timeout(timeout, transport::exchange(&connection, request)).await {
+        let exchange = async {
+            let connection = self.connection(section, elder).await?;
+            transport::exchange(&connection, request).await
+        };
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => {
                 self.connections.lock().expect("connections lock").remove(&(section, elder));

@@ -56,6 +56,20 @@ pub fn elder_binary() -> Result<PathBuf, ElderError> {
         .ok_or_else(|| ElderError::MissingBinary(candidates[0].clone()))
 }
 
+/// The first of `count` consecutive free UDP ports on 127.0.0.1 at or after `from`.
+pub fn free_base_port(from: u16, count: usize) -> Option<u16> {
+    let count = u16::try_from(count).ok()?;
+    let mut base = from;
+    while base.checked_add(count).is_some() {
+        let taken = (0..count).position(|k| UdpSocket::bind(("127.0.0.1", base + k)).is_err());
+        match taken {
+            None => return Some(base),
+            Some(k) => base += k as u16 + 1,
+        }
+    }
+    None
+}
+
 /// A POSIX signal sent to an elder.
 #[derive(Clone, Copy, Debug)]
 pub enum Signal {

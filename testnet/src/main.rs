@@ -1,1 +1,403 @@
-fn main() {}
+//! `testnet`: bring up a local section bank network, look at it, fund accounts, take the tour.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use client::wallet::Wallet;
+use client::Client;
+use elder::genesis::{self, Genesis, Plan};
+use shared::types::{AccountId, Amount, Memo};
+use testnet::elders::{self, Elders};
+use testnet::probe;
+
+/// Money in a new network, in the smallest unit.
+const SUPPLY: u64 = 1_000_000_000_000;
+/// How long `up` waits for every elder to answer.
+const READY_PATIENCE: Duration = Duration::from_secs(60);
+
+/// A local section bank network: sections of elder processes on this machine, their keys and
+/// the network map in one directory.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DirArg {
+    /// The network's directory.
+    #[arg(long, default_value = "./testnet-data")]
+    dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a network (or resume the one in --dir) and run its elders until Ctrl-C.
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Sections (a power of two). Default 2.
+        #[arg(long)]
+        sections: Option<usize>,
+        /// Elders per section (n = 3f + 1 tolerates f faulty). Default 7.
+        #[arg(long)]
+        elders: Option<usize>,
+        /// The first elder's UDP port; the others follow it.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+        /// Delete the network in --dir and start a new one.
+        #[arg(long)]
+        fresh: bool,
+        /// Return once every elder answers, leaving them running (stop with `testnet down`).
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Stop the elders of a detached network.
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Show each elder up or down, its store size, whether each section agrees, and the total
+    /// of all balances against the supply.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pay from the faucet account (a normal transfer signed with the faucet key).
+    Faucet {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The recipient: 64 hex digits.
+        #[arg(long)]
+        to: AccountId,
+        /// The amount, in the smallest unit.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Write genesis files for elders on several machines: one self-contained directory per
+    /// elder, to copy to its host and run with `elder --config DIR/elder.toml`.
+    Genesis {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Every elder's HOST:PORT, comma-separated, section by section.
+        #[arg(long, value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        /// Sections (a power of two); the hosts are split evenly between them.
+        #[arg(long, default_value_t = 1)]
+        sections: usize,
+    },
+    /// The tour: a fresh network in a temporary directory, accounts in different sections,
+    /// transfers within and across sections, balances, proof sizes and conservation of supply.
+    Demo {
+        /// Elders per section.
+        #[arg(long, default_value_t = 4)]
+        elders: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("testnet: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse().command)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("testnet: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when it ran but a check failed.
+async fn run(command: Command) -> anyhow::Result<bool> {
+    match command {
+        Command::Up { dir, sections, elders, base_port, fresh, detach } => {
+            up(&dir.dir, sections, elders, base_port, fresh, detach).await
+        }
+        Command::Down { dir } => {
+            let genesis = open(&dir.dir)?;
+            let stopped = elders::stop_detached(&genesis);
+            println!("stopped {stopped} elders of {}", dir.dir.display());
+            Ok(true)
+        }
+        Command::Status { dir, json } => status(&dir.dir, json).await,
+        Command::Faucet { dir, to, amount } => {
+            let genesis = open(&dir.dir)?;
+            let client = Client::connect(&genesis.map)?;
+            let mut faucet = Wallet::open(&genesis.faucet_key)?;
+            let receipt = client.send(&mut faucet, to, Amount(amount), Memo::default()).await?;
+            client.wait_for_credit(&receipt).await?;
+            println!("paid {amount} to {to}: transfer {} (seq {})", receipt.transfer, receipt.seq);
+            Ok(true)
+        }
+        Command::Genesis { dir, hosts, sections } => {
+            let elders = hosts.len() / sections.max(1);
+            if elders * sections != hosts.len() || elders == 0 {
+                bail!("{} hosts do not split evenly into {sections} sections", hosts.len());
+            }
+            let plan = Plan { sections, elders, addresses: hosts, supply: Amount(SUPPLY) };
+            let genesis = create(&dir.dir, &plan)?;
+            println!("wrote {} elder directories:", genesis.elders.len());
+            for elder in &genesis.elders {
+                let dir = elder.config.parent().unwrap_or(Path::new("."));
+                println!(
+                    "  {}  {}  (elder --config {})",
+                    elder.address,
+                    dir.display(),
+                    elder.config.display()
+                );
+            }
+            println!(
+                "network map: {}\nfaucet key:  {}",
+                genesis.map.display(),
+                genesis.faucet_key.display()
+            );
+            Ok(true)
+        }
+        Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
+    }
+}
+
+/// The network in `dir`, with an error that says what to do if there is none.
+fn open(dir: &Path) -> anyhow::Result<Genesis> {
+    if !dir.join(genesis::MAP_FILE).exists() {
+        bail!(
+            "{} holds no network (no {}); create one with `testnet up --dir {}`",
+            dir.display(),
+            genesis::MAP_FILE,
+            dir.display()
+        );
+    }
+    Genesis::read(dir).with_context(|| {
+        format!(
+            "{} is damaged; start over with `testnet up --fresh --dir {}`",
+            dir.display(),
+            dir.display()
+        )
+    })
+}
+
+fn create(dir: &Path, plan: &Plan) -> anyhow::Result<Genesis> {
+    if dir.join(genesis::MAP_FILE).exists() {
+        bail!(
+            "{} already holds a network; use another --dir or `testnet up --fresh`",
+            dir.display()
+        );
+    }
+    Ok(genesis::write(dir, plan, &mut rand::rngs::OsRng)?)
+}
+
+async fn up(
+    dir: &Path,
+    sections: Option<usize>,
+    elders: Option<usize>,
+    base_port: u16,
+    fresh: bool,
+    detach: bool,
+) -> anyhow::Result<bool> {
+    if fresh && dir.join(genesis::MAP_FILE).exists() {
+        elders::stop_detached(&open(dir)?);
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    let genesis = if dir.join(genesis::MAP_FILE).exists() {
+        let genesis = open(dir)?;
+        if sections.is_some() || elders.is_some() {
+            eprintln!("resuming the network in {}; --sections and --elders apply only to a new one (add --fresh)", dir.display());
+        }
+        genesis
+    } else {
+        let plan =
+            Plan::local(sections.unwrap_or(2), elders.unwrap_or(7), base_port, Amount(SUPPLY));
+        create(dir, &plan)?
+    };
+    let mut processes = Elders::new(genesis.clone(), detach)?;
+    processes.check_ports()?;
+    processes.spawn_all()?;
+    let client = Client::connect(&genesis.map)?;
+    let bar = indicatif::ProgressBar::new(genesis.elders.len() as u64);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} elders answering",
+    )?);
+    bar.set_message("starting");
+    let missing =
+        probe::wait_ready(&client, READY_PATIENCE, |ready, _| bar.set_position(ready as u64)).await;
+    bar.finish_and_clear();
+    if !missing.is_empty() {
+        processes.stop_all();
+        bail!(
+            "elders {} did not answer within {} s; see elder.log in their directories",
+            missing.join(", "),
+            READY_PATIENCE.as_secs()
+        );
+    }
+    print_table(&client, &genesis, dir);
+    if detach {
+        println!("\nrunning in the background; stop with: testnet down --dir {}", dir.display());
+        return Ok(true);
+    }
+    println!("\nrunning; Ctrl-C stops every elder");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping…");
+    let unclean = tokio::task::spawn_blocking(move || processes.stop_all()).await?;
+    if !unclean.is_empty() {
+        bail!("elders {} did not stop cleanly", unclean.join(", "));
+    }
+    println!("all elders stopped cleanly");
+    Ok(true)
+}
+
+fn print_table(client: &Client, genesis: &Genesis, dir: &Path) {
+    let network = client.network();
+    println!("{:<10} {:>6} {:>6}  addresses", "section", "elders", "f");
+    for section in &network.sections {
+        let addresses: Vec<&str> = section.elders.iter().map(|e| e.address.as_str()).collect();
+        println!(
+            "{:<10} {:>6} {:>6}  {}",
+            section.prefix.to_string(),
+            section.elder_count(),
+            section.faults_max(),
+            addresses.join(" ")
+        );
+    }
+    let faucet = network.map.faucet;
+    println!("\nnetwork map: {}", genesis.map.display());
+    println!(
+        "faucet key:  {} (account {faucet}, holds {})",
+        genesis.faucet_key.display(),
+        network.map.supply
+    );
+    let map = genesis.map.display();
+    println!("\ntry:");
+    println!("  export BANK_NETWORK={map}");
+    println!("  bank keygen --out alice.key");
+    println!(
+        "  testnet faucet --dir {} --to $(bank address --key alice.key) --amount 1000",
+        dir.display()
+    );
+    println!("  bank balance $(bank address --key alice.key)");
+    println!("  bank keygen --out bob.key --section 1");
+    println!("  bank send --key alice.key --to $(bank address --key bob.key) --amount 250 --wait");
+    println!("  bank history $(bank address --key bob.key)");
+    println!("  testnet status --dir {}", dir.display());
+}
+
+async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
+    let genesis = open(dir)?;
+    let mut client = Client::connect(&genesis.map)?;
+    client.set_patience(Duration::from_secs(5));
+    let views = probe::survey(&client).await;
+    let supply = client.network().map.supply;
+    let total = probe::total_balance(&views);
+    let mut rows = Vec::new();
+    for (elder, status) in
+        genesis.elders.iter().zip(views.iter().flat_map(|view| view.elders.iter()))
+    {
+        let store = elder.config.with_file_name("data").join(elder::store::STORE_FILE);
+        let bytes = std::fs::metadata(&store).map(|meta| meta.len()).unwrap_or(0);
+        rows.push((elder, status, bytes));
+    }
+    let agreeing: Vec<bool> =
+        views.iter().map(|view| view.answering_agree() && view.agreed().is_some()).collect();
+    if json {
+        let elders: Vec<_> = rows
+            .iter()
+            .map(|(elder, status, bytes)| {
+                serde_json::json!({
+                    "section": elder.prefix.to_string(),
+                    "index": elder.index.0,
+                    "address": elder.address,
+                    "up": status.is_some(),
+                    "store_bytes": bytes,
+                    "applied": status.as_ref().map(|s| s.applied),
+                    "outbox": status.as_ref().map(|s| s.outbox),
+                    "state_digest": status.as_ref().map(|s| s.state_digest.to_string()),
+                })
+            })
+            .collect();
+        let sections: Vec<_> = views
+            .iter()
+            .zip(&agreeing)
+            .map(|(view, agree)| {
+                serde_json::json!({
+                    "section": view.prefix.to_string(),
+                    "digests_agree": agree,
+                    "balance_total": view.agreed().map(|s| s.balance_total.0),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "elders": elders,
+                "sections": sections,
+                "supply": supply.0,
+                "balance_total": total.map(|t| t.0),
+            })
+        );
+    } else {
+        println!(
+            "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  digest",
+            "section", "elder", "address", "up", "store", "applied", "outbox"
+        );
+        for (elder, status, bytes) in &rows {
+            let (up, applied, outbox, digest) = match status {
+                Some(s) => (
+                    "up",
+                    s.applied.to_string(),
+                    s.outbox.to_string(),
+                    s.state_digest.to_string()[..12].to_string(),
+                ),
+                None => ("down", "-".into(), "-".into(), "-".into()),
+            };
+            println!(
+                "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  {digest}",
+                elder.prefix.to_string(),
+                elder.index.0,
+                elder.address,
+                up,
+                bytes,
+                applied,
+                outbox
+            );
+        }
+        println!();
+        for (view, agree) in views.iter().zip(&agreeing) {
+            let verdict = if *agree { "agree" } else { "DISAGREE or not enough elders up" };
+            let balance = view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string());
+            println!(
+                "section {:<10} digests {verdict}; balances {balance}",
+                view.prefix.to_string()
+            );
+        }
+        match total {
+            Some(total) if total == supply => {
+                println!("total of all balances {total} = supply {supply}")
+            }
+            Some(total) => println!(
+                "total of all balances {total} vs supply {supply}: {} in flight between sections",
+                supply.0.saturating_sub(total.0)
+            ),
+            None => println!("total of all balances unknown: a section has no agreeing quorum"),
+        }
+    }
+    Ok(agreeing.iter().all(|agree| *agree) && total.is_some())
+}

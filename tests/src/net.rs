@@ -2,7 +2,6 @@
 //! elder (through `testnet`'s process management), which tests kill, pause and restart at
 //! will. Every elder is killed when the net is dropped.
 
-use std::net::UdpSocket;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use shared::messages::ElderStatus;
 use shared::network::Network;
 use shared::types::Amount;
-use testnet::elders::{Elders, Signal};
+use testnet::elders::{free_base_port, Elders, Signal};
 use testnet::probe;
 
 /// Money in a test network.
@@ -144,12 +143,8 @@ where
 /// The first of `count` consecutive UDP ports that are free now, distinct within this process.
 pub fn free_ports(count: usize) -> u16 {
     let offset = (std::process::id() % 200) as u16 * 100;
-    loop {
-        let taken = NEXT_PORT.fetch_add(count as u16, Ordering::SeqCst);
-        let base = 30_000 + offset + taken;
-        let all_free = (0..count as u16).all(|k| UdpSocket::bind(("127.0.0.1", base + k)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
+    let from = 30_000 + offset + NEXT_PORT.fetch_add(count as u16, Ordering::SeqCst);
+    let base = free_base_port(from, count).expect("free ports");
+    NEXT_PORT.fetch_max(base + count as u16 - 30_000 - offset, Ordering::SeqCst);
+    base
 }
