@@ -80,6 +80,19 @@ pub enum ClientError {
         /// The transfer that holds it.
         existing: TransferId,
     },
+    /// A transfer an earlier run left in flight was completed instead of the one asked for.
+    #[error(
+        "an earlier transfer left in flight ({amount} to {to}, transfer {transfer}) was \
+         completed first; run the command again to send this one"
+    )]
+    Resumed {
+        /// The completed transfer.
+        transfer: TransferId,
+        /// Its amount.
+        amount: Amount,
+        /// Its recipient.
+        to: AccountId,
+    },
     /// Not enough elders of the section answered in time.
     #[error(
         "section {prefix} is unreachable: no quorum of its {elders} elders answered within \
@@ -225,8 +238,20 @@ impl Client {
         memo: Memo,
     ) -> Result<Receipt, ClientError> {
         if let Some(pending) = wallet.pending().cloned() {
-            tracing::info!(transfer = %crypto::transfer_id(&pending), "resuming a transfer in flight");
-            self.resume(wallet, pending).await?;
+            let transfer = crypto::transfer_id(&pending);
+            tracing::info!(%transfer, "resuming a transfer in flight");
+            let asked = &pending.transfer;
+            let same = (asked.to, asked.amount, &asked.memo) == (to, amount, &memo);
+            let receipt = self.resume(wallet, pending.clone()).await?;
+            if same {
+                // Most likely the same command run again after a failure: never pay twice.
+                return Ok(receipt);
+            }
+            return Err(ClientError::Resumed {
+                transfer,
+                amount: pending.transfer.amount,
+                to: pending.transfer.to,
+            });
         }
         let report = self.balance(wallet.account()).await?;
         wallet.observe_next_seq(report.next_seq);

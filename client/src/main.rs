@@ -122,15 +122,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send { key, to, amount, memo, wait } => {
             let client = connect(cli.network.as_deref())?;
             let mut wallet = Wallet::open(&key)?;
-            let receipt = runtime.block_on(async {
-                let receipt =
-                    client.send(&mut wallet, to, Amount(amount), Memo(memo.into_bytes())).await?;
-                if wait {
-                    client.wait_for_credit(&receipt).await?;
-                }
-                anyhow::Ok(receipt)
-            })?;
-            print_receipt(cli.json, &receipt, wait);
+            let memo = Memo(memo.into_bytes());
+            let receipt = runtime.block_on(client.send(&mut wallet, to, Amount(amount), memo))?;
+            let credited = wait && runtime.block_on(client.wait_for_credit(&receipt)).is_ok();
+            print_receipt(cli.json, &receipt, credited);
+            if wait && !credited {
+                anyhow::bail!(
+                    "transfer {} is sent and registered, but its credit was not confirmed in \
+                     time; check with `bank history {to}`",
+                    receipt.transfer
+                );
+            }
             Ok(())
         }
         Command::History { account } => {

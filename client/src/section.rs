@@ -56,14 +56,15 @@ impl Client {
             let connection = self.connection(section, elder).await?;
             transport::exchange(&connection, request).await
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => {
-                self.connections.lock().expect("connections lock").remove(&(section, elder));
-                Err(error)
-            }
+        let outcome = match tokio::time::timeout(timeout, exchange).await {
+            Ok(outcome) => outcome,
             Err(_) => Err(TransportError::Timeout { ms: timeout.as_millis() }),
+        };
+        if outcome.is_err() {
+            // A paused or dead elder's connection is opened afresh next time.
+            self.connections.lock().expect("connections lock").remove(&(section, elder));
         }
+        outcome
     }
 
     async fn connection(

@@ -22,6 +22,8 @@ pub const ALPN: &[u8] = b"section-bank/1";
 pub const STREAMS_PER_CONNECTION_MAX: u32 = 64;
 /// A connection with no traffic for this long is closed.
 pub const IDLE_TIMEOUT_MS: u32 = 30_000;
+/// How long a peer may take to send one whole message.
+pub const MESSAGE_READ_TIMEOUT_MS: u64 = 10_000;
 /// Keep-alive interval, well under the idle timeout.
 const KEEP_ALIVE_MS: u64 = 5_000;
 
@@ -105,6 +107,9 @@ pub fn transport_config() -> quinn::TransportConfig {
     config
         .max_concurrent_bidi_streams(STREAMS_PER_CONNECTION_MAX.into())
         .max_concurrent_uni_streams(STREAMS_PER_CONNECTION_MAX.into())
+        // What one peer can make us buffer: a message per stream, twice that per connection.
+        .stream_receive_window(quinn::VarInt::from_u32(MESSAGE_BYTES_MAX as u32))
+        .receive_window(quinn::VarInt::from_u32(2 * MESSAGE_BYTES_MAX as u32))
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(IDLE_TIMEOUT_MS))))
         .keep_alive_interval(Some(Duration::from_millis(KEEP_ALIVE_MS)));
     config

@@ -1,8 +1,10 @@
 //! A wallet: an account key file (hex, mode 0600) and, beside it, the account's progress: the
 //! next seq, the transfer in flight and the latest own debit proofs. The transfer in flight is
 //! written before it is sent, so a client that crashes resumes it instead of signing a
-//! conflicting one.
+//! conflicting one. An open wallet holds a lock, so two processes never use one account at once.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
@@ -30,6 +32,8 @@ pub struct Wallet {
     key: SigningKey,
     state_path: PathBuf,
     state: WalletState,
+    /// Held while the wallet is open: two processes must never pick seqs from one wallet.
+    _lock: File,
 }
 
 impl Wallet {
@@ -46,9 +50,8 @@ impl Wallet {
         let bytes: [u8; 32] =
             hex::decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
         let key = SigningKey::from_bytes(&bytes);
-        let mut state_path = path.as_os_str().to_owned();
-        state_path.push(".state");
-        let state_path = PathBuf::from(state_path);
+        let _lock = lock(path)?;
+        let state_path = beside(path, ".state");
         let state = match files::read_bounded(&state_path, MESSAGE_BYTES_MAX) {
             Ok(bytes) => codec::decode(&bytes).map_err(|error| {
                 FileError::new(
@@ -59,7 +62,7 @@ impl Wallet {
             Err(_) if !state_path.exists() => WalletState::default(),
             Err(error) => return Err(error),
         };
-        Ok(Wallet { key, state_path, state })
+        Ok(Wallet { key, state_path, state, _lock })
     }
 
     /// The account key.
@@ -114,5 +117,32 @@ impl Wallet {
         let bytes =
             codec::encode(&self.state).map_err(|error| FileError::new(&self.state_path, error))?;
         files::replace(&self.state_path, &bytes, SECRET_FILE_MODE)
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Takes the wallet's lock file, or says who holds it.
+fn lock(path: &Path) -> Result<File, FileError> {
+    let lock_path = beside(path, ".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(SECRET_FILE_MODE)
+        .open(&lock_path)
+        .map_err(|error| FileError::new(&lock_path, error))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(FileError::new(
+            path,
+            "is in use by another process (a send is under way); wait for it to finish",
+        )),
+        Err(TryLockError::Error(error)) => Err(FileError::new(&lock_path, error)),
     }
 }

@@ -118,7 +118,10 @@ impl Config {
             );
             return Err(FileError::new(&certificate_path, problem).into());
         }
-        let tls_key = files::read_bounded(&resolve(&file.tls_key), SMALL_FILE_BYTES_MAX)?;
+        let tls_key_path = resolve(&file.tls_key);
+        let tls_key = files::read_bounded(&tls_key_path, SMALL_FILE_BYTES_MAX)?;
+        check_key_matches(&certificate, &tls_key)
+            .map_err(|problem| FileError::new(&tls_key_path, problem))?;
         Ok(Config {
             network,
             me,
@@ -129,6 +132,16 @@ impl Config {
             listen: file.listen,
         })
     }
+}
+
+/// Checks that a PKCS#8 key is usable and belongs to the certificate.
+fn check_key_matches(certificate: &[u8], key: &[u8]) -> Result<(), String> {
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
+    let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+        .map_err(|error| format!("is not a usable PKCS#8 key ({error})"))?;
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![CertificateDer::from(certificate.to_vec())], signing);
+    certified.keys_match().map_err(|_| "is not the key of the elder's certificate".to_string())
 }
 
 /// Parses prefix bits such as `"01"`; `""` is the root.

@@ -15,6 +15,7 @@ use shared::client::account_id;
 use shared::codec;
 use shared::crypto;
 use shared::genesis::deal_sections;
+use shared::limits::{ELDERS_MAX, SECTIONS_MAX};
 use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::types::{Amount, ElderIndex, Prefix};
 
@@ -125,10 +126,11 @@ pub fn write(
     plan: &Plan,
     rng: &mut (impl Rng + CryptoRng),
 ) -> Result<Genesis, GenesisError> {
-    if !plan.sections.is_power_of_two() || plan.sections > 1 << 16 || plan.elders == 0 {
+    let sections_ok = plan.sections.is_power_of_two() && plan.sections <= SECTIONS_MAX;
+    if !sections_ok || plan.elders == 0 || plan.elders > ELDERS_MAX {
         return Err(GenesisError::Plan(format!(
-            "{} sections of {} elders: sections must be a power of two up to 65536 and elders \
-             at least 1",
+            "{} sections of {} elders: sections must be a power of two up to {SECTIONS_MAX} \
+             and elders 1 to {ELDERS_MAX}",
             plan.sections, plan.elders
         )));
     }
@@ -197,8 +199,9 @@ fn listen_address(address: &str) -> Result<SocketAddr, GenesisError> {
         return Ok(socket);
     }
     let port = address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok());
-    let port =
-        port.ok_or_else(|| GenesisError::Plan(format!("address {address:?} is not HOST:PORT")))?;
+    let port = port.ok_or_else(|| {
+        GenesisError::Plan(format!("address {address:?} is not HOST:PORT with a port up to 65535"))
+    })?;
     Ok(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)))
 }
 

@@ -15,8 +15,6 @@ pub mod peers;
 pub mod server;
 pub mod store;
 
-use std::sync::mpsc;
-
 use shared::ledger::{Ledger, LedgerError};
 
 use config::Config;
@@ -47,7 +45,7 @@ pub enum StartError {
 /// A started elder: its endpoint serves, its ledger thread runs.
 pub struct Elder {
     endpoint: quinn::Endpoint,
-    inputs: mpsc::SyncSender<node::Input>,
+    inputs: node::Inputs,
     ledger: std::thread::JoinHandle<()>,
 }
 
@@ -79,11 +77,11 @@ impl Elder {
             restored,
             "elder started"
         );
-        let (inputs, receiver) = mpsc::sync_channel(node::INPUT_QUEUE_MAX);
+        let (inputs, receiver, clients) = node::Inputs::new();
         let peers = peers::Peers::start(&config.network, config.me, &endpoint);
         let ledger = std::thread::Builder::new()
             .name("ledger".to_string())
-            .spawn(move || node::run(ledger, store, receiver, peers))
+            .spawn(move || node::run(ledger, store, receiver, clients, peers))
             .expect("spawn the ledger thread");
         tokio::spawn(server::serve(endpoint.clone(), config.network, inputs.clone()));
         Ok(Elder { endpoint, inputs, ledger })
@@ -92,7 +90,7 @@ impl Elder {
     /// Stops accepting, lets the ledger finish what is queued and commit it, then closes.
     pub async fn stop(self) {
         self.endpoint.set_server_config(None);
-        let _ = self.inputs.send(node::Input::Stop);
+        self.inputs.stop();
         let ledger = self.ledger;
         let _ = tokio::task::spawn_blocking(move || ledger.join()).await;
         self.endpoint.close(quinn::VarInt::from_u32(0), b"elder stopping");

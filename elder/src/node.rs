@@ -3,7 +3,9 @@
 //! transaction, and only then lets replies and peer messages go (R1, R3). A failed commit
 //! stops the process: an elder must never answer with state it did not persist.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::ledger::{ElderId, Ledger, Output};
@@ -15,8 +17,11 @@ use crate::store::Store;
 
 /// Inputs handled per commit at most.
 pub const GROUP_COMMIT_MAX: usize = 256;
-/// Inputs waiting for the ledger at most; beyond it requests are turned away.
+/// Inputs waiting for the ledger at most.
 pub const INPUT_QUEUE_MAX: usize = 4096;
+/// Client requests waiting at most; beyond it they are turned away. The rest of the queue is
+/// kept for peers, so client load never crowds out credits, acknowledgements and sync.
+pub const CLIENT_INPUTS_MAX: usize = 3072;
 /// How often the ledger ticks: outbox delivery and section sync.
 pub const TICK_MS: u64 = 250;
 
@@ -40,8 +45,72 @@ pub enum Input {
     Stop,
 }
 
-/// Runs the ledger until `Stop` arrives or every sender is gone.
-pub fn run(mut ledger: Ledger, mut store: Store, inputs: Receiver<Input>, peers: Peers) {
+/// The way into the ledger thread's queue.
+#[derive(Clone)]
+pub struct Inputs {
+    sender: SyncSender<Input>,
+    clients: Arc<AtomicUsize>,
+}
+
+/// Why an input was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotQueued {
+    /// The queue (or the clients' share of it) is full.
+    Busy,
+    /// The ledger thread has stopped.
+    Stopped,
+}
+
+impl Inputs {
+    /// A bounded queue and its receiving end, for `run`.
+    pub fn new() -> (Inputs, Receiver<Input>, Arc<AtomicUsize>) {
+        let (sender, receiver) = mpsc::sync_channel(INPUT_QUEUE_MAX);
+        let clients = Arc::new(AtomicUsize::new(0));
+        (Inputs { sender, clients: clients.clone() }, receiver, clients)
+    }
+
+    /// Queues a client request within the clients' share of the queue.
+    pub fn client(
+        &self,
+        request: ClientRequest,
+        reply: oneshot::Sender<ClientReply>,
+    ) -> Result<(), NotQueued> {
+        if self.clients.fetch_add(1, Ordering::SeqCst) >= CLIENT_INPUTS_MAX {
+            self.clients.fetch_sub(1, Ordering::SeqCst);
+            return Err(NotQueued::Busy);
+        }
+        self.send(Input::Client { request, reply }).inspect_err(|_| {
+            self.clients.fetch_sub(1, Ordering::SeqCst);
+        })
+    }
+
+    /// Queues a message from another elder.
+    pub fn peer(&self, from: ElderId, message: PeerMessage) -> Result<(), NotQueued> {
+        self.send(Input::Peer { from, message })
+    }
+
+    /// Asks the ledger thread to finish what is queued and stop (waits for room).
+    pub fn stop(&self) {
+        let _ = self.sender.send(Input::Stop);
+    }
+
+    fn send(&self, input: Input) -> Result<(), NotQueued> {
+        self.sender.try_send(input).map_err(|error| match error {
+            TrySendError::Full(_) => NotQueued::Busy,
+            TrySendError::Disconnected(_) => NotQueued::Stopped,
+        })
+    }
+}
+
+/// Runs the ledger until `Stop` arrives or every sender is gone; `clients` counts queued
+/// client requests.
+pub fn run(
+    mut ledger: Ledger,
+    mut store: Store,
+    inputs: Receiver<Input>,
+    clients: Arc<AtomicUsize>,
+    peers: Peers,
+) {
     let started = Instant::now();
     let tick = Duration::from_millis(TICK_MS);
     let mut next_tick = Instant::now();
@@ -65,6 +134,7 @@ pub fn run(mut ledger: Ledger, mut store: Store, inputs: Receiver<Input>, peers:
         for input in batch {
             match input {
                 Input::Client { request, reply } => {
+                    clients.fetch_sub(1, Ordering::SeqCst);
                     let (answer, produced) = ledger.handle_client(request, now_ms);
                     merge(&mut output, produced);
                     replies.push((reply, answer));

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 /// Messages queued for one elder at most.
 pub const PEER_QUEUE_MAX: usize = 1024;
-/// How long connecting to an elder may take.
+/// How long connecting to an elder, or sending it one message, may take.
 const CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Pause after a failed connection before trying again.
 const RECONNECT_DELAY_MS: u64 = 500;
@@ -80,8 +80,10 @@ async fn deliver(
             }
         }
         let open = connection.as_ref().expect("connected above");
-        if let Err(error) = send_one(open, &bytes).await {
-            tracing::debug!(%error, "sending to elder failed");
+        let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
+        let sent = tokio::time::timeout(timeout, send_one(open, &bytes)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            tracing::debug!("sending to elder failed or timed out; reconnecting");
             connection = None;
         }
     }

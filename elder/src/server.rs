@@ -4,10 +4,11 @@
 //! everyone else is served.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
-use client::transport::{self, TransportError, ALPN};
+use std::time::Duration;
+
+use client::transport::{self, TransportError, ALPN, MESSAGE_READ_TIMEOUT_MS};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use shared::codec;
 use shared::ledger::ElderId;
@@ -18,10 +19,12 @@ use shared::types::Digest;
 use tokio::sync::{oneshot, Semaphore};
 use tracing::Instrument;
 
-use crate::node::Input;
+use crate::node::{Inputs, NotQueued};
 
 /// Connections served at once; more are refused.
 pub const CONNECTIONS_MAX: usize = 1024;
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
 /// Why a connection was closed by the elder.
 #[derive(Clone, Copy)]
@@ -36,6 +39,23 @@ impl CloseCode {
     fn close(self, connection: &quinn::Connection, reason: &str) {
         tracing::info!(reason, "closing connection");
         connection.close(quinn::VarInt::from_u32(self as u32), reason.as_bytes());
+    }
+}
+
+/// Why the elder abandoned one stream (the connection stays).
+#[derive(Clone, Copy)]
+pub enum StreamCode {
+    /// The ledger's queue is full; ask again shortly.
+    Busy = 3,
+    /// The elder is stopping.
+    Stopping = 4,
+    /// The message did not arrive within `MESSAGE_READ_TIMEOUT_MS`.
+    TooSlow = 5,
+}
+
+impl StreamCode {
+    fn code(self) -> quinn::VarInt {
+        quinn::VarInt::from_u32(self as u32)
     }
 }
 
@@ -67,12 +87,12 @@ pub fn server_config(
 
 /// What every connection handler needs.
 struct Context {
-    inputs: SyncSender<Input>,
+    inputs: Inputs,
     elders: HashMap<Digest, ElderId>,
 }
 
 /// Accepts connections until the endpoint is closed.
-pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: SyncSender<Input>) {
+pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: Inputs) {
     let elders = network
         .sections
         .iter()
@@ -90,13 +110,20 @@ pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: Syn
             incoming.refuse();
             continue;
         };
+        if !incoming.remote_address_validated() {
+            // A stateless retry proves the address before any state is kept for it.
+            let _ = incoming.retry();
+            continue;
+        }
         let span = tracing::info_span!("connection", remote = %incoming.remote_address());
         let context = context.clone();
         tokio::spawn(
             async move {
-                match incoming.await {
-                    Ok(connection) => handle_connection(connection, context).await,
-                    Err(error) => tracing::debug!(%error, "handshake failed"),
+                let timeout = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+                match tokio::time::timeout(timeout, incoming).await {
+                    Ok(Ok(connection)) => handle_connection(connection, context).await,
+                    Ok(Err(error)) => tracing::debug!(%error, "handshake failed"),
+                    Err(_) => tracing::debug!("handshake too slow"),
                 }
                 drop(slot);
             }
@@ -134,13 +161,18 @@ async fn read_message<T: serde::de::DeserializeOwned>(
     connection: &quinn::Connection,
     receive: &mut quinn::RecvStream,
 ) -> Option<T> {
-    let bytes = match receive.read_to_end(MESSAGE_BYTES_MAX).await {
-        Ok(bytes) => bytes,
-        Err(quinn::ReadToEndError::TooLong) => {
+    let timeout = Duration::from_millis(MESSAGE_READ_TIMEOUT_MS);
+    let bytes = match tokio::time::timeout(timeout, receive.read_to_end(MESSAGE_BYTES_MAX)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(quinn::ReadToEndError::TooLong)) => {
             CloseCode::Garbage.close(connection, "message over the byte limit");
             return None;
         }
-        Err(_) => return None,
+        Ok(Err(_)) => return None,
+        Err(_) => {
+            let _ = receive.stop(StreamCode::TooSlow.code());
+            return None;
+        }
     };
     match codec::decode(&bytes) {
         Ok(message) => Some(message),
@@ -161,16 +193,22 @@ async fn handle_request(
         return;
     };
     let (reply, answer) = oneshot::channel();
-    match context.inputs.try_send(Input::Client { request, reply }) {
+    match context.inputs.client(request, reply) {
         Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
+        Err(NotQueued::Busy) => {
             tracing::warn!("ledger queue full; request turned away");
-            let _ = send.reset(quinn::VarInt::from_u32(3));
+            let _ = send.reset(StreamCode::Busy.code());
             return;
         }
-        Err(TrySendError::Disconnected(_)) => return,
+        Err(NotQueued::Stopped) => {
+            let _ = send.reset(StreamCode::Stopping.code());
+            return;
+        }
     }
-    let Ok(answer) = answer.await else { return };
+    let Ok(answer) = answer.await else {
+        let _ = send.reset(StreamCode::Stopping.code());
+        return;
+    };
     let Ok(bytes) = codec::encode(&answer) else { return };
     if send.write_all(&bytes).await.is_ok() {
         let _ = send.finish();
@@ -186,7 +224,7 @@ async fn handle_peer_message(
     let Some(message) = read_message::<PeerMessage>(&connection, &mut receive).await else {
         return;
     };
-    if let Err(TrySendError::Full(_)) = context.inputs.try_send(Input::Peer { from, message }) {
-        tracing::debug!("ledger queue full; peer message dropped");
+    if context.inputs.peer(from, message) == Err(NotQueued::Busy) {
+        tracing::warn!(section = %from.prefix, elder = %from.index, "ledger queue full; peer message dropped");
     }
 }

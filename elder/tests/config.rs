@@ -95,3 +95,15 @@ fn secrets_are_written_with_mode_0600() {
         assert_eq!(mode, 0o600, "{}", secret.display());
     }
 }
+
+#[test]
+fn a_tls_key_of_another_elder_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let genesis = genesis_in(dir.path());
+    let key = |position: usize| genesis.elders[position].config.with_file_name("tls-key.der");
+    std::fs::remove_file(key(0)).expect("remove elder 0's key");
+    std::fs::copy(key(3), key(0)).expect("swap in elder 3's key");
+    let (code, stderr) = run_elder(&genesis.elders[0].config);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("tls-key.der") && stderr.contains("not the key"), "{stderr}");
+}

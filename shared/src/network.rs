@@ -238,8 +238,8 @@ impl Section {
 fn public_key_set(info: &SectionInfo) -> Option<PublicKeySet> {
     let key_bytes = blsttc::PK_SIZE;
     let coefficients = info.public_keys.len() / key_bytes;
-    let shape_ok =
-        info.public_keys.len() % key_bytes == 0 && (1..=info.elders.len()).contains(&coefficients);
+    let shape_ok = info.public_keys.len().is_multiple_of(key_bytes)
+        && (1..=info.elders.len()).contains(&coefficients);
     shape_ok.then(|| PublicKeySet::from_bytes(info.public_keys.clone()).ok()).flatten()
 }
 

@@ -215,7 +215,10 @@ async fn up(
     detach: bool,
 ) -> anyhow::Result<bool> {
     if fresh && dir.join(genesis::MAP_FILE).exists() {
-        elders::stop_detached(&open(dir)?);
+        // A damaged directory is removed too: that is what --fresh is for.
+        if let Ok(genesis) = open(dir) {
+            elders::stop_detached(&genesis);
+        }
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
     }
     let genesis = if dir.join(genesis::MAP_FILE).exists() {

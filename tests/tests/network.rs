@@ -86,7 +86,13 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
     // Crash after writing the pending transfer, before sending it.
     let unsent = transfer(10, 1);
     faucet.set_pending(Some(unsent)).expect("pending");
+    drop(faucet);
     let mut faucet = net.faucet();
+    let resumed = client.send(&mut faucet, alice.account(), Amount(20), Memo::default()).await;
+    assert!(
+        matches!(resumed, Err(ClientError::Resumed { amount: Amount(10), .. })),
+        "the earlier transfer is completed and reported first: {resumed:?}"
+    );
     let receipt =
         client.send(&mut faucet, alice.account(), Amount(20), Memo::default()).await.expect("send");
     assert_eq!(receipt.seq, Seq(2), "the pending transfer took seq 1");
@@ -96,7 +102,10 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
     faucet.set_pending(Some(registered.clone())).expect("pending");
     let proof = client.certify(registered, &[]).await.expect("certify");
     client.register(&proof, &[]).await.expect("register");
+    drop(faucet);
     let mut faucet = net.faucet();
+    let again = client.send(&mut faucet, alice.account(), Amount(30), Memo::default()).await;
+    assert_eq!(again.expect("the same send run again").seq, Seq(3), "and not paid twice");
     let receipt =
         client.send(&mut faucet, alice.account(), Amount(40), Memo::default()).await.expect("send");
     assert_eq!(receipt.seq, Seq(4));
@@ -210,7 +219,15 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
             net.spawn(victim);
         }
         let to = if n % 2 == 0 { bob.account() } else { alice.account() };
-        client.send(&mut faucet, to, Amount(1), Memo::default()).await.expect("send");
+        match client.send(&mut faucet, to, Amount(1), Memo::default()).await {
+            Ok(_) => {}
+            // The send cut short below left its transfer in the wallet; it was finished now.
+            Err(ClientError::Resumed { .. }) => {
+                sent += 1;
+                client.send(&mut faucet, to, Amount(1), Memo::default()).await.expect("send");
+            }
+            Err(error) => panic!("send: {error}"),
+        }
         sent += 1;
         if n == 5 {
             // Kill it again in the middle of a burst of requests, not between them.
@@ -218,6 +235,7 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
             tokio::pin!(killer);
             let send = client.send(&mut faucet, to, Amount(1), Memo::default());
             tokio::select! {
+                // The send is cut short too, as if the client crashed with it.
                 _ = &mut killer => { net.kill(victim); net.spawn(victim); }
                 result = send => { result.expect("send"); sent += 1; }
             }
@@ -322,7 +340,7 @@ async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
 }
 
 #[test]
-fn a_key_file_is_written_with_mode_0600_and_never_overwritten() {
+fn a_key_file_is_written_with_mode_0600_never_overwritten_and_opened_once() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("k.key");
@@ -331,7 +349,12 @@ fn a_key_file_is_written_with_mode_0600_and_never_overwritten() {
     let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     assert!(Wallet::create(&path, &key).is_err());
-    assert_eq!(Wallet::open(&path).expect("open").account(), account_id(&key));
+    let open = Wallet::open(&path).expect("open");
+    assert_eq!(open.account(), account_id(&key));
+    let busy = Wallet::open(&path).err().expect("a second open while the first holds it");
+    assert!(busy.to_string().contains("in use by another process"), "{busy}");
+    drop(open);
+    Wallet::open(&path).expect("free again once the first is closed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
