@@ -140,7 +140,7 @@ async fn handle_connection(connection: quinn::Connection, context: Arc<Context>)
         tokio::select! {
             stream = connection.accept_bi() => {
                 let Ok((send, receive)) = stream else { break };
-                let span = tracing::debug_span!("request");
+                let span = tracing::debug_span!("request", kind = tracing::field::Empty);
                 let (connection, context) = (connection.clone(), context.clone());
                 tokio::spawn(handle_request(connection, send, receive, context).instrument(span));
             }
@@ -192,6 +192,8 @@ async fn handle_request(
     let Some(request) = read_message::<ClientRequest>(&connection, &mut receive).await else {
         return;
     };
+    tracing::Span::current().record("kind", request_kind(&request));
+    tracing::debug!("request");
     let (reply, answer) = oneshot::channel();
     match context.inputs.client(request, reply) {
         Ok(()) => {}
@@ -226,5 +228,17 @@ async fn handle_peer_message(
     };
     if context.inputs.peer(from, message) == Err(NotQueued::Busy) {
         tracing::warn!(section = %from.prefix, elder = %from.index, "ledger queue full; peer message dropped");
+    }
+}
+
+/// A request's kind, for its span.
+fn request_kind(request: &ClientRequest) -> &'static str {
+    match request {
+        ClientRequest::Validate { .. } => "validate",
+        ClientRequest::Register { .. } => "register",
+        ClientRequest::Balance { .. } => "balance",
+        ClientRequest::History { .. } => "history",
+        ClientRequest::Status => "status",
+        ClientRequest::Applied { .. } => "applied",
     }
 }

@@ -170,12 +170,24 @@ async fn tour(
         expected[from] -= amount;
         expected[to] += amount;
     }
+    let alice = wallets[0].account();
+    let overspend = client.send(&mut wallets[1], alice, Amount(1_000_000), Memo::default()).await;
+    let refusal = match &overspend {
+        Err(error @ ClientError::Refused { .. }) => error.to_string(),
+        Err(error) => format!("unexpected error: {error}"),
+        Ok(receipt) => format!("it went through as transfer {}", receipt.transfer),
+    };
+    println!("  bob   → alice 1000000  refused: {refusal}");
     let after = balances(client, &wallets).await?;
     println!("\nbalances after:  {}", show(&names, &after));
     println!("checks:");
     checks.check(
         after == expected,
         &format!("every balance is as expected ({})", show(&names, &expected)),
+    );
+    checks.check(
+        refusal.contains("does not cover"),
+        "an overspend is refused by the section and moves nothing",
     );
     let history = client.history(wallets[0].account()).await?;
     checks.check(

@@ -289,18 +289,29 @@ fn print_table(client: &Client, genesis: &Genesis, dir: &Path) {
         network.map.supply
     );
     let map = genesis.map.display();
+    let (bank, testnet) = (sibling_binary("bank"), sibling_binary("testnet"));
+    let dir = dir.display();
     println!("\ntry:");
     println!("  export BANK_NETWORK={map}");
-    println!("  bank keygen --out alice.key");
+    println!("  {bank} keygen --out alice.key --section 0");
+    println!("  {testnet} faucet --dir {dir} --to $({bank} address --key alice.key) --amount 1000");
+    println!("  {bank} balance $({bank} address --key alice.key)");
+    println!("  {bank} keygen --out bob.key --section 1");
     println!(
-        "  testnet faucet --dir {} --to $(bank address --key alice.key) --amount 1000",
-        dir.display()
+        "  {bank} send --key alice.key --to $({bank} address --key bob.key) --amount 250 --wait"
     );
-    println!("  bank balance $(bank address --key alice.key)");
-    println!("  bank keygen --out bob.key --section 1");
-    println!("  bank send --key alice.key --to $(bank address --key bob.key) --amount 250 --wait");
-    println!("  bank history $(bank address --key bob.key)");
-    println!("  testnet status --dir {}", dir.display());
+    println!("  {bank} history $({bank} address --key bob.key)");
+    println!("  {testnet} status --dir {dir}");
+}
+
+/// How to call a binary built beside this one, relative to the working directory if it can be.
+fn sibling_binary(name: &str) -> String {
+    let exe = std::env::current_exe().unwrap_or_default().with_file_name(name);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match exe.strip_prefix(&cwd) {
+        Ok(relative) => format!("./{}", relative.display()),
+        Err(_) => exe.display().to_string(),
+    }
 }
 
 async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
