@@ -1,7 +1,9 @@
 //! The elder's one writer: a thread that owns the ledger and the store. It takes a batch of
 //! inputs, runs each through the ledger, commits every record the batch produced in one
 //! transaction, and only then lets replies and peer messages go (R1, R3). A failed commit
-//! stops the process: an elder must never answer with state it did not persist.
+//! stops the process: an elder must never answer with state it did not persist. The section
+//! signatures of all proofs in a batch are checked together first (one random linear
+//! combination per signing section), which under load costs a fraction of one-by-one checks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use shared::ledger::{ElderId, Ledger, Output};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
+use shared::types::DebitProof;
 use tokio::sync::oneshot;
 
 use crate::peers::Peers;
@@ -129,6 +132,7 @@ pub fn run(
             }
         }
         let now_ms = started.elapsed().as_millis() as u64;
+        ledger.preverify(batch.iter().flat_map(proofs_in), rand::random);
         let mut output = Output::default();
         let mut replies = Vec::new();
         for input in batch {
@@ -162,6 +166,23 @@ pub fn run(
         }
     }
     tracing::info!(applied = ledger.log().count(), "ledger stopped with everything committed");
+}
+
+/// The debit proofs an input brings, for the batch check of their signatures.
+fn proofs_in(input: &Input) -> Vec<&DebitProof> {
+    match input {
+        Input::Client { request: ClientRequest::Register { proof, deps }, .. } => {
+            std::iter::once(proof).chain(deps).collect()
+        }
+        Input::Client { request: ClientRequest::Validate { deps, .. }, .. } => {
+            deps.iter().collect()
+        }
+        Input::Peer { message: PeerMessage::Proof { proof }, .. } => vec![proof],
+        Input::Peer { message: PeerMessage::SyncReply { proofs, .. }, .. } => {
+            proofs.iter().collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn merge(into: &mut Output, from: Output) {

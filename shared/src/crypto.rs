@@ -113,6 +113,69 @@ pub fn bls_signature_is_valid(
     result == blst::BLST_ERROR::BLST_SUCCESS
 }
 
+/// Whether every signature in `items` is `key`'s valid BLS signature over its message, checked
+/// at once by a random linear combination: with a weight `r_i` per item (from the caller, made
+/// odd so it is never zero), `e(key, Σ r_i·H(m_i)) = e(g1, Σ r_i·σ_i)`. A batch holding an
+/// invalid signature passes with probability at most 2^-63. It costs one hash to the curve and
+/// one subgroup check per item, two multi-scalar multiplications and two Miller loops: a
+/// fraction of checking the items one by one, each with its own pairings.
+pub fn bls_batch_is_valid(
+    key: &BlsPublicKey,
+    items: &[(&[u8], &BlsSignature)],
+    weights: &[u64],
+) -> bool {
+    use blst::{blst_fp12, blst_p1_affine, blst_p2, blst_p2_affine, MultiPoint, BLST_ERROR};
+    assert_eq!(items.len(), weights.len(), "one weight per item");
+    if items.is_empty() {
+        return true;
+    }
+    let mut signatures = Vec::with_capacity(items.len());
+    let mut hashes = Vec::with_capacity(items.len());
+    for (message, signature) in items {
+        let mut point = blst_p2_affine::default();
+        // SAFETY: blst reads the 96 bytes of a compressed G2 point from a 96-byte array and
+        // writes one affine point; the checks read that point only.
+        let usable = unsafe {
+            blst::blst_p2_uncompress(&mut point, signature.0.as_ptr()) == BLST_ERROR::BLST_SUCCESS
+                && !blst::blst_p2_affine_is_inf(&point)
+                && blst::blst_p2_affine_in_g2(&point)
+        };
+        if !usable {
+            return false;
+        }
+        signatures.push(point);
+        let mut hash = blst_p2::default();
+        // SAFETY: the message and tag pointers come with their lengths; no augmentation.
+        unsafe {
+            blst::blst_hash_to_g2(
+                &mut hash,
+                message.as_ptr(),
+                message.len(),
+                blsttc::DST.as_ptr(),
+                blsttc::DST.len(),
+                std::ptr::null(),
+                0,
+            );
+        }
+        hashes.push(hash);
+    }
+    let scalars: Vec<u8> = weights.iter().flat_map(|weight| (weight | 1).to_le_bytes()).collect();
+    let hash_sum = blst::p2_affines::from(&hashes).mult(&scalars, 64);
+    let signature_sum = signatures.as_slice().mult(&scalars, 64);
+    let (mut hash_sum_affine, mut signature_sum_affine) =
+        (blst_p2_affine::default(), blst_p2_affine::default());
+    let key_affine = blst_p1_affine::from(*key);
+    let (mut left, mut right) = (blst_fp12::default(), blst_fp12::default());
+    // SAFETY: every pointer is to an initialised value owned here; the generator is a static.
+    unsafe {
+        blst::blst_p2_to_affine(&mut hash_sum_affine, &hash_sum);
+        blst::blst_p2_to_affine(&mut signature_sum_affine, &signature_sum);
+        blst::blst_miller_loop(&mut left, &hash_sum_affine, &key_affine);
+        blst::blst_miller_loop(&mut right, &signature_sum_affine, blst::blst_p1_affine_generator());
+        blst::blst_fp12_finalverify(&left, &right)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +214,42 @@ mod tests {
         let debit = debit_signing_bytes(&Digest([1; 32]), &transfer_id(&signed));
         let account = transfer_signing_bytes(&Digest([1; 32]), &signed.transfer);
         assert_ne!(debit[..DEBIT_DOMAIN.len()], account[..DEBIT_DOMAIN.len()]);
+    }
+
+    fn signed_batch(count: usize) -> (BlsPublicKey, Vec<Vec<u8>>, Vec<BlsSignature>) {
+        let secret = blsttc::SecretKey::from_bytes([3; 32]).expect("a scalar below the order");
+        let key = bls_public_key(&secret.public_key().to_bytes()).expect("key");
+        let messages: Vec<Vec<u8>> =
+            (0..count).map(|i| format!("debit {i}").into_bytes()).collect();
+        let signatures = messages.iter().map(|m| BlsSignature(secret.sign(m).to_bytes())).collect();
+        (key, messages, signatures)
+    }
+
+    #[test]
+    fn a_batch_of_valid_signatures_passes_and_one_bad_signature_fails_it() {
+        let (key, messages, mut signatures) = signed_batch(9);
+        let weights: Vec<u64> =
+            (0..9).map(|i| 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1)).collect();
+        let items = |signatures: &[BlsSignature]| -> Vec<(Vec<u8>, BlsSignature)> {
+            messages.iter().cloned().zip(signatures.iter().copied()).collect()
+        };
+        let check = |items: &[(Vec<u8>, BlsSignature)]| {
+            let borrowed: Vec<(&[u8], &BlsSignature)> =
+                items.iter().map(|(m, s)| (m.as_slice(), s)).collect();
+            bls_batch_is_valid(&key, &borrowed, &weights)
+        };
+        assert!(check(&items(&signatures)));
+        assert!(items(&signatures).iter().all(|(m, s)| bls_signature_is_valid(&key, m, s)));
+        // Two signatures swapped: each valid, but not for its message.
+        signatures.swap(2, 5);
+        assert!(!check(&items(&signatures)));
+        signatures.swap(2, 5);
+        signatures[7].0[5] ^= 1;
+        assert!(!check(&items(&signatures)));
+        // Zero weights are made odd, so no item escapes the check.
+        let zero = vec![0u64; 9];
+        let borrowed: Vec<(&[u8], &BlsSignature)> =
+            messages.iter().map(|m| m.as_slice()).zip(signatures.iter()).collect();
+        assert!(!bls_batch_is_valid(&key, &borrowed, &zero));
     }
 }

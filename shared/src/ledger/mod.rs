@@ -8,7 +8,7 @@ mod outbox;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use blsttc::SecretKeyShare;
@@ -25,7 +25,8 @@ use crate::messages::{
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Seq, SignedTransfer, TransferId,
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, Seq, SignedTransfer,
+    TransferId,
 };
 
 /// An elder's identity: its section's prefix and its index there.
@@ -109,6 +110,8 @@ pub struct Ledger {
     log: Vec<TransferId>,
     outbox: BTreeMap<TransferId, OutboxEntry>,
     sync_positions: BTreeMap<ElderIndex, u64>,
+    /// Proofs whose section signature a batch check found valid, until the next batch.
+    preverified: HashSet<(TransferId, BlsSignature)>,
 }
 
 impl Ledger {
@@ -148,6 +151,7 @@ impl Ledger {
             log: Vec::new(),
             outbox: BTreeMap::new(),
             sync_positions: BTreeMap::new(),
+            preverified: HashSet::new(),
         })
     }
 
@@ -238,6 +242,45 @@ impl Ledger {
         let reports: Vec<AccountReport> =
             self.accounts.iter().map(|(id, account)| account.report(*id)).collect();
         crypto::hash(STATE_DIGEST_DOMAIN, reports.iter().map(|report| &report.digest.0[..]))
+    }
+
+    /// Checks at once the section signatures of the proofs a batch of inputs is about to bring,
+    /// grouped by signing section (one random linear combination per group, `weight` giving
+    /// the random weights). Proofs of a group that passes skip their one-by-one check while
+    /// the batch is handled; a group that fails is left to the one-by-one checks, which find
+    /// the bad proofs. Proofs already applied here are not checked at all.
+    pub fn preverify<'a>(
+        &mut self,
+        proofs: impl IntoIterator<Item = &'a DebitProof>,
+        mut weight: impl FnMut() -> u64,
+    ) {
+        self.preverified.clear();
+        let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, Vec<u8>)>> = BTreeMap::new();
+        for proof in proofs {
+            let id = crypto::transfer_id(&proof.signed);
+            let signer = self.network.section_index_of(&proof.transfer().from);
+            if self.proofs.contains_key(&id)
+                || proof.section_key != self.network.sections[signer].key_id
+            {
+                continue;
+            }
+            let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
+            groups.entry(signer).or_default().push((id, proof.signature, message));
+        }
+        for (signer, group) in groups {
+            // One proof alone gains nothing from a batch.
+            if group.len() < 2 {
+                continue;
+            }
+            let items: Vec<(&[u8], &BlsSignature)> = group
+                .iter()
+                .map(|(_, signature, message)| (message.as_slice(), signature))
+                .collect();
+            let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
+            if crypto::bls_batch_is_valid(&self.network.sections[signer].key, &items, &weights) {
+                self.preverified.extend(group.iter().map(|(id, signature, _)| (*id, *signature)));
+            }
+        }
     }
 
     /// Answers one client request.

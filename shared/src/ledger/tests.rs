@@ -542,6 +542,38 @@ fn applied_and_status_queries_answer_from_the_state_here() {
     assert_eq!(status.balance_total, Amount(SUPPLY));
 }
 
+#[test]
+fn batch_checked_proofs_apply_and_a_forgery_in_the_batch_is_still_refused() {
+    let fx = Fixture::new(47);
+    let mut elder = fx.ledger(HOME, 0);
+    let alice = fx.account_in(HOME);
+    let good: Vec<_> =
+        (1..=3).map(|seq| fx.certify(fx.signed(&fx.faucet, alice, 1, seq))).collect();
+    let mut forged = fx.certify(fx.signed(&fx.faucet, alice, 2, 4));
+    forged.signature = good[0].signature;
+    let mut counter = 0u64;
+    let mut weight = move || {
+        counter += 0x9e37_79b9;
+        counter
+    };
+
+    elder.preverify(good.iter().chain([&forged]), &mut weight);
+    assert!(elder.preverified.is_empty(), "a batch holding a forgery vouches for nothing");
+    elder.preverify(good.iter(), &mut weight);
+    assert_eq!(elder.preverified.len(), 3);
+    for proof in &good {
+        register(&mut elder, proof, 0);
+    }
+    let transfer = crypto::transfer_id(&forged.signed);
+    assert_refused(
+        &mut elder,
+        register_request(forged),
+        Rejection::BadSectionSignature { transfer },
+    );
+    elder.preverify(good.iter(), &mut weight);
+    assert!(elder.preverified.is_empty(), "applied proofs are not checked again");
+}
+
 // Restart and catch-up (R1, R5, R6).
 
 #[test]
