@@ -126,6 +126,19 @@ pub fn write(
     plan: &Plan,
     rng: &mut (impl Rng + CryptoRng),
 ) -> Result<Genesis, GenesisError> {
+    write_keeping_dealer_keys(dir, plan, rng).map(|(genesis, _)| genesis)
+}
+
+/// What only the dealer knows: each section's secret key set, section by section. Benchmarks
+/// keep it to make debit proofs without asking elders; a real network never has it.
+pub type DealerKeys = Vec<blsttc::SecretKeySet>;
+
+/// Like [`write`], and hands back the dealer's key sets instead of forgetting them.
+pub fn write_keeping_dealer_keys(
+    dir: &Path,
+    plan: &Plan,
+    rng: &mut (impl Rng + CryptoRng),
+) -> Result<(Genesis, DealerKeys), GenesisError> {
     let sections_ok = plan.sections.is_power_of_two() && plan.sections <= SECTIONS_MAX;
     if !sections_ok || plan.elders == 0 || plan.elders > ELDERS_MAX {
         return Err(GenesisError::Plan(format!(
@@ -189,7 +202,7 @@ pub fn write(
         let (certificate, key) = &certificates[position];
         write_elder(elder, &map_bytes, &key_share_text(&share), certificate, key)?;
     }
-    Ok(Genesis { map: map_path, faucet_key, elders })
+    Ok((Genesis { map: map_path, faucet_key, elders }, key_sets))
 }
 
 /// Where an elder with this map address listens: the address itself if it is an IP address,

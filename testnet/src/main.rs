@@ -93,6 +93,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         sections: usize,
     },
+    /// Measure one elder the way FastPay's bench measures one authority: transfers and proofs
+    /// prepared before the clock starts, then validate and register requests over QUIC with a
+    /// fixed number in flight. Prints `transfers/s: X`.
+    BenchElder {
+        /// Elders in the section (one of them runs; the section key needs all their shares).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+        elders: u64,
+        /// Transfers to send.
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        transfers: u64,
+        /// Requests kept in flight.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=2_000))]
+        in_flight: u64,
+        /// Print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// The tour: a fresh network in a temporary directory, accounts in different sections,
     /// transfers within and across sections, balances, proof sizes and conservation of supply.
     Demo {
@@ -174,6 +191,30 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
+        Command::BenchElder { elders, transfers, in_flight, json } => {
+            let (elders, transfers, in_flight) =
+                (elders as usize, transfers as usize, in_flight as usize);
+            let report = testnet::bench_elder::run(elders, transfers, in_flight, |phase| {
+                if !json {
+                    eprintln!("{phase}…");
+                }
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!(
+                    "one elder of {elders}, {transfers} transfers, {in_flight} in flight:\n  \
+                     validate {:.0}/s ({:.2} s)\n  register {:.0}/s ({:.2} s)\ntransfers/s: {:.0}",
+                    report.validated_per_second,
+                    report.validate_seconds,
+                    report.registered_per_second,
+                    report.register_seconds,
+                    report.transfers_per_second
+                );
+            }
+            Ok(true)
+        }
     }
 }
 

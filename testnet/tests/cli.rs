@@ -105,3 +105,23 @@ fn the_demo_passes_every_check_and_exits_zero() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("demo passed") && stdout.contains("cross-section"), "{stdout}");
 }
+
+#[test]
+fn bench_elder_runs_on_a_tiny_load_and_reports_its_rates() {
+    let out = testnet(&[
+        "bench-elder",
+        "--elders",
+        "4",
+        "--transfers",
+        "50",
+        "--in-flight",
+        "10",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(report["transfers"].as_u64(), Some(50));
+    for rate in ["validated_per_second", "registered_per_second", "transfers_per_second"] {
+        assert!(report[rate].as_f64().is_some_and(|rate| rate > 0.0), "{rate}: {report}");
+    }
+}

@@ -1,0 +1,290 @@
+//! The crypto floor of one elder (`cargo bench -p shared`): account signature checks single and
+//! batched, BLS share signing and verification, combining n − f shares, debit-proof checks one
+//! by one and batched (1 to 256), and encoding and decoding each message. At the end it prints
+//! the per-transfer floor: one account-signature check, one share, and one proof check at the
+//! amortised batched cost.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use blsttc::SecretKeySet;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use ed25519_dalek::SigningKey;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use shared::client::account_id;
+use shared::codec;
+use shared::crypto;
+use shared::genesis::deal_sections;
+use shared::messages::{ClientReply, ClientRequest, PeerMessage};
+use shared::network::{ElderInfo, Network, NetworkMap};
+use shared::types::{
+    Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer,
+    Transfer,
+};
+
+/// One section of `elders` elders with its secret key set, and a faucet key.
+struct Setup {
+    network: Network,
+    keys: SecretKeySet,
+    faucet: SigningKey,
+}
+
+fn setup(elders: usize) -> Setup {
+    let mut rng = ChaCha8Rng::seed_from_u64(elders as u64);
+    let (sections, mut key_sets) =
+        deal_sections(&mut rng, &[Prefix::ROOT], elders, |_, index| ElderInfo {
+            index,
+            address: format!("127.0.0.1:{}", 7000 + index.0),
+            cert_fingerprint: Digest::default(),
+        });
+    let faucet = SigningKey::from_bytes(&rng.gen());
+    let map = NetworkMap {
+        supply: Amount(u64::MAX),
+        faucet: account_id(&faucet),
+        sections,
+        certificate_authority: vec![1],
+    };
+    let network = Network::new(map).expect("a valid map");
+    Setup { network, keys: key_sets.remove(0), faucet }
+}
+
+impl Setup {
+    fn transfer(&self, seq: u64) -> SignedTransfer {
+        let to = account_id(&SigningKey::from_bytes(&[seq as u8 | 1; 32]));
+        let transfer = Transfer {
+            from: account_id(&self.faucet),
+            to,
+            amount: Amount(5),
+            seq: Seq(seq),
+            memo: Memo::default(),
+        };
+        crypto::sign_transfer(&self.faucet, &self.network.genesis, transfer)
+    }
+
+    fn proof(&self, signed: SignedTransfer) -> DebitProof {
+        let id = crypto::transfer_id(&signed);
+        let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
+        let signature = BlsSignature(self.keys.secret_key().sign(message).to_bytes());
+        DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
+    }
+
+    fn debit_bytes(&self, signed: &SignedTransfer) -> Vec<u8> {
+        crypto::debit_signing_bytes(&self.network.genesis, &crypto::transfer_id(signed))
+    }
+}
+
+fn account_signatures(c: &mut Criterion, setup: &Setup) {
+    let signed = setup.transfer(1);
+    c.bench_function("ed25519 verify", |b| {
+        b.iter(|| crypto::account_signature_is_valid(&setup.network.genesis, black_box(&signed)))
+    });
+    let mut group = c.benchmark_group("ed25519 verify batched");
+    for size in [64usize, 256] {
+        let transfers: Vec<SignedTransfer> =
+            (1..=size as u64).map(|seq| setup.transfer(seq)).collect();
+        let messages: Vec<Vec<u8>> = transfers
+            .iter()
+            .map(|t| crypto::transfer_signing_bytes(&setup.network.genesis, &t.transfer))
+            .collect();
+        let signatures: Vec<ed25519_dalek::Signature> =
+            transfers.iter().map(|t| t.signature).collect();
+        let keys = vec![setup.faucet.verifying_key(); size];
+        let borrowed: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+            b.iter(|| ed25519_dalek::verify_batch(&borrowed, &signatures, &keys).expect("valid"))
+        });
+    }
+    group.finish();
+}
+
+fn shares(c: &mut Criterion, setup: &Setup) {
+    let signed = setup.transfer(1);
+    let id = crypto::transfer_id(&signed);
+    let share_key = setup.keys.secret_key_share(0);
+    c.bench_function("BLS share sign", |b| {
+        b.iter(|| crypto::sign_debit_share(&share_key, &setup.network.genesis, black_box(&id)))
+    });
+    let share = crypto::sign_debit_share(&share_key, &setup.network.genesis, &id);
+    let message = setup.debit_bytes(&signed);
+    c.bench_function("BLS share verify", |b| {
+        b.iter(|| {
+            setup.network.sections[0].share_is_valid(ElderIndex(0), &message, black_box(&share))
+        })
+    });
+    let mut group = c.benchmark_group("combine n - f shares");
+    for elders in [4usize, 7, 16, 31] {
+        let setup = self::setup(elders);
+        let section = &setup.network.sections[0];
+        let message = setup.debit_bytes(&signed);
+        let shares: Vec<(usize, blsttc::SignatureShare)> = (0..section.shares_needed())
+            .map(|i| (i, setup.keys.secret_key_share(i).sign(&message)))
+            .collect();
+        group.bench_with_input(BenchmarkId::from_parameter(elders), &elders, |b, _| {
+            b.iter(|| {
+                section
+                    .public_keys
+                    .combine_signatures(shares.iter().map(|(i, s)| (*i, s)))
+                    .expect("combine")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn proofs(c: &mut Criterion, setup: &Setup) {
+    let proof = setup.proof(setup.transfer(1));
+    let id = crypto::transfer_id(&proof.signed);
+    let section = &setup.network.sections[0];
+    c.bench_function("debit proof verify", |b| {
+        b.iter(|| section.proof_is_valid(&setup.network.genesis, &id, black_box(&proof)))
+    });
+    let mut group = c.benchmark_group("debit proof verify batched");
+    for size in [1usize, 4, 16, 64, 256] {
+        let batch = Batch::new(setup, size);
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+            b.iter(|| batch.check())
+        });
+    }
+    group.finish();
+}
+
+/// A batch of proofs' messages and signatures, as an elder checks them.
+struct Batch {
+    key: crypto::BlsPublicKey,
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<BlsSignature>,
+    weights: Vec<u64>,
+}
+
+impl Batch {
+    fn new(setup: &Setup, size: usize) -> Batch {
+        let proofs: Vec<DebitProof> =
+            (1..=size as u64).map(|seq| setup.proof(setup.transfer(seq))).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(size as u64);
+        Batch {
+            key: setup.network.sections[0].key,
+            messages: proofs.iter().map(|p| setup.debit_bytes(&p.signed)).collect(),
+            signatures: proofs.iter().map(|p| p.signature).collect(),
+            weights: (0..size).map(|_| rng.gen()).collect(),
+        }
+    }
+
+    fn check(&self) -> bool {
+        let items: Vec<(&[u8], &BlsSignature)> =
+            self.messages.iter().map(Vec::as_slice).zip(&self.signatures).collect();
+        let valid = crypto::bls_batch_is_valid(&self.key, &items, &self.weights);
+        assert!(valid);
+        valid
+    }
+}
+
+fn codec(c: &mut Criterion, setup: &Setup) {
+    let signed = setup.transfer(2);
+    let proof = setup.proof(setup.transfer(1));
+    let id = crypto::transfer_id(&signed);
+    let share =
+        crypto::sign_debit_share(&setup.keys.secret_key_share(0), &setup.network.genesis, &id);
+    let messages: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "validate",
+            codec::encode(&ClientRequest::Validate { transfer: signed.clone(), deps: vec![] })
+                .unwrap(),
+        ),
+        (
+            "register",
+            codec::encode(&ClientRequest::Register { proof: proof.clone(), deps: vec![] }).unwrap(),
+        ),
+        ("share", codec::encode(&ClientReply::Share { transfer: id, share }).unwrap()),
+        ("proof", codec::encode(&PeerMessage::Proof { proof: proof.clone() }).unwrap()),
+        (
+            "sync page of 64",
+            codec::encode(&PeerMessage::SyncReply {
+                proofs: vec![proof.clone(); 64],
+                next_position: 64,
+            })
+            .unwrap(),
+        ),
+    ];
+    let mut group = c.benchmark_group("codec");
+    for (name, bytes) in &messages {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("decode {name}"), |b| {
+            b.iter(|| match *name {
+                "validate" | "register" => {
+                    drop(codec::decode::<ClientRequest>(black_box(bytes)).unwrap())
+                }
+                "share" => drop(codec::decode::<ClientReply>(black_box(bytes)).unwrap()),
+                _ => drop(codec::decode::<PeerMessage>(black_box(bytes)).unwrap()),
+            })
+        });
+    }
+    let request = ClientRequest::Register { proof, deps: vec![] };
+    group.bench_function("encode register", |b| {
+        b.iter(|| codec::encode(black_box(&request)).unwrap())
+    });
+    group.finish();
+}
+
+/// Median time of `run` over rounds of about 50 ms each.
+fn median(mut run: impl FnMut()) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        let mut count = 0u32;
+        while started.elapsed() < Duration::from_millis(50) {
+            run();
+            count += 1;
+        }
+        samples.push(started.elapsed() / count);
+    }
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// The per-transfer crypto floor of one elder: what validate and register cost it at least.
+fn print_floor(setup: &Setup) {
+    let signed = setup.transfer(1);
+    let id = crypto::transfer_id(&signed);
+    let share_key = setup.keys.secret_key_share(0);
+    let account =
+        median(|| assert!(crypto::account_signature_is_valid(&setup.network.genesis, &signed)));
+    let share = median(|| {
+        black_box(crypto::sign_debit_share(&share_key, &setup.network.genesis, &id));
+    });
+    let proof = setup.proof(signed.clone());
+    let single = median(|| {
+        assert!(setup.network.sections[0].proof_is_valid(&setup.network.genesis, &id, &proof))
+    });
+    let batch = Batch::new(setup, 64);
+    let batched = median(|| {
+        black_box(batch.check());
+    }) / 64;
+    let floor = account + share + batched;
+    println!("\nper-transfer crypto floor of one elder (this machine):");
+    println!("  account signature check  {:>8.1} µs", account.as_secs_f64() * 1e6);
+    println!("  BLS share sign           {:>8.1} µs", share.as_secs_f64() * 1e6);
+    println!(
+        "  proof check, batch of 64 {:>8.1} µs  (one by one: {:.1} µs)",
+        batched.as_secs_f64() * 1e6,
+        single.as_secs_f64() * 1e6
+    );
+    println!(
+        "  floor                    {:>8.1} µs  = {:.0} transfers/s on one core",
+        floor.as_secs_f64() * 1e6,
+        1.0 / floor.as_secs_f64()
+    );
+}
+
+fn main() {
+    let setup = setup(7);
+    let mut c = Criterion::default().configure_from_args();
+    account_signatures(&mut c, &setup);
+    shares(&mut c, &setup);
+    proofs(&mut c, &setup);
+    codec(&mut c, &setup);
+    c.final_summary();
+    print_floor(&setup);
+}
