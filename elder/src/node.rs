@@ -10,9 +10,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::ledger::{ElderId, Ledger, Output};
+use shared::ledger::{ElderId, Ledger, Output, Precomputed};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
-use shared::types::DebitProof;
+use shared::types::{DebitProof, SignedTransfer};
 use tokio::sync::oneshot;
 
 use crate::peers::Peers;
@@ -25,6 +25,10 @@ pub const INPUT_QUEUE_MAX: usize = 4096;
 /// Client requests waiting at most; beyond it they are turned away. The rest of the queue is
 /// kept for peers, so client load never crowds out credits, acknowledgements and sync.
 pub const CLIENT_INPUTS_MAX: usize = 3072;
+/// Threads that share a batch's crypto at most.
+const WORKERS_MAX: usize = 8;
+/// Fewer proofs and transfers than this in a batch are not worth a thread.
+const PARALLEL_ITEMS_MIN: usize = 8;
 /// How often the ledger ticks: outbox delivery and section sync.
 pub const TICK_MS: u64 = 250;
 
@@ -132,7 +136,7 @@ pub fn run(
             }
         }
         let now_ms = started.elapsed().as_millis() as u64;
-        ledger.preverify(batch.iter().flat_map(proofs_in), rand::random);
+        ledger.accept_precomputed(precompute(&ledger, &batch));
         let mut output = Output::default();
         let mut replies = Vec::new();
         for input in batch {
@@ -166,6 +170,41 @@ pub fn run(
         }
     }
     tracing::info!(applied = ledger.log().count(), "ledger stopped with everything committed");
+}
+
+/// A batch's crypto done ahead on every core (see [`Ledger::precompute`]); a small batch is
+/// done here, where a thread would cost more than it saves.
+fn precompute(ledger: &Ledger, batch: &[Input]) -> Precomputed {
+    let proofs: Vec<&DebitProof> = batch.iter().flat_map(proofs_in).collect();
+    let transfers: Vec<&SignedTransfer> = batch
+        .iter()
+        .filter_map(|input| match input {
+            Input::Client { request: ClientRequest::Validate { transfer, .. }, .. } => {
+                Some(transfer)
+            }
+            _ => None,
+        })
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
+    if workers < 2 || proofs.len() + transfers.len() < PARALLEL_ITEMS_MIN {
+        return ledger.precompute(&proofs, &transfers, rand::random);
+    }
+    let part = |items: usize| items.div_ceil(workers).max(1);
+    let (proof_part, transfer_part) = (part(proofs.len()), part(transfers.len()));
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..workers)
+            .map(|k| {
+                let proofs = proofs.chunks(proof_part).nth(k).unwrap_or_default();
+                let transfers = transfers.chunks(transfer_part).nth(k).unwrap_or_default();
+                scope.spawn(move || ledger.precompute(proofs, transfers, rand::random))
+            })
+            .collect();
+        let mut all = Precomputed::default();
+        for part in parts {
+            all.merge(part.join().expect("precomputing crypto does not panic"));
+        }
+        all
+    })
 }
 
 /// The debit proofs an input brings, for the batch check of their signatures.

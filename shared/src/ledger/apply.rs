@@ -109,7 +109,7 @@ impl Ledger {
         if proof.section_key != signer.key_id {
             return Err(Rejection::UnknownSectionKey { key: proof.section_key });
         }
-        let batch_checked = self.preverified.contains(&(id, proof.signature));
+        let batch_checked = self.precomputed.checked.contains(&(id, proof.signature));
         if !batch_checked && !signer.proof_is_valid(&self.network.genesis, &id, proof) {
             return Err(Rejection::BadSectionSignature { transfer: id });
         }

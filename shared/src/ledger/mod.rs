@@ -98,6 +98,23 @@ enum Ingested {
     AlreadyApplied,
 }
 
+/// Crypto work done ahead of a batch of inputs, possibly on other cores.
+#[derive(Clone, Debug, Default)]
+pub struct Precomputed {
+    /// Proofs whose section signature a batch check found valid.
+    checked: HashSet<(TransferId, BlsSignature)>,
+    /// Valid transfers with open slots, and this elder's share for each.
+    shares: HashMap<TransferId, BlsSignature>,
+}
+
+impl Precomputed {
+    /// Adds another part's work.
+    pub fn merge(&mut self, other: Precomputed) {
+        self.checked.extend(other.checked);
+        self.shares.extend(other.shares);
+    }
+}
+
 /// One elder's whole ledger state.
 #[derive(Clone, Debug)]
 pub struct Ledger {
@@ -110,8 +127,8 @@ pub struct Ledger {
     log: Vec<TransferId>,
     outbox: BTreeMap<TransferId, OutboxEntry>,
     sync_positions: BTreeMap<ElderIndex, u64>,
-    /// Proofs whose section signature a batch check found valid, until the next batch.
-    preverified: HashSet<(TransferId, BlsSignature)>,
+    /// Crypto done ahead for the current batch of inputs.
+    precomputed: Precomputed,
 }
 
 impl Ledger {
@@ -151,7 +168,7 @@ impl Ledger {
             log: Vec::new(),
             outbox: BTreeMap::new(),
             sync_positions: BTreeMap::new(),
-            preverified: HashSet::new(),
+            precomputed: Precomputed::default(),
         })
     }
 
@@ -244,17 +261,23 @@ impl Ledger {
         crypto::hash(STATE_DIGEST_DOMAIN, reports.iter().map(|report| &report.digest.0[..]))
     }
 
-    /// Checks at once the section signatures of the proofs a batch of inputs is about to bring,
-    /// grouped by signing section (one random linear combination per group, `weight` giving
-    /// the random weights). Proofs of a group that passes skip their one-by-one check while
-    /// the batch is handled; a group that fails is left to the one-by-one checks, which find
-    /// the bad proofs. Proofs already applied here are not checked at all.
-    pub fn preverify<'a>(
-        &mut self,
-        proofs: impl IntoIterator<Item = &'a DebitProof>,
+    /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
+    /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
+    /// - the section signatures of `proofs` are checked in batches, one random linear
+    ///   combination per signing section (`weight` gives the random weights); a group that
+    ///   fails is left to the one-by-one checks, which find the bad proofs;
+    /// - the account signatures of `transfers` are checked, and for each valid one whose slot
+    ///   is open here this elder's share is signed. Signing is deterministic and nothing is
+    ///   released here: a share leaves only when a validate request is accepted (R1).
+    ///
+    /// Proofs already applied here are not checked at all.
+    pub fn precompute(
+        &self,
+        proofs: &[&DebitProof],
+        transfers: &[&SignedTransfer],
         mut weight: impl FnMut() -> u64,
-    ) {
-        self.preverified.clear();
+    ) -> Precomputed {
+        let mut precomputed = Precomputed::default();
         let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, Vec<u8>)>> = BTreeMap::new();
         for proof in proofs {
             let id = crypto::transfer_id(&proof.signed);
@@ -278,9 +301,28 @@ impl Ledger {
                 .collect();
             let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
             if crypto::bls_batch_is_valid(&self.network.sections[signer].key, &items, &weights) {
-                self.preverified.extend(group.iter().map(|(id, signature, _)| (*id, *signature)));
+                let checked = group.iter().map(|(id, signature, _)| (*id, *signature));
+                precomputed.checked.extend(checked);
             }
         }
+        for signed in transfers {
+            let transfer = &signed.transfer;
+            let next = self.accounts.get(&transfer.from).map_or(Seq::FIRST, |a| a.next_seq);
+            if transfer.seq != next
+                || !crypto::account_signature_is_valid(&self.network.genesis, signed)
+            {
+                continue;
+            }
+            let id = crypto::transfer_id(signed);
+            let share = crypto::sign_debit_share(&self.key_share, &self.network.genesis, &id);
+            precomputed.shares.insert(id, share);
+        }
+        precomputed
+    }
+
+    /// Uses `precomputed` for the inputs that follow, until the next batch replaces it.
+    pub fn accept_precomputed(&mut self, precomputed: Precomputed) {
+        self.precomputed = precomputed;
     }
 
     /// Answers one client request.
@@ -402,7 +444,9 @@ impl Ledger {
         if !crypto::is_account_key(&transfer.to.0) {
             return Err(Rejection::InvalidRecipient { to: transfer.to });
         }
-        if !crypto::account_signature_is_valid(&self.network.genesis, signed) {
+        // A share signed ahead means the account signature was checked then.
+        let checked_ahead = self.precomputed.shares.contains_key(&crypto::transfer_id(signed));
+        if !checked_ahead && !crypto::account_signature_is_valid(&self.network.genesis, signed) {
             return Err(Rejection::BadAccountSignature { account: transfer.from });
         }
         Ok(())
@@ -412,7 +456,10 @@ impl Ledger {
     /// for the same transfer gives the same share.
     fn share_reply(&self, signed: &SignedTransfer) -> ClientReply {
         let transfer = crypto::transfer_id(signed);
-        let share = crypto::sign_debit_share(&self.key_share, &self.network.genesis, &transfer);
+        let share = match self.precomputed.shares.get(&transfer) {
+            Some(share) => *share,
+            None => crypto::sign_debit_share(&self.key_share, &self.network.genesis, &transfer),
+        };
         ClientReply::Share { transfer, share }
     }
 

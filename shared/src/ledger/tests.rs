@@ -16,7 +16,9 @@ use crate::crypto;
 use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::messages::{ClientReply, ClientRequest, PeerMessage};
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, BlsSignature, Digest, ElderIndex, Memo, Seq, TransferId};
+use crate::types::{
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Seq, TransferId,
+};
 
 /// The credits an output sends, as (recipient elder, transfer id).
 fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
@@ -556,22 +558,43 @@ fn batch_checked_proofs_apply_and_a_forgery_in_the_batch_is_still_refused() {
         counter += 0x9e37_79b9;
         counter
     };
+    let all: Vec<&DebitProof> = good.iter().chain([&forged]).collect();
 
-    elder.preverify(good.iter().chain([&forged]), &mut weight);
-    assert!(elder.preverified.is_empty(), "a batch holding a forgery vouches for nothing");
-    elder.preverify(good.iter(), &mut weight);
-    assert_eq!(elder.preverified.len(), 3);
+    let precomputed = elder.precompute(&all, &[], &mut weight);
+    assert!(precomputed.checked.is_empty(), "a batch holding a forgery vouches for nothing");
+    let precomputed = elder.precompute(&all[..3], &[], &mut weight);
+    assert_eq!(precomputed.checked.len(), 3);
+    elder.accept_precomputed(precomputed);
     for proof in &good {
         register(&mut elder, proof, 0);
     }
     let transfer = crypto::transfer_id(&forged.signed);
-    assert_refused(
-        &mut elder,
-        register_request(forged),
-        Rejection::BadSectionSignature { transfer },
-    );
-    elder.preverify(good.iter(), &mut weight);
-    assert!(elder.preverified.is_empty(), "applied proofs are not checked again");
+    let again = elder.precompute(&all[..3], &[], &mut weight);
+    assert!(again.checked.is_empty(), "applied proofs are not checked again");
+    let forged = forged.clone();
+    let rejection = Rejection::BadSectionSignature { transfer };
+    assert_refused(&mut elder, register_request(forged), rejection);
+}
+
+#[test]
+fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slots() {
+    let fx = Fixture::new(48);
+    let mut ahead = fx.ledger(HOME, 1);
+    let mut plain = fx.ledger(HOME, 1);
+    let alice = fx.account_in(HOME);
+    let open = fx.signed(&fx.faucet, alice, 5, 1);
+    let ahead_of_seq = fx.signed(&fx.faucet, alice, 5, 2);
+    let mut forged = fx.signed(&fx.faucet, alice, 6, 1);
+    forged.signature = open.signature;
+
+    let precomputed = ahead.precompute(&[], &[&open, &ahead_of_seq, &forged], || 1);
+    assert_eq!(precomputed.shares.len(), 1, "only the valid transfer at the open slot");
+    ahead.accept_precomputed(precomputed);
+    let (with, _) = ahead.handle_client(validate(open.clone()), 0);
+    let (without, _) = plain.handle_client(validate(open), 0);
+    assert_eq!(with, without);
+    let account = forged.transfer.from;
+    assert_refused(&mut ahead, validate(forged), Rejection::BadAccountSignature { account });
 }
 
 // Restart and catch-up (R1, R5, R6).
