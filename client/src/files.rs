@@ -76,3 +76,19 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     };
     File::open(directory).and_then(|dir| dir.sync_all()).map_err(fail)
 }
+
+/// Bytes of a secret-key file: 64 hex digits and a newline.
+const SECRET_KEY_FILE_BYTES_MAX: usize = 65;
+
+/// Reads a 32-byte secret written as 64 hex digits; `what` names it in the error.
+pub fn read_secret_hex(path: &Path, what: &str) -> Result<[u8; 32], FileError> {
+    let bytes = read_bounded(path, SECRET_KEY_FILE_BYTES_MAX)?;
+    let malformed = || FileError::new(path, format!("is not {what} (64 hex digits expected)"));
+    let text = std::str::from_utf8(&bytes).map_err(|_| malformed())?.trim();
+    hex::decode(text).ok().and_then(|secret| secret.try_into().ok()).ok_or_else(malformed)
+}
+
+/// Writes a new 32-byte secret as 64 hex digits, mode 0600, never over an existing file.
+pub fn create_secret_hex(path: &Path, secret: &[u8; 32]) -> Result<(), FileError> {
+    create_secret(path, format!("{}\n", hex::encode(secret)).as_bytes())
+}

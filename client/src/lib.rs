@@ -34,6 +34,14 @@ use files::FileError;
 use transport::TransportError;
 use wallet::Wallet;
 
+/// Sends this process's logs to stderr, filtered by `RUST_LOG` (else at `default_level`):
+/// one setup for every binary of the project.
+pub fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
 /// Pause between checks whether a credit has landed.
 const CREDIT_POLL_MS: u64 = 200;
 /// Pages of history a client reads for one account at most.

@@ -16,9 +16,6 @@ use shared::types::{AccountId, DebitProof, Seq, SignedTransfer};
 
 use crate::files::{self, FileError, SECRET_FILE_MODE};
 
-/// Bytes of a key file: 64 hex digits and a newline.
-const KEY_FILE_BYTES_MAX: usize = 65;
-
 /// What a wallet remembers between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct WalletState {
@@ -39,17 +36,12 @@ pub struct Wallet {
 impl Wallet {
     /// Writes a new key to `path` (mode 0600); refuses to overwrite an existing file.
     pub fn create(path: &Path, key: &SigningKey) -> Result<(), FileError> {
-        files::create_secret(path, format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
+        files::create_secret_hex(path, &key.to_bytes())
     }
 
     /// Opens the key at `path` and its progress file, if there is one yet.
     pub fn open(path: &Path) -> Result<Wallet, FileError> {
-        let text = files::read_bounded(path, KEY_FILE_BYTES_MAX)?;
-        let malformed = || FileError::new(path, "is not a key file (64 hex digits expected)");
-        let text = std::str::from_utf8(&text).map_err(|_| malformed())?.trim();
-        let bytes: [u8; 32] =
-            hex::decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
-        let key = SigningKey::from_bytes(&bytes);
+        let key = SigningKey::from_bytes(&files::read_secret_hex(path, "a key file")?);
         let _lock = lock(path)?;
         let state_path = beside(path, ".state");
         let state = match files::read_bounded(&state_path, MESSAGE_BYTES_MAX) {

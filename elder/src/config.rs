@@ -166,17 +166,9 @@ pub fn prefix_bits(prefix: Prefix) -> String {
 
 /// Reads a key-share file: 64 hex digits.
 pub fn read_key_share(path: &Path) -> Result<SecretKeyShare, FileError> {
-    let text = files::read_bounded(path, SMALL_FILE_BYTES_MAX)?;
-    let malformed = || FileError::new(path, "is not a key share (64 hex digits expected)");
-    let text = std::str::from_utf8(&text).map_err(|_| malformed())?.trim();
-    let bytes: [u8; 32] =
-        hex::decode(text).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(malformed)?;
-    SecretKeyShare::from_bytes(bytes).map_err(|_| malformed())
-}
-
-/// A key share as its file holds it.
-pub fn key_share_text(share: &SecretKeyShare) -> String {
-    format!("{}\n", hex::encode(share.to_bytes()))
+    let bytes = files::read_secret_hex(path, "a key share")?;
+    SecretKeyShare::from_bytes(bytes)
+        .map_err(|_| FileError::new(path, "is not a key share (not a scalar below the order)"))
 }
 
 #[cfg(test)]

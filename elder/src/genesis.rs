@@ -19,7 +19,7 @@ use shared::limits::{ELDERS_MAX, SECTIONS_MAX};
 use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::types::{Amount, ElderIndex, Prefix};
 
-use crate::config::{key_share_text, prefix_bits, ConfigFile};
+use crate::config::{prefix_bits, ConfigFile};
 
 /// The network map's file name in a genesis directory.
 pub const MAP_FILE: &str = "network.map";
@@ -200,7 +200,7 @@ pub fn write_keeping_dealer_keys(
     for (position, elder) in elders.iter().enumerate() {
         let share = key_sets[position / plan.elders].secret_key_share(elder.index.0 as usize);
         let (certificate, key) = &certificates[position];
-        write_elder(elder, &map_bytes, &key_share_text(&share), certificate, key)?;
+        write_elder(elder, &map_bytes, &share.to_bytes(), certificate, key)?;
     }
     Ok((Genesis { map: map_path, faucet_key, elders }, key_sets))
 }
@@ -229,13 +229,13 @@ pub fn elder_dir_name(prefix: Prefix, index: ElderIndex) -> String {
 fn write_elder(
     elder: &ElderFiles,
     map: &[u8],
-    key_share: &str,
+    key_share: &[u8; 32],
     certificate: &[u8],
     tls_key: &[u8],
 ) -> Result<(), GenesisError> {
     let dir = elder.config.parent().expect("an elder config lives in its directory");
     std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
-    files::create_secret(&dir.join("key-share"), key_share.as_bytes())?;
+    files::create_secret_hex(&dir.join("key-share"), key_share)?;
     files::create_secret(&dir.join("tls-key.der"), tls_key)?;
     files::replace(&dir.join("tls-certificate.der"), certificate, 0o644)?;
     files::replace(&dir.join(MAP_FILE), map, 0o644)?;

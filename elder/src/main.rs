@@ -18,13 +18,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    client::init_logging("info");
     let args = Args::parse();
     let config =
         Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;

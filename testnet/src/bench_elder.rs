@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use client::Client;
 use ed25519_dalek::SigningKey;
-use elder::genesis::{self, GenesisError, Plan};
+use elder::genesis::{self, Plan};
 use futures::stream::{self, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -23,31 +23,11 @@ use shared::types::{
     Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
 };
 
-use crate::elders::{free_base_port, ElderError, Elders};
-use crate::probe;
+use crate::elders::{free_base_port, Elders};
+use crate::{probe, RunError};
 
 /// Where the benchmark looks for free ports.
 const BENCH_PORTS_FROM: u16 = 19_100;
-
-/// Why the benchmark could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum BenchError {
-    /// Genesis failed.
-    #[error(transparent)]
-    Genesis(#[from] GenesisError),
-    /// The elder could not be started.
-    #[error(transparent)]
-    Elders(#[from] ElderError),
-    /// A client could not be made.
-    #[error(transparent)]
-    Client(#[from] client::ClientError),
-    /// A temporary directory could not be made.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The elder did not come up, or refused what it should accept.
-    #[error("{0}")]
-    Failed(String),
-}
 
 /// What one run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -83,10 +63,10 @@ pub async fn run(
     transfers: usize,
     in_flight: usize,
     mut progress: impl FnMut(&str),
-) -> Result<ElderBench, BenchError> {
+) -> Result<ElderBench, RunError> {
     let dir = tempfile::Builder::new().prefix("section-bank-bench-").tempdir()?;
     let base = free_base_port(BENCH_PORTS_FROM, elders)
-        .ok_or_else(|| BenchError::Failed(format!("no {elders} free UDP ports")))?;
+        .ok_or_else(|| RunError::Failed(format!("no {elders} free UDP ports")))?;
     let plan = Plan::local(1, elders, base, Amount(u64::MAX / 2));
     let mut rng = ChaCha20Rng::seed_from_u64(elders as u64);
     let (genesis, dealer) = genesis::write_keeping_dealer_keys(dir.path(), &plan, &mut rng)?;
@@ -101,7 +81,7 @@ pub async fn run(
     processes.spawn(0)?;
     let clients = clients(&network, in_flight)?;
     if !wait_until(|| async { probe::status(&clients[0], 0, 0).await.is_some() }).await {
-        return Err(BenchError::Failed("the elder did not answer within 60 s".to_string()));
+        return Err(RunError::Failed("the elder did not answer within 60 s".to_string()));
     }
     progress("funding the sending accounts");
     let registers = |proofs: &[DebitProof]| {
@@ -130,7 +110,7 @@ pub async fn run(
     let status = probe::status(&clients[0], 0, 0).await;
     let applied = status.map_or(0, |status| status.applied);
     if applied != 2 * transfers as u64 {
-        return Err(BenchError::Failed(format!(
+        return Err(RunError::Failed(format!(
             "the elder applied {applied} proofs, not {}",
             2 * transfers
         )));
@@ -196,20 +176,20 @@ fn prepare(
 
 /// Registers the faucet's funding debits in seq order, each request carrying the 16 before
 /// its proof as deps, so the elder applies 17 per request and never sees a gap.
-async fn fund(client: &Client, funding: &[DebitProof]) -> Result<(), BenchError> {
+async fn fund(client: &Client, funding: &[DebitProof]) -> Result<(), RunError> {
     for chunk in funding.chunks(DEPS_MAX + 1) {
         let (proof, deps) = chunk.split_last().expect("chunks are never empty");
         let request = ClientRequest::Register { proof: proof.clone(), deps: deps.to_vec() };
         match client.ask(0, ElderIndex(0), &request).await {
             Ok(reply) if is_registered(&reply) => {}
-            outcome => return Err(BenchError::Failed(format!("funding failed: {outcome:?}"))),
+            outcome => return Err(RunError::Failed(format!("funding failed: {outcome:?}"))),
         }
     }
     Ok(())
 }
 
 /// Enough clients (one connection each) to keep `in_flight` requests open at once.
-fn clients(network: &Arc<Network>, in_flight: usize) -> Result<Vec<Client>, BenchError> {
+fn clients(network: &Arc<Network>, in_flight: usize) -> Result<Vec<Client>, RunError> {
     let streams = client::transport::STREAMS_PER_CONNECTION_MAX as usize;
     let count = in_flight.div_ceil(streams).max(1);
     (0..count).map(|_| Ok(Client::new(network.clone())?)).collect()
@@ -221,7 +201,7 @@ async fn send_all(
     requests: Vec<ClientRequest>,
     in_flight: usize,
     ok: impl Fn(&ClientReply) -> bool,
-) -> Result<(), BenchError> {
+) -> Result<(), RunError> {
     let mut answers = stream::iter(requests.into_iter().enumerate())
         .map(|(k, request)| async move {
             let client = &clients[k % clients.len()];
@@ -231,10 +211,10 @@ async fn send_all(
     while let Some(answer) = answers.next().await {
         match answer {
             Ok(reply) if ok(&reply) => {}
-            Ok(reply) => return Err(BenchError::Failed(format!("unexpected answer: {reply:?}"))),
+            Ok(reply) => return Err(RunError::Failed(format!("unexpected answer: {reply:?}"))),
             Err(error) => {
                 let error: client::transport::TransportError = error;
-                return Err(BenchError::Failed(format!("request failed: {error}")));
+                return Err(RunError::Failed(format!("request failed: {error}")));
             }
         }
     }

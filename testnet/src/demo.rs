@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use client::wallet::Wallet;
 use client::{Client, ClientError};
-use elder::genesis::{self, GenesisError, Plan};
+use elder::genesis::{self, Plan};
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::types::{Amount, Memo};
 
-use crate::elders::{free_base_port, ElderError, Elders};
-use crate::probe;
+use crate::elders::{free_base_port, Elders};
+use crate::{probe, RunError};
 
 /// Money in the demo network.
 const SUPPLY: Amount = Amount(1_000_000_000);
@@ -24,29 +24,6 @@ const FUNDING: u64 = 1_000;
 const PATIENCE: Duration = Duration::from_secs(60);
 /// Where the demo looks for free ports.
 const DEMO_PORTS_FROM: u16 = 17_100;
-
-/// Why the demo could not run at all (a failed check is not an error: it is reported).
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    /// Genesis failed.
-    #[error(transparent)]
-    Genesis(#[from] GenesisError),
-    /// Elders could not be started.
-    #[error(transparent)]
-    Elders(#[from] ElderError),
-    /// A client operation failed.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// A file or directory could not be made.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The elders did not come up.
-    #[error("elders {0} did not answer within 60 s; see elder.log in their directories")]
-    NotReady(String),
-    /// No free ports.
-    #[error("no {0} free UDP ports from {DEMO_PORTS_FROM}")]
-    NoPorts(usize),
-}
 
 /// Counts the checks and prints each.
 #[derive(Default)]
@@ -68,10 +45,11 @@ impl Checks {
 }
 
 /// Runs the tour with `elders` elders in each of two sections.
-pub async fn run(elders: usize) -> Result<bool, DemoError> {
+pub async fn run(elders: usize) -> Result<bool, RunError> {
     let dir = tempfile_dir()?;
     let count = 2 * elders;
-    let base = free_base_port(DEMO_PORTS_FROM, count).ok_or(DemoError::NoPorts(count))?;
+    let base = free_base_port(DEMO_PORTS_FROM, count)
+        .ok_or(RunError::Failed(format!("no {count} free UDP ports from {DEMO_PORTS_FROM}")))?;
     let plan = Plan::local(2, elders, base, SUPPLY);
     let genesis = genesis::write(dir.path(), &plan, &mut rand::rngs::OsRng)?;
     let mut processes = Elders::new(genesis.clone(), false)?;
@@ -89,7 +67,10 @@ pub async fn run(elders: usize) -> Result<bool, DemoError> {
     processes.spawn_all()?;
     let missing = probe::wait_ready(&client, PATIENCE, |_, _| {}).await;
     if !missing.is_empty() {
-        return Err(DemoError::NotReady(missing.join(", ")));
+        return Err(RunError::Failed(format!(
+            "elders {} did not answer within 60 s; see elder.log in their directories",
+            missing.join(", ")
+        )));
     }
     println!(
         "{count} elder processes answering over QUIC after {:.1} s",
@@ -122,7 +103,7 @@ async fn tour(
     network: &Network,
     dir: &Path,
     faucet_key: &Path,
-) -> Result<Checks, DemoError> {
+) -> Result<Checks, RunError> {
     let mut checks = Checks::default();
     let names = ["alice", "bob", "carol", "dave"];
     let mut wallets = Vec::new();

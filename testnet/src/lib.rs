@@ -10,3 +10,23 @@ pub mod bench_elder;
 pub mod demo;
 pub mod elders;
 pub mod probe;
+
+/// Why the demo or a benchmark could not run (a failed check is reported, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Genesis failed.
+    #[error(transparent)]
+    Genesis(#[from] elder::genesis::GenesisError),
+    /// Elders could not be started.
+    #[error(transparent)]
+    Elders(#[from] elders::ElderError),
+    /// A client operation failed.
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    /// A temporary directory or file could not be made.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Something the run needs did not happen.
+    #[error("{0}")]
+    Failed(String),
+}
