@@ -5,8 +5,10 @@
 //! - [`probe`]: asking elders for their status; readiness, agreement and conservation.
 //! - [`demo`]: the one-command tour.
 //! - [`bench_elder`]: one elder's throughput, measured the way FastPay measures one authority.
+//! - [`bench_net`]: end-to-end load against a running network.
 
 pub mod bench_elder;
+pub mod bench_net;
 pub mod demo;
 pub mod elders;
 pub mod probe;

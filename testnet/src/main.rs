@@ -93,6 +93,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         sections: usize,
     },
+    /// End-to-end load against a running network: confirmed transfers per second (debit
+    /// registered and credit applied), latency percentiles, elder CPU per transfer; writes a
+    /// JSON summary.
+    Bench {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Accounts to fund from the faucet and use.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+        accounts: u64,
+        /// Transfers to confirm.
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        transfers: u64,
+        /// Transfers in flight at once (at most one per account).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        in_flight: u64,
+        /// Share of transfers that go to another section, 0 to 1.
+        #[arg(long, default_value_t = 0.5)]
+        cross_section: f64,
+        /// Where to write the JSON summary (default DIR/bench-summary.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Measure one elder the way FastPay's bench measures one authority: transfers and proofs
     /// prepared before the clock starts, then validate and register requests over QUIC with a
     /// fixed number in flight. Prints `transfers/s: X`.
@@ -185,6 +207,54 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
+        Command::Bench { dir, accounts, transfers, in_flight, cross_section, out } => {
+            if !(0.0..=1.0).contains(&cross_section) {
+                bail!("--cross-section must be between 0 and 1; got {cross_section}");
+            }
+            let genesis = open(&dir.dir)?;
+            let load = testnet::bench_net::Load {
+                accounts: accounts as usize,
+                transfers: transfers as usize,
+                in_flight: (in_flight as usize).min(accounts as usize),
+                cross_section,
+            };
+            let bar = indicatif::ProgressBar::new(load.transfers as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "{msg:>22} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+            )?);
+            let report = testnet::bench_net::run(&genesis, load, |phase, done, total| {
+                bar.set_message(phase.to_string());
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await?;
+            bar.finish_and_clear();
+            let out = out.unwrap_or_else(|| dir.dir.join("bench-summary.json"));
+            std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let latency = &report.latency_ms;
+            println!(
+                "{} × {} elders, {} accounts, {} in flight, {:.0}% cross-section:\n  \
+                 confirmed {} transfers in {:.1} s = {:.0} transfers/s\n  \
+                 latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n  \
+                 elder CPU {:.2} ms per transfer per elder\nsummary: {}",
+                report.sections,
+                report.elders,
+                report.accounts,
+                report.in_flight,
+                report.cross_section * 100.0,
+                report.transfers,
+                report.seconds,
+                report.transfers_per_second,
+                latency.p50,
+                latency.p90,
+                latency.p99,
+                latency.max,
+                report.cpu_seconds_per_transfer_per_elder * 1e3,
+                out.display()
+            );
+            Ok(true)
+        }
         Command::BenchElder { elders, transfers, in_flight, json } => {
             let (elders, transfers, in_flight) =
                 (elders as usize, transfers as usize, in_flight as usize);

@@ -1,0 +1,284 @@
+//! `testnet bench`: end-to-end load against a running network. Accounts are funded from the
+//! faucet through a two-level fan-out; then a fixed number of transfers stay in flight, each
+//! from an idle account to a random one (in another section with the asked probability), each
+//! confirmed when its debit is registered and its credit applied. It reports confirmed
+//! transfers per second, latency percentiles and CPU seconds per transfer per elder.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use client::Client;
+use ed25519_dalek::SigningKey;
+use elder::genesis::Genesis;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use shared::client::{account_id, build_transfer};
+use shared::crypto;
+use shared::genesis::account_key_in;
+use shared::network::Network;
+use shared::types::{AccountId, Amount, Memo, Seq};
+
+use crate::elders::{is_elder_process, recorded_pid};
+use crate::RunError;
+
+/// What each account gets from the faucet.
+const FUNDING: u64 = 1_000_000;
+/// Requests one client connection carries at once, well under its stream limit.
+const IN_FLIGHT_PER_CLIENT: usize = 32;
+
+/// What one load run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetBench {
+    /// Sections × elders.
+    pub sections: usize,
+    /// Elders per section.
+    pub elders: usize,
+    /// Accounts sending and receiving.
+    pub accounts: usize,
+    /// Transfers confirmed.
+    pub transfers: usize,
+    /// Transfers kept in flight.
+    pub in_flight: usize,
+    /// Share of transfers to another section.
+    pub cross_section: f64,
+    /// Wall seconds of the load.
+    pub seconds: f64,
+    /// Confirmed transfers (debit registered, credit applied) per second.
+    pub transfers_per_second: f64,
+    /// Latency percentiles from sending to credit applied, in milliseconds.
+    pub latency_ms: Latency,
+    /// Elder CPU seconds (user + system) per transfer, averaged over elders.
+    pub cpu_seconds_per_transfer_per_elder: f64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// One account the load drives.
+struct Account {
+    key: SigningKey,
+    id: AccountId,
+    section: usize,
+    next_seq: Seq,
+}
+
+/// The shape of a load run.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Accounts to fund and use.
+    pub accounts: usize,
+    /// Transfers to confirm.
+    pub transfers: usize,
+    /// Transfers in flight at once.
+    pub in_flight: usize,
+    /// Probability that a transfer goes to another section.
+    pub cross_section: f64,
+}
+
+/// Runs the load against the network in `genesis`; `progress` hears (phase, done, total).
+pub async fn run(
+    genesis: &Genesis,
+    load: Load,
+    mut progress: impl FnMut(&str, usize, usize),
+) -> Result<NetBench, RunError> {
+    let network = Arc::new(client::read_network(&genesis.map)?);
+    let clients = clients(&network, load.in_flight)?;
+    let mut rng = ChaCha20Rng::from_entropy();
+    let mut accounts: Vec<Account> = (0..load.accounts)
+        .map(|k| {
+            let section = k % network.sections.len();
+            let key = account_key_in(&mut rng, network.sections[section].prefix);
+            Account { id: account_id(&key), key, section, next_seq: Seq::FIRST }
+        })
+        .collect();
+    fund(&clients[0], genesis, &accounts, &mut progress).await?;
+
+    let pids: Vec<u32> = genesis
+        .elders
+        .iter()
+        .filter_map(recorded_pid)
+        .filter(|pid| is_elder_process(*pid))
+        .collect();
+    let cpu_before: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
+    let started = Instant::now();
+    let mut idle: VecDeque<usize> = (0..accounts.len()).collect();
+    let mut running = FuturesUnordered::new();
+    let mut latencies = Vec::with_capacity(load.transfers);
+    let (mut sent, mut slot) = (0usize, 0usize);
+    while latencies.len() < load.transfers {
+        while running.len() < load.in_flight && sent < load.transfers {
+            let Some(from) = idle.pop_front() else { break };
+            let to = pick_recipient(&mut rng, &accounts, from, load.cross_section);
+            let account = &mut accounts[from];
+            let signed = build_transfer(
+                &account.key,
+                &network,
+                to,
+                Amount(1),
+                account.next_seq,
+                Memo::default(),
+            )
+            .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
+            account.next_seq = Seq(account.next_seq.0 + 1);
+            let client = &clients[slot % clients.len()];
+            slot += 1;
+            sent += 1;
+            running.push(async move {
+                let began = Instant::now();
+                let proof = client.certify(signed, &[]).await?;
+                client.register(&proof, &[]).await?;
+                let receipt = client::Receipt {
+                    transfer: crypto::transfer_id(&proof.signed),
+                    seq: proof.transfer().seq,
+                    proof,
+                };
+                client.wait_for_credit(&receipt).await?;
+                Ok::<_, client::ClientError>((from, began.elapsed()))
+            });
+        }
+        let Some(done) = running.next().await else { break };
+        let (from, latency) = done?;
+        idle.push_back(from);
+        latencies.push(latency);
+        progress("load", latencies.len(), load.transfers);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_after: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
+    latencies.sort();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1e3
+    };
+    let transfers = latencies.len();
+    Ok(NetBench {
+        sections: network.sections.len(),
+        elders: network.sections[0].elder_count(),
+        accounts: load.accounts,
+        transfers,
+        in_flight: load.in_flight,
+        cross_section: load.cross_section,
+        seconds,
+        transfers_per_second: transfers as f64 / seconds,
+        latency_ms: Latency {
+            p50: percentile(0.5),
+            p90: percentile(0.9),
+            p99: percentile(0.99),
+            max: percentile(1.0),
+        },
+        cpu_seconds_per_transfer_per_elder: (cpu_after - cpu_before)
+            / transfers as f64
+            / pids.len().max(1) as f64,
+    })
+}
+
+fn pick_recipient(
+    rng: &mut ChaCha20Rng,
+    accounts: &[Account],
+    from: usize,
+    cross: f64,
+) -> AccountId {
+    let home = accounts[from].section;
+    let abroad = rng.gen_bool(cross.clamp(0.0, 1.0));
+    loop {
+        let candidate = &accounts[rng.gen_range(0..accounts.len())];
+        let section_fits = (candidate.section != home) == abroad;
+        let any_other_section = accounts.iter().any(|a| a.section != home);
+        if candidate.id != accounts[from].id && (section_fits || !any_other_section) {
+            return candidate.id;
+        }
+    }
+}
+
+/// Funds every account from the faucet: the faucet pays a few distributors in turn, and the
+/// distributors pay the accounts in parallel, so funding takes about √accounts round trips.
+async fn fund(
+    client: &Client,
+    genesis: &Genesis,
+    accounts: &[Account],
+    progress: &mut impl FnMut(&str, usize, usize),
+) -> Result<(), RunError> {
+    let network = client.network();
+    let mut faucet =
+        client::wallet::Wallet::open(&genesis.faucet_key).map_err(client::ClientError::from)?;
+    let distributors = (accounts.len() as f64).sqrt().ceil() as usize;
+    let per_distributor = accounts.len().div_ceil(distributors);
+    let mut rng = ChaCha20Rng::from_entropy();
+    let mut keys = Vec::new();
+    for k in 0..distributors {
+        let key = account_key_in(&mut rng, network.sections[k % network.sections.len()].prefix);
+        let amount = Amount(FUNDING * per_distributor as u64 + 1);
+        let receipt = client.send(&mut faucet, account_id(&key), amount, Memo::default()).await?;
+        client.wait_for_credit(&receipt).await?;
+        keys.push(key);
+        progress("funding distributors", k + 1, distributors);
+    }
+    let mut paying = FuturesUnordered::new();
+    for (key, chunk) in keys.iter().zip(accounts.chunks(per_distributor)) {
+        paying.push(async move {
+            for (n, account) in chunk.iter().enumerate() {
+                let seq = Seq(n as u64 + 1);
+                let signed =
+                    build_transfer(key, network, account.id, Amount(FUNDING), seq, Memo::default())
+                        .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
+                let proof = client.certify(signed, &[]).await?;
+                client.register(&proof, &[]).await?;
+                let receipt =
+                    client::Receipt { transfer: crypto::transfer_id(&proof.signed), seq, proof };
+                client.wait_for_credit(&receipt).await?;
+            }
+            Ok::<_, RunError>(chunk.len())
+        });
+    }
+    let mut funded = 0;
+    while let Some(done) = paying.next().await {
+        funded += done?;
+        progress("funding accounts", funded, accounts.len());
+    }
+    Ok(())
+}
+
+/// Enough clients (one connection per elder each) for `in_flight` transfers.
+fn clients(network: &Arc<Network>, in_flight: usize) -> Result<Vec<Client>, RunError> {
+    let count = in_flight.div_ceil(IN_FLIGHT_PER_CLIENT).max(1);
+    (0..count)
+        .map(|_| {
+            let mut client = Client::new(network.clone())?;
+            client.set_patience(Duration::from_secs(60));
+            Ok(client)
+        })
+        .collect()
+}
+
+/// User plus system CPU seconds a process has used (from /proc; 0 if unreadable).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // After the command come state (field 3) …; utime and stime are fields 14 and 15.
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// The kernel's clock ticks per second, as `getconf CLK_TCK` reports it (100 if unknown).
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
