@@ -86,7 +86,18 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status = status_until(dir, |status| settled_with(status, true));
     assert!(settled_with(&status, true), "the resumed net kept its state: {status}");
-    assert!(Path::new(dir).join("network.map").exists());
+
+    let summary = Path::new(dir).join("bench-summary.json");
+    let bench = ["bench", "--dir", dir, "--accounts", "6", "--transfers", "20", "--in-flight", "3"];
+    let out = testnet(&bench);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("transfers/s"), "{}", text(&out.stdout));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).expect("summary")).expect("json");
+    assert_eq!(report["transfers"].as_u64(), Some(20));
+    assert!(report["latency_ms"]["p99"].as_f64().is_some_and(|p99| p99 > 0.0), "{report}");
+    let status = status_until(dir, |status| status["balance_total"] == status["supply"]);
+    assert_eq!(status["balance_total"], status["supply"], "money is conserved under load");
 }
 
 #[test]
