@@ -39,6 +39,13 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, FileError>
     Ok(bytes)
 }
 
+/// `path` with `suffix` appended to its file name.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Writes a new file with mode 0600 and syncs it; an existing file is never overwritten.
 pub fn create_secret(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let mut file =
@@ -57,9 +64,7 @@ pub fn create_secret(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
 
 /// Replaces `path` with `bytes` atomically and durably (write aside, sync, rename, sync dir).
 pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(".tmp");
-    let aside = PathBuf::from(aside);
+    let aside = beside(path, ".tmp");
     let fail = |error: std::io::Error| FileError::new(path, error);
     let mut file = OpenOptions::new()
         .write(true)

@@ -129,6 +129,13 @@ pub struct Receipt {
     pub proof: DebitProof,
 }
 
+impl Receipt {
+    /// The receipt of a registered debit proof.
+    pub fn of(proof: DebitProof) -> Receipt {
+        Receipt { transfer: crypto::transfer_id(&proof.signed), seq: proof.transfer().seq, proof }
+    }
+}
+
 /// An account's history as proofs, oldest debits first and credits in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
@@ -285,13 +292,12 @@ impl Client {
         }
         let page = self.history_page(account, seq, None).await?;
         let Some(proof) = page.debits.into_iter().find(|proof| proof.transfer().seq == seq) else {
-            let prefix = self.network.section_of(&account).prefix;
             let problem = format!("the debit at seq {seq} is applied but no elder returned it");
-            return Err(self.unreachable(prefix, problem));
+            return Err(self.unreachable(self.network.section_of(&account), problem));
         };
         wallet.finish(proof.clone())?;
         wallet.observe_next_seq(report.next_seq);
-        Ok(Receipt { transfer: crypto::transfer_id(&proof.signed), seq, proof })
+        Ok(Receipt::of(proof))
     }
 
     /// Waits until the credit of `receipt` is applied in the recipient's section, as `f + 1`
@@ -301,8 +307,8 @@ impl Client {
         let deadline = Instant::now() + self.patience;
         while !self.is_applied(to, receipt.transfer).await? {
             if Instant::now() >= deadline {
-                let prefix = self.network.section_of(&to).prefix;
-                return Err(self.unreachable(prefix, "the credit is not applied yet".to_string()));
+                let problem = "the credit is not applied yet".to_string();
+                return Err(self.unreachable(self.network.section_of(&to), problem));
             }
             tokio::time::sleep(Duration::from_millis(CREDIT_POLL_MS)).await;
         }
@@ -315,7 +321,6 @@ impl Client {
         wallet: &mut Wallet,
         signed: SignedTransfer,
     ) -> Result<Receipt, ClientError> {
-        let seq = signed.transfer.seq;
         let proof = match self.certify_or_rival(signed, wallet.recent()).await {
             Ok(Certified::Proof(proof)) => proof,
             Ok(Certified::Rival(rival)) => return Err(self.complete_rival(wallet, rival).await),
@@ -327,7 +332,7 @@ impl Client {
         };
         self.register(&proof, wallet.recent()).await?;
         wallet.finish(proof.clone())?;
-        Ok(Receipt { transfer: crypto::transfer_id(&proof.signed), seq, proof })
+        Ok(Receipt::of(proof))
     }
 
     /// Elders hold another transfer of ours at this seq: finish that one so the account moves
@@ -338,14 +343,25 @@ impl Client {
         tracing::warn!(%seq, transfer = %existing, "completing the transfer the elders already hold");
         let outcome = async {
             wallet.set_pending(Some(rival.clone()))?;
-            let proof = self.certify(rival, wallet.recent()).await?;
-            self.register(&proof, wallet.recent()).await?;
-            wallet.finish(proof).map_err(ClientError::from)
+            let receipt = self.certify_and_register(rival, wallet.recent()).await?;
+            wallet.finish(receipt.proof).map_err(ClientError::from)
         };
         match outcome.await {
             Ok(()) => ClientError::Conflict { seq, existing },
             Err(error) => error,
         }
+    }
+
+    /// Certifies `signed` and registers its debit proof with the sender's section, without a
+    /// wallet (the caller tracks the account's seqs); a conflict is an error.
+    pub async fn certify_and_register(
+        &self,
+        signed: SignedTransfer,
+        deps: &[DebitProof],
+    ) -> Result<Receipt, ClientError> {
+        let proof = self.certify(signed, deps).await?;
+        self.register(&proof, deps).await?;
+        Ok(Receipt::of(proof))
     }
 
     /// Collects `n − f` verified shares for `signed` into a debit proof; a conflict with

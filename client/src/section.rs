@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use shared::client::{AgreedAnswer, Progress, ShareCollector};
 use shared::messages::{ClientReply, ClientRequest};
-use shared::network::faults_max;
+use shared::network::{faults_max, Section};
 use shared::rejection::Rejection;
 use shared::types::{AccountId, DebitProof, ElderIndex, Prefix, SignedTransfer};
 
@@ -121,7 +121,7 @@ impl Client {
                 Step::Settled => {}
             }
         }
-        Err(self.unreachable(self.network.sections[section].prefix, last_problem))
+        Err(self.unreachable(&self.network.sections[section], last_problem))
     }
 
     async fn ask_after(
@@ -136,22 +136,23 @@ impl Client {
         (elder, request, answer)
     }
 
-    pub(crate) fn unreachable(&self, prefix: Prefix, last_problem: String) -> ClientError {
-        let elders = self.network.sections.iter().find(|s| s.prefix == prefix);
+    pub(crate) fn unreachable(&self, section: &Section, last_problem: String) -> ClientError {
         ClientError::Unreachable {
-            prefix,
-            elders: elders.map_or(0, |section| section.elder_count()),
+            prefix: section.prefix,
+            elders: section.elder_count(),
             seconds: self.patience.as_secs(),
             last_problem,
         }
     }
 
     pub(crate) fn unexpected(&self, account: AccountId, reply: ClientReply) -> ClientError {
-        let prefix = self.network.section_of(&account).prefix;
+        let section = self.network.section_of(&account);
         match reply {
-            ClientReply::Rejected(rejection) => refused(prefix, vec![(ElderIndex(0), rejection)]),
+            ClientReply::Rejected(rejection) => {
+                refused(section.prefix, vec![(ElderIndex(0), rejection)])
+            }
             other => {
-                self.unreachable(prefix, format!("elders agreed on a wrong answer: {other:?}"))
+                self.unreachable(section, format!("elders agreed on a wrong answer: {other:?}"))
             }
         }
     }

@@ -43,7 +43,7 @@ impl Wallet {
     pub fn open(path: &Path) -> Result<Wallet, FileError> {
         let key = SigningKey::from_bytes(&files::read_secret_hex(path, "a key file")?);
         let _lock = lock(path)?;
-        let state_path = beside(path, ".state");
+        let state_path = files::beside(path, ".state");
         let state = match files::read_bounded(&state_path, MESSAGE_BYTES_MAX) {
             Ok(bytes) => codec::decode(&bytes).map_err(|error| {
                 FileError::new(
@@ -112,16 +112,9 @@ impl Wallet {
     }
 }
 
-/// `path` with `suffix` appended to its file name.
-fn beside(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// Takes the wallet's lock file, or says who holds it.
 fn lock(path: &Path) -> Result<File, FileError> {
-    let lock_path = beside(path, ".lock");
+    let lock_path = files::beside(path, ".lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

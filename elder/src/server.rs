@@ -192,7 +192,7 @@ async fn handle_request(
     let Some(request) = read_message::<ClientRequest>(&connection, &mut receive).await else {
         return;
     };
-    tracing::Span::current().record("kind", request_kind(&request));
+    tracing::Span::current().record("kind", request.kind());
     tracing::debug!("request");
     let (reply, answer) = oneshot::channel();
     match context.inputs.client(request, reply) {
@@ -228,17 +228,5 @@ async fn handle_peer_message(
     };
     if context.inputs.peer(from, message) == Err(NotQueued::Busy) {
         tracing::warn!(section = %from.prefix, elder = %from.index, "ledger queue full; peer message dropped");
-    }
-}
-
-/// A request's kind, for its span.
-fn request_kind(request: &ClientRequest) -> &'static str {
-    match request {
-        ClientRequest::Validate { .. } => "validate",
-        ClientRequest::Register { .. } => "register",
-        ClientRequest::Balance { .. } => "balance",
-        ClientRequest::History { .. } => "history",
-        ClientRequest::Status => "status",
-        ClientRequest::Applied { .. } => "applied",
     }
 }

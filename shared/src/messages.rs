@@ -47,6 +47,20 @@ pub enum ClientRequest {
     },
 }
 
+impl ClientRequest {
+    /// The request's kind in one word, for logs and test names.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientRequest::Validate { .. } => "validate",
+            ClientRequest::Register { .. } => "register",
+            ClientRequest::Balance { .. } => "balance",
+            ClientRequest::History { .. } => "history",
+            ClientRequest::Status => "status",
+            ClientRequest::Applied { .. } => "applied",
+        }
+    }
+}
+
 /// One account as an elder reports it.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct AccountReport {

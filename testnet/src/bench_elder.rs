@@ -79,8 +79,10 @@ pub async fn run(
     let mut processes = Elders::new(genesis, false)?;
     processes.check_ports()?;
     processes.spawn(0)?;
-    let clients = clients(&network, in_flight)?;
-    if !wait_until(|| async { probe::status(&clients[0], 0, 0).await.is_some() }).await {
+    let streams = client::transport::STREAMS_PER_CONNECTION_MAX as usize;
+    let clients = probe::clients(&network, in_flight, streams)?;
+    let ready = || async { probe::status(&clients[0], 0, 0).await.is_some() };
+    if !probe::wait_until(Duration::from_secs(60), ready).await {
         return Err(RunError::Failed("the elder did not answer within 60 s".to_string()));
     }
     progress("funding the sending accounts");
@@ -188,13 +190,6 @@ async fn fund(client: &Client, funding: &[DebitProof]) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Enough clients (one connection each) to keep `in_flight` requests open at once.
-fn clients(network: &Arc<Network>, in_flight: usize) -> Result<Vec<Client>, RunError> {
-    let streams = client::transport::STREAMS_PER_CONNECTION_MAX as usize;
-    let count = in_flight.div_ceil(streams).max(1);
-    (0..count).map(|_| Ok(Client::new(network.clone())?)).collect()
-}
-
 /// Sends every request to elder 0 with `in_flight` open at once; each answer must pass `ok`.
 async fn send_all(
     clients: &[Client],
@@ -219,20 +214,4 @@ async fn send_all(
         }
     }
     Ok(())
-}
-
-/// Polls until `condition` holds or a minute passes.
-async fn wait_until<F, Fut>(mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if condition().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }

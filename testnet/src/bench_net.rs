@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use client::Client;
 use ed25519_dalek::SigningKey;
@@ -16,9 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use shared::client::{account_id, build_transfer};
-use shared::crypto;
 use shared::genesis::account_key_in;
-use shared::network::Network;
 use shared::types::{AccountId, Amount, Memo, Seq};
 
 use crate::elders::{is_elder_process, recorded_pid};
@@ -95,7 +93,7 @@ pub async fn run(
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<NetBench, RunError> {
     let network = Arc::new(client::read_network(&genesis.map)?);
-    let clients = clients(&network, load.in_flight)?;
+    let clients = crate::probe::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts: Vec<Account> = (0..load.accounts)
         .map(|k| {
@@ -138,13 +136,7 @@ pub async fn run(
             sent += 1;
             running.push(async move {
                 let began = Instant::now();
-                let proof = client.certify(signed, &[]).await?;
-                client.register(&proof, &[]).await?;
-                let receipt = client::Receipt {
-                    transfer: crypto::transfer_id(&proof.signed),
-                    seq: proof.transfer().seq,
-                    proof,
-                };
+                let receipt = client.certify_and_register(signed, &[]).await?;
                 client.wait_for_credit(&receipt).await?;
                 Ok::<_, client::ClientError>((from, began.elapsed()))
             });
@@ -233,10 +225,7 @@ async fn fund(
                 let signed =
                     build_transfer(key, network, account.id, Amount(FUNDING), seq, Memo::default())
                         .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
-                let proof = client.certify(signed, &[]).await?;
-                client.register(&proof, &[]).await?;
-                let receipt =
-                    client::Receipt { transfer: crypto::transfer_id(&proof.signed), seq, proof };
+                let receipt = client.certify_and_register(signed, &[]).await?;
                 client.wait_for_credit(&receipt).await?;
             }
             Ok::<_, RunError>(chunk.len())
@@ -248,18 +237,6 @@ async fn fund(
         progress("funding accounts", funded, accounts.len());
     }
     Ok(())
-}
-
-/// Enough clients (one connection per elder each) for `in_flight` transfers.
-fn clients(network: &Arc<Network>, in_flight: usize) -> Result<Vec<Client>, RunError> {
-    let count = in_flight.div_ceil(IN_FLIGHT_PER_CLIENT).max(1);
-    (0..count)
-        .map(|_| {
-            let mut client = Client::new(network.clone())?;
-            client.set_patience(Duration::from_secs(60));
-            Ok(client)
-        })
-        .collect()
 }
 
 /// User plus system CPU seconds a process has used (from /proc; 0 if unreadable).

@@ -117,6 +117,11 @@ pub fn elder_name(elder: &ElderFiles) -> String {
     format!("{}/{}", elder.prefix, elder.index)
 }
 
+/// Where an elder started here logs.
+pub fn log_file(elder: &ElderFiles) -> PathBuf {
+    elder.config.with_file_name("elder.log")
+}
+
 fn pid_file(elder: &ElderFiles) -> PathBuf {
     elder.config.with_file_name("elder.pid")
 }
@@ -169,7 +174,7 @@ impl Elders {
     pub fn spawn(&mut self, position: usize) -> Result<(), ElderError> {
         let elder = &self.genesis.elders[position];
         let fail = |problem: String| ElderError::Process { elder: elder_name(elder), problem };
-        let log_path = elder.config.with_file_name("elder.log");
+        let log_path = log_file(elder);
         let log = File::options()
             .create(true)
             .append(true)

@@ -130,3 +130,36 @@ pub async fn wait_settled(client: &Client, patience: Duration) -> (bool, Vec<Sec
         tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
     }
 }
+
+/// Polls `condition` every `POLL_MS` until it holds (true) or `patience` runs out (false).
+pub async fn wait_until<F, Fut>(patience: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+    }
+    false
+}
+
+/// Clients (one connection per elder each) enough for `in_flight` requests at
+/// `per_client` each; they keep trying for a minute before calling a section unreachable.
+pub fn clients(
+    network: &std::sync::Arc<shared::network::Network>,
+    in_flight: usize,
+    per_client: usize,
+) -> Result<Vec<Client>, client::ClientError> {
+    let count = in_flight.div_ceil(per_client.max(1)).max(1);
+    (0..count)
+        .map(|_| {
+            let mut client = Client::new(network.clone())?;
+            client.set_patience(Duration::from_secs(60));
+            Ok(client)
+        })
+        .collect()
+}

@@ -80,8 +80,8 @@ impl TestNet {
 
     /// The log of the elder at `position`, for failure messages.
     pub fn log(&self, position: usize) -> String {
-        let config = &self.genesis().elders[position].config;
-        std::fs::read_to_string(config.with_file_name("elder.log")).unwrap_or_default()
+        let log = testnet::elders::log_file(&self.genesis().elders[position]);
+        std::fs::read_to_string(log).unwrap_or_default()
     }
 
     /// A client of this network.
@@ -125,19 +125,12 @@ impl TestNet {
 }
 
 /// Polls `condition` every 100 ms until it holds or `PATIENCE` runs out.
-pub async fn wait_for<F, Fut>(mut condition: F) -> bool
+pub async fn wait_for<F, Fut>(condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if condition().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    probe::wait_until(PATIENCE, condition).await
 }
 
 /// The first of `count` consecutive UDP ports that are free now, distinct within this process.

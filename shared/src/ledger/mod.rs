@@ -399,12 +399,13 @@ impl Ledger {
         signed: SignedTransfer,
         output: &mut Output,
     ) -> Result<ClientReply, Rejection> {
-        self.check_transfer(&signed)?;
+        let id = crypto::transfer_id(&signed);
+        self.check_transfer(&signed, &id)?;
         let transfer = &signed.transfer;
         let account = self.accounts.get(&transfer.from);
         check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
         match account.and_then(|account| account.signed.as_ref()) {
-            Some(existing) if *existing == signed => return Ok(self.share_reply(&signed)),
+            Some(existing) if *existing == signed => return Ok(self.share_reply(id)),
             Some(existing) => {
                 let existing = Box::new(existing.clone());
                 return Err(Rejection::Conflict { slot: transfer.slot(), existing });
@@ -419,13 +420,14 @@ impl Ledger {
             return Err(Rejection::SeqExhausted { account: transfer.from });
         }
         self.accounts.entry(transfer.from).or_default().signed = Some(signed.clone());
-        let reply = self.share_reply(&signed);
+        let reply = self.share_reply(id);
         output.records.push(Record::Signed(signed));
         Ok(reply)
     }
 
     /// The checks of R2 that need no account state: sizes, section, amount, keys, signature.
-    fn check_transfer(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
+    /// `id` is the transfer's id, computed once by the caller.
+    fn check_transfer(&self, signed: &SignedTransfer, id: &TransferId) -> Result<(), Rejection> {
         let transfer = &signed.transfer;
         if !transfer.memo.is_within_limit() {
             let max = crate::limits::MEMO_BYTES_MAX as u64;
@@ -445,7 +447,7 @@ impl Ledger {
             return Err(Rejection::InvalidRecipient { to: transfer.to });
         }
         // A share signed ahead means the account signature was checked then.
-        let checked_ahead = self.precomputed.shares.contains_key(&crypto::transfer_id(signed));
+        let checked_ahead = self.precomputed.shares.contains_key(id);
         if !checked_ahead && !crypto::account_signature_is_valid(&self.network.genesis, signed) {
             return Err(Rejection::BadAccountSignature { account: transfer.from });
         }
@@ -454,8 +456,7 @@ impl Ledger {
 
     /// This elder's share over the transfer; BLS signing is deterministic, so asking again
     /// for the same transfer gives the same share.
-    fn share_reply(&self, signed: &SignedTransfer) -> ClientReply {
-        let transfer = crypto::transfer_id(signed);
+    fn share_reply(&self, transfer: TransferId) -> ClientReply {
         let share = match self.precomputed.shares.get(&transfer) {
             Some(share) => *share,
             None => crypto::sign_debit_share(&self.key_share, &self.network.genesis, &transfer),

@@ -143,7 +143,7 @@ impl Message {
     /// here until it is named, which is the moment to add a sample of it below.
     pub fn name(&self) -> String {
         match self {
-            Message::Request(request) => format!("client_request_{}", request_name(request)),
+            Message::Request(request) => format!("client_request_{}", request.kind()),
             Message::Reply(ClientReply::Rejected(rejection)) => {
                 format!("client_reply_rejected_{}", rejection_name(rejection))
             }
@@ -152,17 +152,6 @@ impl Message {
             Message::Record(record) => format!("record_{}", record_name(record)),
             Message::Map(_) => "network_map".to_string(),
         }
-    }
-}
-
-fn request_name(request: &ClientRequest) -> &'static str {
-    match request {
-        ClientRequest::Validate { .. } => "validate",
-        ClientRequest::Register { .. } => "register",
-        ClientRequest::Balance { .. } => "balance",
-        ClientRequest::History { .. } => "history",
-        ClientRequest::Applied { .. } => "applied",
-        ClientRequest::Status => "status",
     }
 }
 
