@@ -69,7 +69,7 @@ pub struct ShareCollector {
     section: usize,
     signed: SignedTransfer,
     id: TransferId,
-    message: Vec<u8>,
+    message: crypto::HashedMessage,
     shares: BTreeMap<ElderIndex, BlsSignature>,
     refused: BTreeMap<ElderIndex, Rejection>,
     invalid: BTreeSet<ElderIndex>,
@@ -81,7 +81,7 @@ impl ShareCollector {
     pub fn new(network: Arc<Network>, signed: SignedTransfer) -> ShareCollector {
         let section = network.section_index_of(&signed.transfer.from);
         let id = crypto::transfer_id(&signed);
-        let message = crypto::debit_signing_bytes(&network.genesis, &id);
+        let message = crypto::debit_message(&network.genesis, &id);
         ShareCollector {
             network,
             section,
@@ -267,7 +267,8 @@ mod tests {
         };
         assert_eq!(proof.signed, *collector.signed());
         let section = &fx.network.sections[HOME];
-        assert!(section.proof_is_valid(&fx.genesis(), &collector.transfer_id(), &proof));
+        let message = crypto::debit_message(&fx.genesis(), &collector.transfer_id());
+        assert!(section.proof_is_valid(&message, &proof));
         let shared: Vec<ElderIndex> = collector.shared_by().collect();
         assert_eq!(shared, vec![ElderIndex(0), ElderIndex(2), ElderIndex(3)]);
     }
@@ -276,8 +277,8 @@ mod tests {
     fn share_signed_by_a_stranger_key_is_counted_invalid_and_never_combined() {
         let fx = Fixture::new(61);
         let (mut collector, mut elders) = collecting(&fx);
-        let message = crypto::debit_signing_bytes(&fx.genesis(), &collector.transfer_id());
-        let garbage = BlsSignature(fx.stranger_key_share().sign(message).to_bytes());
+        let message = crypto::debit_message(&fx.genesis(), &collector.transfer_id());
+        let garbage = crypto::sign_debit_share(&fx.stranger_key_share(), &message);
         // Elder 0 sends bytes that are no curve point, then a share under a stranger's key.
         for share in [BlsSignature([0xff; 96]), garbage] {
             let reply = ClientReply::Share { transfer: collector.transfer_id(), share };
@@ -294,7 +295,8 @@ mod tests {
             panic!("the three honest shares certify");
         };
         let section = &fx.network.sections[HOME];
-        assert!(section.proof_is_valid(&fx.genesis(), &collector.transfer_id(), &proof));
+        let message = crypto::debit_message(&fx.genesis(), &collector.transfer_id());
+        assert!(section.proof_is_valid(&message, &proof));
     }
 
     #[test]

@@ -4,13 +4,12 @@ use blsttc::PublicKeySet;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::crypto::{self, BlsPublicKey, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
+use crate::crypto::{self, BlsPublicKey, HashedMessage, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
 use crate::limits::{
     ADDRESS_BYTES_MAX, CERTIFICATE_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX,
 };
 use crate::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId,
-    TransferId,
 };
 
 /// One elder as the map names it.
@@ -183,19 +182,23 @@ impl Section {
         shares_needed(self.elder_count())
     }
 
-    /// Whether `share` is elder `elder`'s valid share over the debit bytes.
-    pub fn share_is_valid(&self, elder: ElderIndex, message: &[u8], share: &BlsSignature) -> bool {
+    /// Whether `share` is elder `elder`'s valid share over the debit message.
+    pub fn share_is_valid(
+        &self,
+        elder: ElderIndex,
+        message: &HashedMessage,
+        share: &BlsSignature,
+    ) -> bool {
         self.key_shares
             .get(elder.0 as usize)
             .is_some_and(|key| crypto::bls_signature_is_valid(key, message, share))
     }
 
-    /// Whether `proof` carries this section's valid signature on the network `genesis`.
-    /// `id` is the proof's transfer id, which the caller has already computed.
-    pub fn proof_is_valid(&self, genesis: &Digest, id: &TransferId, proof: &DebitProof) -> bool {
-        let message = crypto::debit_signing_bytes(genesis, id);
+    /// Whether `proof` carries this section's valid signature over its debit message
+    /// ([`crypto::debit_message`]), which the caller has already computed.
+    pub fn proof_is_valid(&self, message: &HashedMessage, proof: &DebitProof) -> bool {
         proof.section_key == self.key_id
-            && crypto::bls_signature_is_valid(&self.key, &message, &proof.signature)
+            && crypto::bls_signature_is_valid(&self.key, message, &proof.signature)
     }
 
     fn from_info(info: &SectionInfo) -> Result<Section, MapError> {

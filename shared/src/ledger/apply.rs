@@ -110,7 +110,7 @@ impl Ledger {
             return Err(Rejection::UnknownSectionKey { key: proof.section_key });
         }
         let batch_checked = self.precomputed.checked.contains(&(id, proof.signature));
-        if !batch_checked && !signer.proof_is_valid(&self.network.genesis, &id, proof) {
+        if !batch_checked && !signer.proof_is_valid(&self.debit_message(&id), proof) {
             return Err(Rejection::BadSectionSignature { transfer: id });
         }
         Ok(())
@@ -142,6 +142,7 @@ impl Ledger {
         }
         self.log.push(id);
         self.proofs.insert(id, proof);
+        self.debit_messages.pop(&id);
         other_section.is_some()
     }
 }

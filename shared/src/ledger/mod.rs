@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use account::Account;
 use outbox::OutboxEntry;
 
-use crate::crypto::{self, STATE_DIGEST_DOMAIN};
+use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
@@ -98,13 +98,18 @@ enum Ingested {
     AlreadyApplied,
 }
 
+/// Debit messages hashed for a share and kept for the proof check at most: transfers
+/// validated here and not yet applied, about 19 MB when full.
+pub const DEBIT_MESSAGES_KEPT_MAX: usize = 65_536;
+
 /// Crypto work done ahead of a batch of inputs, possibly on other cores.
 #[derive(Clone, Debug, Default)]
 pub struct Precomputed {
     /// Proofs whose section signature a batch check found valid.
     checked: HashSet<(TransferId, BlsSignature)>,
-    /// Valid transfers with open slots, and this elder's share for each.
-    shares: HashMap<TransferId, BlsSignature>,
+    /// Valid transfers with open slots: this elder's share for each, and the debit message
+    /// it signed.
+    shares: HashMap<TransferId, (BlsSignature, HashedMessage)>,
 }
 
 impl Precomputed {
@@ -129,6 +134,9 @@ pub struct Ledger {
     sync_positions: BTreeMap<ElderIndex, u64>,
     /// Crypto done ahead for the current batch of inputs.
     precomputed: Precomputed,
+    /// Debit messages of transfers this elder shared, kept until their proofs are applied so
+    /// the proof check does not hash them again; the least recently shared go first.
+    debit_messages: lru::LruCache<TransferId, HashedMessage>,
 }
 
 impl Ledger {
@@ -169,6 +177,9 @@ impl Ledger {
             outbox: BTreeMap::new(),
             sync_positions: BTreeMap::new(),
             precomputed: Precomputed::default(),
+            debit_messages: lru::LruCache::new(
+                std::num::NonZeroUsize::new(DEBIT_MESSAGES_KEPT_MAX).expect("not zero"),
+            ),
         })
     }
 
@@ -270,7 +281,8 @@ impl Ledger {
     ///   is open here this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
     ///
-    /// Proofs already applied here are not checked at all.
+    /// Proofs already applied here are not checked at all, and the debit message of a proof
+    /// this elder shared is not hashed again.
     pub fn precompute(
         &self,
         proofs: &[&DebitProof],
@@ -278,7 +290,8 @@ impl Ledger {
         mut weight: impl FnMut() -> u64,
     ) -> Precomputed {
         let mut precomputed = Precomputed::default();
-        let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, Vec<u8>)>> = BTreeMap::new();
+        let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage)>> =
+            BTreeMap::new();
         for proof in proofs {
             let id = crypto::transfer_id(&proof.signed);
             let signer = self.network.section_index_of(&proof.transfer().from);
@@ -287,7 +300,7 @@ impl Ledger {
             {
                 continue;
             }
-            let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
+            let message = self.debit_message(&id);
             groups.entry(signer).or_default().push((id, proof.signature, message));
         }
         for (signer, group) in groups {
@@ -295,10 +308,8 @@ impl Ledger {
             if group.len() < 2 {
                 continue;
             }
-            let items: Vec<(&[u8], &BlsSignature)> = group
-                .iter()
-                .map(|(_, signature, message)| (message.as_slice(), signature))
-                .collect();
+            let items: Vec<(&HashedMessage, &BlsSignature)> =
+                group.iter().map(|(_, signature, message)| (message, signature)).collect();
             let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
             if crypto::bls_batch_is_valid(&self.network.sections[signer].key, &items, &weights) {
                 let checked = group.iter().map(|(id, signature, _)| (*id, *signature));
@@ -314,15 +325,28 @@ impl Ledger {
                 continue;
             }
             let id = crypto::transfer_id(signed);
-            let share = crypto::sign_debit_share(&self.key_share, &self.network.genesis, &id);
-            precomputed.shares.insert(id, share);
+            let message = self.debit_message(&id);
+            let share = crypto::sign_debit_share(&self.key_share, &message);
+            precomputed.shares.insert(id, (share, message));
         }
         precomputed
     }
 
-    /// Uses `precomputed` for the inputs that follow, until the next batch replaces it.
+    /// Uses `precomputed` for the inputs that follow, until the next batch replaces it, and
+    /// keeps the debit messages it hashed for the proofs that will follow the shares.
     pub fn accept_precomputed(&mut self, precomputed: Precomputed) {
+        for (id, (_, message)) in &precomputed.shares {
+            self.debit_messages.put(*id, *message);
+        }
         self.precomputed = precomputed;
+    }
+
+    /// The debit message of transfer `id`: kept from signing a share, or hashed now.
+    fn debit_message(&self, id: &TransferId) -> HashedMessage {
+        match self.debit_messages.peek(id) {
+            Some(message) => *message,
+            None => crypto::debit_message(&self.network.genesis, id),
+        }
     }
 
     /// Answers one client request.
@@ -458,8 +482,8 @@ impl Ledger {
     /// for the same transfer gives the same share.
     fn share_reply(&self, transfer: TransferId) -> ClientReply {
         let share = match self.precomputed.shares.get(&transfer) {
-            Some(share) => *share,
-            None => crypto::sign_debit_share(&self.key_share, &self.network.genesis, &transfer),
+            Some((share, _)) => *share,
+            None => crypto::sign_debit_share(&self.key_share, &self.debit_message(&transfer)),
         };
         ClientReply::Share { transfer, share }
     }

@@ -321,7 +321,7 @@ fn same_transfer_asked_twice_returns_the_identical_share_and_one_signed_record()
     let transfer = crypto::transfer_id(&signed);
     let ClientReply::Share { transfer: shared, share } = &first else { panic!("{first:?}") };
     assert_eq!(*shared, transfer);
-    let message = crypto::debit_signing_bytes(&fx.genesis(), &transfer);
+    let message = crypto::debit_message(&fx.genesis(), &transfer);
     assert!(fx.network.sections[HOME].share_is_valid(ElderIndex(1), &message, share));
     let (second, output) = elder.handle_client(validate(signed), 0);
     assert_eq!(second, first);

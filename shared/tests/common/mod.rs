@@ -96,7 +96,8 @@ impl Keys {
     /// Elder `elder` of section `section`'s share certifying `signed`.
     pub fn share(&self, section: usize, elder: u32, signed: &SignedTransfer) -> BlsSignature {
         let key_share = self.key_sets[section].secret_key_share(elder as usize);
-        crypto::sign_debit_share(&key_share, &self.network.genesis, &crypto::transfer_id(signed))
+        let message = crypto::debit_message(&self.network.genesis, &crypto::transfer_id(signed));
+        crypto::sign_debit_share(&key_share, &message)
     }
 }
 

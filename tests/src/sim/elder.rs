@@ -132,7 +132,8 @@ impl SimElder {
         {
             stats.byzantine_conflicting_shares += 1;
             let id = crypto::transfer_id(transfer);
-            let share = crypto::sign_debit_share(&self.key_share, &self.network.genesis, &id);
+            let message = crypto::debit_message(&self.network.genesis, &id);
+            let share = crypto::sign_debit_share(&self.key_share, &message);
             return Sent {
                 reply: Some(ClientReply::Share { transfer: id, share }),
                 messages: vec![],
@@ -144,7 +145,8 @@ impl SimElder {
             (Some(Byzantine::GarbageShares), ClientReply::Share { transfer, .. }) => {
                 stats.byzantine_garbage_shares += 1;
                 let wrong_key = SecretKeySet::random(0, rng).secret_key_share(0);
-                let share = crypto::sign_debit_share(&wrong_key, &self.network.genesis, &transfer);
+                let message = crypto::debit_message(&self.network.genesis, &transfer);
+                let share = crypto::sign_debit_share(&wrong_key, &message);
                 ClientReply::Share { transfer, share }
             }
             (Some(Byzantine::Lies), ClientReply::Balance(report)) => {
