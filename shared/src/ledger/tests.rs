@@ -597,6 +597,29 @@ fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slo
     assert_refused(&mut ahead, validate(forged), Rejection::BadAccountSignature { account });
 }
 
+#[test]
+fn a_shared_transfers_debit_message_is_kept_for_its_proof_check_and_dropped_once_applied() {
+    let fx = Fixture::new(49);
+    let mut elder = fx.ledger(HOME, 1);
+    let alice = fx.account_in(HOME);
+    let signed = fx.signed(&fx.faucet, alice, 5, 1);
+    let id = crypto::transfer_id(&signed);
+    let precomputed = elder.precompute(&[], &[&signed], || 1);
+    elder.accept_precomputed(precomputed);
+    elder.handle_client(validate(signed.clone()), 0);
+    let kept = elder.debit_messages.peek(&id).copied();
+    assert_eq!(kept, Some(crypto::debit_message(&fx.genesis(), &id)));
+
+    // The kept message checks the proof: a forged signature is still refused.
+    let mut forged = fx.certify(signed.clone());
+    forged.signature = fx.certify(fx.signed(&fx.faucet, alice, 6, 1)).signature;
+    let rejection = Rejection::BadSectionSignature { transfer: id };
+    assert_refused(&mut elder, register_request(forged), rejection);
+    register(&mut elder, &fx.certify(signed), 0);
+    assert_eq!(elder.report(alice).balance, Amount(5));
+    assert!(elder.debit_messages.is_empty(), "an applied proof's message is not kept");
+}
+
 // Restart and catch-up (R1, R5, R6).
 
 #[test]
