@@ -19,7 +19,7 @@ use shared::client::{account_id, build_transfer};
 use shared::genesis::account_key_in;
 use shared::types::{AccountId, Amount, Memo, Seq};
 
-use crate::elders::{is_elder_process, recorded_pid};
+use crate::elders::{cpu_seconds, is_elder_process, recorded_pid};
 use crate::RunError;
 
 /// What each account gets from the faucet.
@@ -237,25 +237,4 @@ async fn fund(
         progress("funding accounts", funded, accounts.len());
     }
     Ok(())
-}
-
-/// User plus system CPU seconds a process has used (from /proc; 0 if unreadable).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    // After the command come state (field 3) …; utime and stime are fields 14 and 15.
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / clock_ticks_per_second()
-}
-
-/// The kernel's clock ticks per second, as `getconf CLK_TCK` reports it (100 if unknown).
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
 }

@@ -112,6 +112,36 @@ pub fn is_elder_process(pid: u32) -> bool {
     !zombie && cmdline.split(|byte| *byte == 0).next().is_some_and(|exe| exe.ends_with(b"elder"))
 }
 
+/// User plus system CPU seconds a process has used (from /proc; 0 if unreadable).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // After the command come state (field 3) …; utime and stime are fields 14 and 15.
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+/// The kernel's clock ticks per second, as `getconf CLK_TCK` reports it (100 if unknown).
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// A process's resident memory in bytes (VmRSS from /proc; 0 if unreadable).
+pub fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status.lines().find_map(|line| {
+        line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+    });
+    kib.unwrap_or(0) * 1024
+}
+
 /// An elder's name for messages: `section/index`.
 pub fn elder_name(elder: &ElderFiles) -> String {
     format!("{}/{}", elder.prefix, elder.index)
