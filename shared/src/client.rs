@@ -70,7 +70,8 @@ pub struct ShareCollector {
     signed: SignedTransfer,
     id: TransferId,
     message: crypto::HashedMessage,
-    shares: BTreeMap<ElderIndex, BlsSignature>,
+    /// Shares that decode to points of the group; checked together when combined.
+    shares: BTreeMap<ElderIndex, blsttc::SignatureShare>,
     refused: BTreeMap<ElderIndex, Rejection>,
     invalid: BTreeSet<ElderIndex>,
     rival: Option<SignedTransfer>,
@@ -105,7 +106,7 @@ impl ShareCollector {
         self.id
     }
 
-    /// Elders whose valid share is counted.
+    /// Elders whose share is counted: a well-formed share, checked when `n − f` combine.
     pub fn shared_by(&self) -> impl Iterator<Item = ElderIndex> + '_ {
         self.shares.keys().copied()
     }
@@ -119,21 +120,29 @@ impl ShareCollector {
         &self.network.sections[self.section]
     }
 
-    /// Counts one elder's answer; a share is verified before it is counted.
+    /// Counts one elder's answer. Shares are checked together: once `n − f` have come they
+    /// are combined and the result is verified, one pairing check in all. Only if that fails
+    /// is each share verified, and the invalid ones are dropped and their elders counted as
+    /// answering nonsense, so a Byzantine elder costs the client work only when it lies.
     pub fn add(&mut self, elder: ElderIndex, reply: ClientReply) -> Progress {
         if self.shares.contains_key(&elder) || elder.0 as usize >= self.section().elder_count() {
             return self.progress();
         }
+        let well_formed = match &reply {
+            ClientReply::Share { transfer, share } if *transfer == self.id => {
+                blsttc::SignatureShare::from_bytes(share.0).ok()
+            }
+            _ => None,
+        };
         match reply {
-            ClientReply::Share { transfer, share }
-                if transfer == self.id
-                    && self.section().share_is_valid(elder, &self.message, &share) =>
-            {
+            ClientReply::Share { .. } if well_formed.is_some() => {
                 self.refused.remove(&elder);
                 self.invalid.remove(&elder);
-                self.shares.insert(elder, share);
+                self.shares.insert(elder, well_formed.expect("matched as well formed"));
                 if self.shares.len() >= self.section().shares_needed() {
-                    return Progress::Certified(self.combine());
+                    if let Some(proof) = self.certify() {
+                        return Progress::Certified(proof);
+                    }
                 }
             }
             // An elder counts once, by its latest answer: a Byzantine elder that refuses and
@@ -178,22 +187,34 @@ impl ShareCollector {
         Progress::Waiting
     }
 
-    fn combine(&self) -> DebitProof {
-        let section = self.section();
-        let shares = self.shares.iter().map(|(elder, share)| {
-            let share =
-                blsttc::SignatureShare::from_bytes(share.0).expect("a verified share decodes");
-            (elder.0 as usize, share)
-        });
-        let signature = section
-            .public_keys
-            .combine_signatures(shares)
-            .expect("enough distinct verified shares combine");
-        DebitProof {
+    /// Combines the shares into a proof and verifies it. If it fails, some share is invalid:
+    /// each is verified, and the invalid ones are dropped to wait for others.
+    fn certify(&mut self) -> Option<DebitProof> {
+        let section = &self.network.sections[self.section];
+        let shares = self.shares.iter().map(|(elder, share)| (elder.0 as usize, share));
+        let signature =
+            section.public_keys.combine_signatures(shares).expect("n − f distinct shares combine");
+        let proof = DebitProof {
             signed: self.signed.clone(),
             section_key: section.key_id,
             signature: BlsSignature(signature.to_bytes()),
+        };
+        if section.proof_is_valid(&self.message, &proof) {
+            return Some(proof);
         }
+        let invalid: Vec<ElderIndex> = self
+            .shares
+            .iter()
+            .filter(|(elder, share)| {
+                !section.share_is_valid(**elder, &self.message, &BlsSignature(share.to_bytes()))
+            })
+            .map(|(elder, _)| *elder)
+            .collect();
+        for elder in invalid {
+            self.shares.remove(&elder);
+            self.invalid.insert(elder);
+        }
+        None
     }
 }
 
@@ -274,22 +295,28 @@ mod tests {
     }
 
     #[test]
-    fn share_signed_by_a_stranger_key_is_counted_invalid_and_never_combined() {
+    fn share_signed_by_a_stranger_key_is_found_when_the_combination_fails_and_never_certifies() {
         let fx = Fixture::new(61);
         let (mut collector, mut elders) = collecting(&fx);
         let message = crypto::debit_message(&fx.genesis(), &collector.transfer_id());
         let garbage = crypto::sign_debit_share(&fx.stranger_key_share(), &message);
-        // Elder 0 sends bytes that are no curve point, then a share under a stranger's key.
-        for share in [BlsSignature([0xff; 96]), garbage] {
-            let reply = ClientReply::Share { transfer: collector.transfer_id(), share };
-            assert_eq!(collector.add(ElderIndex(0), reply), Progress::Waiting);
-            assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
-            assert_eq!(collector.shared_by().count(), 0);
-        }
+        // Elder 0 sends bytes that are no curve point: nonsense at once.
+        let transfer = collector.transfer_id();
+        let share = |share| ClientReply::Share { transfer, share };
+        let nonsense = share(BlsSignature([0xff; 96]));
+        assert_eq!(collector.add(ElderIndex(0), nonsense), Progress::Waiting);
+        assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
+        assert_eq!(collector.shared_by().count(), 0);
+        // Then a well-formed share under a stranger's key: counted until n − f combine.
+        assert_eq!(collector.add(ElderIndex(0), share(garbage)), Progress::Waiting);
+        assert_eq!(collector.invalid().count(), 0);
         for index in [1, 2] {
             let reply = answer(&collector, &mut elders, index);
             assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting);
         }
+        // The combined proof failed; checking each share found elder 0's.
+        assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
+        assert_eq!(collector.shared_by().collect::<Vec<_>>(), vec![ElderIndex(1), ElderIndex(2)]);
         let reply = answer(&collector, &mut elders, 3);
         let Progress::Certified(proof) = collector.add(ElderIndex(3), reply) else {
             panic!("the three honest shares certify");

@@ -125,6 +125,8 @@ fn bench_elder_runs_on_a_tiny_load_and_reports_its_rates() {
         "4",
         "--transfers",
         "50",
+        "--accounts",
+        "1500",
         "--in-flight",
         "10",
         "--json",
@@ -132,7 +134,18 @@ fn bench_elder_runs_on_a_tiny_load_and_reports_its_rates() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("json summary");
     assert_eq!(report["transfers"].as_u64(), Some(50));
-    for rate in ["validated_per_second", "registered_per_second", "transfers_per_second"] {
-        assert!(report[rate].as_f64().is_some_and(|rate| rate > 0.0), "{rate}: {report}");
+    assert_eq!(report["accounts"].as_u64(), Some(1500), "{report}");
+    for figure in [
+        "validated_per_second",
+        "registered_per_second",
+        "transfers_per_second",
+        "elder_cpu_us_per_validate",
+        "elder_cpu_us_per_register",
+        "funded_per_second",
+        "restart_seconds",
+        "store_bytes",
+        "resident_bytes",
+    ] {
+        assert!(report[figure].as_f64().is_some_and(|x| x > 0.0), "{figure}: {report}");
     }
 }

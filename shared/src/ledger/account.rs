@@ -13,8 +13,9 @@ pub struct Account {
     pub balance: Amount,
     /// The seq the next debit takes.
     pub next_seq: Seq,
-    /// The transfer this elder signed a share for at `next_seq`, if any (R1).
-    pub signed: Option<SignedTransfer>,
+    /// The transfer this elder signed a share for at `next_seq`, if any (R1); boxed, so an
+    /// account without one takes a pointer, not a whole transfer.
+    pub signed: Option<Box<SignedTransfer>>,
     /// Applied debits; the one at seq `s` is at index `s − 1`.
     pub debits: Vec<TransferId>,
     /// Hash chain over the applied debits, in seq order.

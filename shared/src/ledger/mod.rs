@@ -197,7 +197,7 @@ impl Ledger {
                 Record::Signed(signed) => {
                     let account = ledger.accounts.entry(signed.transfer.from).or_default();
                     if account.next_seq == signed.transfer.seq {
-                        account.signed = Some(signed);
+                        account.signed = Some(Box::new(signed));
                     }
                 }
                 Record::Applied(proof) => {
@@ -428,7 +428,7 @@ impl Ledger {
         let transfer = &signed.transfer;
         let account = self.accounts.get(&transfer.from);
         check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
-        match account.and_then(|account| account.signed.as_ref()) {
+        match account.and_then(|account| account.signed.as_deref()) {
             Some(existing) if *existing == signed => return Ok(self.share_reply(id)),
             Some(existing) => {
                 let existing = Box::new(existing.clone());
@@ -443,7 +443,7 @@ impl Ledger {
         if transfer.seq.next().is_none() {
             return Err(Rejection::SeqExhausted { account: transfer.from });
         }
-        self.accounts.entry(transfer.from).or_default().signed = Some(signed.clone());
+        self.accounts.entry(transfer.from).or_default().signed = Some(Box::new(signed.clone()));
         let reply = self.share_reply(id);
         output.records.push(Record::Signed(signed));
         Ok(reply)

@@ -159,7 +159,8 @@ fn second_transfer_for_same_seq_is_refused_with_conflict() {
     let expected =
         Rejection::Conflict { slot: second.transfer.slot(), existing: Box::new(first.clone()) };
     assert_refused(&mut elder, validate(second), expected);
-    let slot = elder.account(&fx.faucet_id()).and_then(|account| account.signed.clone());
+    let slot =
+        elder.account(&fx.faucet_id()).and_then(|account| account.signed.as_deref().cloned());
     assert_eq!(slot, Some(first), "the slot still holds the first transfer");
 }
 

@@ -238,7 +238,9 @@ impl Snapshot {
             reports: accounts.iter().map(|account| elder.report(*account)).collect(),
             slots: accounts
                 .iter()
-                .map(|id| (*id, elder.account(id).and_then(|account| account.signed.clone())))
+                .map(|id| {
+                    (*id, elder.account(id).and_then(|account| account.signed.as_deref().cloned()))
+                })
                 .collect(),
             log: elder.log().cloned().collect(),
             outbox: elder.outbox().cloned().collect(),
