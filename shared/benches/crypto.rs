@@ -270,10 +270,22 @@ fn codec(c: &mut Criterion, setup: &Setup) {
             })
         });
     }
-    let request = ClientRequest::Register { proof, deps: vec![] };
-    group.bench_function("encode register", |b| {
-        b.iter(|| codec::encode(black_box(&request)).unwrap())
-    });
+    for (name, bytes) in &messages {
+        group.bench_function(format!("encode {name}"), |b| match *name {
+            "validate" | "register" => {
+                let message: ClientRequest = codec::decode(bytes).unwrap();
+                b.iter(|| codec::encode(black_box(&message)).unwrap())
+            }
+            "share" => {
+                let message: ClientReply = codec::decode(bytes).unwrap();
+                b.iter(|| codec::encode(black_box(&message)).unwrap())
+            }
+            _ => {
+                let message: PeerMessage = codec::decode(bytes).unwrap();
+                b.iter(|| codec::encode(black_box(&message)).unwrap())
+            }
+        });
+    }
     group.finish();
 }
 
