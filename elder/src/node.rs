@@ -1,7 +1,10 @@
-//! The elder's one writer: a thread that owns the ledger and the store. It takes a batch of
-//! inputs, runs each through the ledger, commits every record the batch produced in one
-//! transaction, and only then lets replies and peer messages go (R1, R3). A failed commit
-//! stops the process: an elder must never answer with state it did not persist. The section
+//! The elder's one writer: a thread that owns the ledger. It takes a batch of inputs and runs
+//! each through the ledger; a committer thread that owns the store then commits every record
+//! the batch produced in one transaction, and only then lets its replies and peer messages go
+//! (R1, R3). Batches are committed in order, so while batch k is written, batch k + 1 is
+//! already checked and handled, and nothing of it leaves before k and k + 1 are both durable.
+//! A failed commit stops the process: an elder must never answer with state it did not
+//! persist. The section
 //! signatures of all proofs in a batch are checked together first (one random linear
 //! combination per signing section), which under load costs a fraction of one-by-one checks.
 
@@ -10,7 +13,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::ledger::{ElderId, Ledger, Output, Precomputed};
+use shared::ledger::{ElderId, Ledger, Output, Precomputed, Record};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::types::{DebitProof, SignedTransfer};
 use tokio::sync::oneshot;
@@ -109,15 +112,58 @@ impl Inputs {
     }
 }
 
-/// Runs the ledger until `Stop` arrives or every sender is gone; `clients` counts queued
-/// client requests.
+/// One handled batch's effects: persisted first, then released.
+struct Commit {
+    records: Vec<Record>,
+    replies: Vec<(oneshot::Sender<ClientReply>, ClientReply)>,
+    messages: Vec<(ElderId, PeerMessage)>,
+}
+
+/// Runs the ledger until `Stop` arrives or every sender is gone, and returns once everything
+/// handled is committed; `clients` counts queued client requests.
 pub fn run(
-    mut ledger: Ledger,
-    mut store: Store,
+    ledger: Ledger,
+    store: Store,
     inputs: Receiver<Input>,
     clients: Arc<AtomicUsize>,
     peers: Peers,
 ) {
+    // One batch waits while another is written: the ledger runs at most two batches ahead.
+    let (commits, to_commit) = mpsc::sync_channel(1);
+    let committer = std::thread::Builder::new()
+        .name("commit".to_string())
+        .spawn(move || commit(store, to_commit, peers))
+        .expect("spawn the commit thread");
+    let applied = handle(ledger, inputs, clients, commits);
+    committer.join().expect("committing does not panic");
+    tracing::info!(applied, "ledger stopped with everything committed");
+}
+
+/// Commits each batch in order, in one transaction, then sends its replies and messages.
+fn commit(mut store: Store, commits: Receiver<Commit>, peers: Peers) {
+    for Commit { records, replies, messages } in commits {
+        if let Err(error) = store.append(&records) {
+            tracing::error!(%error, "cannot persist; stopping before anything unpersisted leaves");
+            std::process::exit(2);
+        }
+        for (reply, answer) in replies {
+            // The client may have gone; its request is still applied and persisted.
+            let _ = reply.send(answer);
+        }
+        for (to, message) in messages {
+            peers.send(to, message);
+        }
+    }
+}
+
+/// Handles batches of inputs and hands each batch's effects to the committer; returns the
+/// number of proofs applied.
+fn handle(
+    mut ledger: Ledger,
+    inputs: Receiver<Input>,
+    clients: Arc<AtomicUsize>,
+    commits: SyncSender<Commit>,
+) -> usize {
     let started = Instant::now();
     let tick = Duration::from_millis(TICK_MS);
     let mut next_tick = Instant::now();
@@ -157,19 +203,10 @@ pub fn run(
             merge(&mut output, ledger.handle_tick(now_ms));
             next_tick = Instant::now() + tick;
         }
-        if let Err(error) = store.append(&output.records) {
-            tracing::error!(%error, "cannot persist; stopping before anything unpersisted leaves");
-            std::process::exit(2);
-        }
-        for (reply, answer) in replies {
-            // The client may have gone; its request is still applied and persisted.
-            let _ = reply.send(answer);
-        }
-        for (to, message) in output.messages {
-            peers.send(to, message);
-        }
+        let commit = Commit { records: output.records, replies, messages: output.messages };
+        commits.send(commit).expect("the committer runs until the ledger stops");
     }
-    tracing::info!(applied = ledger.log().count(), "ledger stopped with everything committed");
+    ledger.log().count()
 }
 
 /// A batch's crypto done ahead on every core (see [`Ledger::precompute`]); a small batch is
