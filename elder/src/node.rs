@@ -164,6 +164,7 @@ fn handle(
     clients: Arc<AtomicUsize>,
     commits: SyncSender<Commit>,
 ) -> usize {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
     let started = Instant::now();
     let tick = Duration::from_millis(TICK_MS);
     let mut next_tick = Instant::now();
@@ -182,7 +183,7 @@ fn handle(
             }
         }
         let now_ms = started.elapsed().as_millis() as u64;
-        ledger.accept_precomputed(precompute(&ledger, &batch));
+        ledger.accept_precomputed(precompute(&ledger, &batch, workers));
         let mut output = Output::default();
         let mut replies = Vec::new();
         for input in batch {
@@ -209,9 +210,9 @@ fn handle(
     ledger.log().count()
 }
 
-/// A batch's crypto done ahead on every core (see [`Ledger::precompute`]); a small batch is
-/// done here, where a thread would cost more than it saves.
-fn precompute(ledger: &Ledger, batch: &[Input]) -> Precomputed {
+/// A batch's crypto done ahead on `workers` cores (see [`Ledger::precompute`]); a small batch
+/// is done here alone, where a thread would cost more than it saves.
+fn precompute(ledger: &Ledger, batch: &[Input], workers: usize) -> Precomputed {
     let proofs: Vec<&DebitProof> = batch.iter().flat_map(proofs_in).collect();
     let transfers: Vec<&SignedTransfer> = batch
         .iter()
@@ -222,21 +223,20 @@ fn precompute(ledger: &Ledger, batch: &[Input]) -> Precomputed {
             _ => None,
         })
         .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
     if workers < 2 || proofs.len() + transfers.len() < PARALLEL_ITEMS_MIN {
         return ledger.precompute(&proofs, &transfers, rand::random);
     }
     let part = |items: usize| items.div_ceil(workers).max(1);
     let (proof_part, transfer_part) = (part(proofs.len()), part(transfers.len()));
+    let work = |k: usize| {
+        let proofs = proofs.chunks(proof_part).nth(k).unwrap_or_default();
+        let transfers = transfers.chunks(transfer_part).nth(k).unwrap_or_default();
+        ledger.precompute(proofs, transfers, rand::random)
+    };
     std::thread::scope(|scope| {
-        let parts: Vec<_> = (0..workers)
-            .map(|k| {
-                let proofs = proofs.chunks(proof_part).nth(k).unwrap_or_default();
-                let transfers = transfers.chunks(transfer_part).nth(k).unwrap_or_default();
-                scope.spawn(move || ledger.precompute(proofs, transfers, rand::random))
-            })
-            .collect();
-        let mut all = Precomputed::default();
+        // Part 0 on this thread, the others on threads of their own.
+        let parts: Vec<_> = (1..workers).map(|k| scope.spawn(move || work(k))).collect();
+        let mut all = work(0);
         for part in parts {
             all.merge(part.join().expect("precomputing crypto does not panic"));
         }

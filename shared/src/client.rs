@@ -134,11 +134,11 @@ impl ShareCollector {
             }
             _ => None,
         };
-        match reply {
-            ClientReply::Share { .. } if well_formed.is_some() => {
+        match (reply, well_formed) {
+            (_, Some(share)) => {
                 self.refused.remove(&elder);
                 self.invalid.remove(&elder);
-                self.shares.insert(elder, well_formed.expect("matched as well formed"));
+                self.shares.insert(elder, share);
                 if self.shares.len() >= self.section().shares_needed() {
                     if let Some(proof) = self.certify() {
                         return Progress::Certified(proof);
@@ -147,7 +147,7 @@ impl ShareCollector {
             }
             // An elder counts once, by its latest answer: a Byzantine elder that refuses and
             // then answers nonsense must not count as two of the f answers that may be lost.
-            ClientReply::Rejected(rejection) => {
+            (ClientReply::Rejected(rejection), None) => {
                 // A conflict is a refusal like any other: one elder's word must not make the
                 // client drop a transfer that n − f honest elders may still certify (R8).
                 if let Rejection::Conflict { existing, .. } = &rejection {

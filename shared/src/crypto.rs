@@ -195,35 +195,23 @@ pub fn bls_batch_is_valid(
     let messages: Vec<blst_p2_affine> =
         items.iter().map(|(message, _)| *message.0.as_ref()).collect();
     let scalars: Vec<u8> = weights.iter().flat_map(|weight| (weight | 1).to_le_bytes()).collect();
-    let affine = |sum: blst::blst_p2| {
-        let mut point = blst_p2_affine::default();
-        // SAFETY: converts an initialised point owned here.
-        unsafe { blst::blst_p2_to_affine(&mut point, &sum) };
-        point
-    };
-    let message_sum = affine(multi_scalar_mult(&messages, &scalars, 64));
-    let signature_sum = affine(multi_scalar_mult(&signatures, &scalars, 64));
+    let message_sum = weighted_sum(&messages, &scalars);
+    let signature_sum = weighted_sum(&signatures, &scalars);
     pairings_agree(key, &message_sum, &signature_sum)
 }
 
-/// `Σ scalar_i·point_i` (Pippenger) on the calling thread. blst's own `mult` spreads one sum
-/// over its thread pool, which fights the elder's per-batch workers for the same cores.
-fn multi_scalar_mult(
-    points: &[blst::blst_p2_affine],
-    scalars: &[u8],
-    bits: usize,
-) -> blst::blst_p2 {
-    assert_eq!(scalars.len(), points.len() * bits.div_ceil(8), "one scalar per point");
-    let mut sum = blst::blst_p2::default();
-    if points.is_empty() {
-        return sum;
-    }
-    // blst reads the points and the scalars as one contiguous run each when the second pointer
+/// `Σ weight_i·point_i` for 64-bit little-endian weights (Pippenger), on the calling thread:
+/// blst's own `mult` spreads one sum over its thread pool, which fights the elder's per-batch
+/// workers for the same cores. `points` is not empty.
+fn weighted_sum(points: &[blst::blst_p2_affine], weights: &[u8]) -> blst::blst_p2_affine {
+    assert_eq!(weights.len(), points.len() * 8, "one 64-bit weight per point");
+    // blst reads the points and the weights as one contiguous run each when the second pointer
     // of each list is null.
     let point_list = [points.as_ptr(), std::ptr::null()];
-    let scalar_list = [scalars.as_ptr(), std::ptr::null()];
+    let weight_list = [weights.as_ptr(), std::ptr::null()];
+    let (mut sum, mut affine) = (blst::blst_p2::default(), blst::blst_p2_affine::default());
     // SAFETY: the scratch size is blst's own for this many points; the lists point at
-    // `points.len()` affine points and as many scalars of `bits` bits, checked above.
+    // `points.len()` affine points and as many 64-bit weights, checked above.
     unsafe {
         let words = blst::blst_p2s_mult_pippenger_scratch_sizeof(points.len()) / 8;
         let mut scratch = vec![0 as blst::limb_t; words];
@@ -231,12 +219,13 @@ fn multi_scalar_mult(
             &mut sum,
             point_list.as_ptr(),
             points.len(),
-            scalar_list.as_ptr(),
-            bits,
+            weight_list.as_ptr(),
+            64,
             scratch.as_mut_ptr(),
         );
+        blst::blst_p2_to_affine(&mut affine, &sum);
     }
-    sum
+    affine
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@ use futures::stream::{self, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use shared::client::account_id;
+use shared::client::{account_id, build_transfer};
 use shared::crypto;
 use shared::limits::DEPS_MAX;
 use shared::messages::{ClientReply, ClientRequest};
 use shared::network::Network;
 use shared::types::{
-    AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
+    AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer,
 };
 
 use crate::elders::{cpu_seconds, free_base_port, resident_bytes, Elders, Signal};
@@ -79,8 +79,9 @@ struct Prepared {
     /// Funding chains in the order they must be registered: the faucet's to the funders
     /// first, then one chain per funder, which may go at once.
     funding: Vec<Vec<DebitProof>>,
-    transfers: Vec<SignedTransfer>,
-    proofs: Vec<DebitProof>,
+    /// One validate request per transfer, and its register request.
+    validates: Vec<ClientRequest>,
+    registers: Vec<ClientRequest>,
 }
 
 /// Runs the benchmark: `transfers` transfers in a section funded with `accounts` accounts
@@ -103,7 +104,7 @@ pub async fn run(
     let network = Arc::new(client::read_network(&genesis.map)?);
     let faucet =
         client::wallet::Wallet::open(&genesis.faucet_key).map_err(client::ClientError::from)?;
-    let prover = Prover { network: &network, dealer: &dealer[0] };
+    let prover = Prover { network: &network, section_key: dealer[0].secret_key() };
     let prepared = prover.prepare(faucet.key(), transfers, accounts, &mut rng, &progress);
 
     let mut processes = Elders::new(genesis, false)?;
@@ -120,26 +121,17 @@ pub async fn run(
 
     let elder_pid = processes.pid(0).unwrap_or_default();
     let cpu = || (cpu_seconds(elder_pid), cpu_seconds(std::process::id()));
-    let validates = prepared
-        .transfers
-        .iter()
-        .map(|transfer| ClientRequest::Validate { transfer: transfer.clone(), deps: Vec::new() })
-        .collect();
-    let registers = prepared
-        .proofs
-        .iter()
-        .map(|proof| ClientRequest::Register { proof: proof.clone(), deps: Vec::new() })
-        .collect();
     let (elder_start, client_start) = cpu();
     let started = Instant::now();
-    send_all(&clients, validates, in_flight, "validating", &progress, |reply| {
+    send_all(&clients, prepared.validates, in_flight, "validating", &progress, |reply| {
         matches!(reply, ClientReply::Share { .. })
     })
     .await?;
     let validate_seconds = started.elapsed().as_secs_f64();
     let (elder_validated, _) = cpu();
     let started = Instant::now();
-    send_all(&clients, registers, in_flight, "registering", &progress, is_registered).await?;
+    send_all(&clients, prepared.registers, in_flight, "registering", &progress, is_registered)
+        .await?;
     let register_seconds = started.elapsed().as_secs_f64();
     let (elder_end, client_end) = cpu();
 
@@ -210,25 +202,19 @@ fn is_registered(reply: &ClientReply) -> bool {
 /// Signs transfers and certifies them with the dealer's section key, as n − f elders would.
 struct Prover<'a> {
     network: &'a Network,
-    dealer: &'a blsttc::SecretKeySet,
+    section_key: blsttc::SecretKey,
 }
 
 impl Prover<'_> {
     fn sign(&self, key: &SigningKey, to: AccountId, amount: u64, seq: u64) -> SignedTransfer {
-        let transfer = Transfer {
-            from: account_id(key),
-            to,
-            amount: Amount(amount),
-            seq: Seq(seq),
-            memo: Memo::default(),
-        };
-        crypto::sign_transfer(key, &self.network.genesis, transfer)
+        build_transfer(key, self.network, to, Amount(amount), Seq(seq), Memo::default())
+            .expect("a positive payment to another account")
     }
 
     fn prove(&self, signed: SignedTransfer) -> DebitProof {
         let id = crypto::transfer_id(&signed);
         let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
-        let signature = BlsSignature(self.dealer.secret_key().sign(message).to_bytes());
+        let signature = BlsSignature(self.section_key.sign(message).to_bytes());
         DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
     }
 
@@ -266,15 +252,15 @@ impl Prover<'_> {
             account_id(&SigningKey::from_bytes(seed))
         });
         let funded: Vec<AccountId> = senders.iter().map(account_id).chain(others).collect();
-        let per_funder: Vec<(usize, &SigningKey)> = funders.iter().enumerate().collect();
+        let per_funder: Vec<(&SigningKey, &[AccountId])> =
+            funders.iter().zip(funded.chunks(FUNDED_PER_FUNDER)).collect();
         let mut funding = vec![self.chain(
             faucet,
             &funders.iter().map(account_id).collect::<Vec<_>>(),
             FUNDING * FUNDED_PER_FUNDER as u64,
         )];
         tick(funders.len());
-        funding.extend(on_every_core(&per_funder, |(k, funder)| {
-            let to = funded.chunks(FUNDED_PER_FUNDER).nth(*k).unwrap_or_default();
+        funding.extend(on_every_core(&per_funder, |(funder, to)| {
             tick(to.len());
             self.chain(funder, to, FUNDING)
         }));
@@ -282,11 +268,15 @@ impl Prover<'_> {
         let transfers: Vec<SignedTransfer> = on_every_core(&pairs, |(k, sender)| {
             self.sign(sender, funded[(k + 1) % senders.len()], 1, 1)
         });
-        let proofs = on_every_core(&transfers, |signed| {
+        let registers = on_every_core(&transfers, |signed| {
             tick(1);
-            self.prove(signed.clone())
+            ClientRequest::Register { proof: self.prove(signed.clone()), deps: Vec::new() }
         });
-        Prepared { funding, transfers, proofs }
+        let validates = transfers
+            .into_iter()
+            .map(|transfer| ClientRequest::Validate { transfer, deps: Vec::new() })
+            .collect();
+        Prepared { funding, validates, registers }
     }
 }
 
@@ -303,8 +293,8 @@ fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -
     })
 }
 
-/// Registers the funding chains: the first alone, then the rest with `in_flight` chains at
-/// once. Each chain goes in seq order, each request carrying the 16 proofs before its own
+/// Registers the funding chains: the first alone, then the rest, enough chains at once for
+/// about `in_flight` proofs in flight. Each chain goes in seq order, each request carrying the 16 proofs before its own
 /// as deps, so the elder applies 17 per request and never sees a gap. Returns the proofs
 /// registered.
 async fn fund(
@@ -360,10 +350,7 @@ async fn send_all(
         match answer {
             Ok(reply) if ok(&reply) => {}
             Ok(reply) => return Err(RunError::Failed(format!("unexpected answer: {reply:?}"))),
-            Err(error) => {
-                let error: client::transport::TransportError = error;
-                return Err(RunError::Failed(format!("request failed: {error}")));
-            }
+            Err(error) => return Err(RunError::Failed(format!("request failed: {error}"))),
         }
         done += 1;
         if done % 256 == 0 || done == total {

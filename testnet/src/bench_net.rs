@@ -176,6 +176,12 @@ pub async fn run(
     })
 }
 
+/// Tries at picking a recipient of the asked kind before taking any other account.
+const PICK_TRIES: usize = 64;
+
+/// A recipient other than `from`: in another section with probability `cross`, else in the
+/// sender's own. Accounts are spread over the sections in turn, so either kind is common; a
+/// tiny load may have none of the asked kind, and then any other account will do.
 fn pick_recipient(
     rng: &mut ChaCha20Rng,
     accounts: &[Account],
@@ -184,14 +190,15 @@ fn pick_recipient(
 ) -> AccountId {
     let home = accounts[from].section;
     let abroad = rng.gen_bool(cross.clamp(0.0, 1.0));
-    loop {
-        let candidate = &accounts[rng.gen_range(0..accounts.len())];
-        let section_fits = (candidate.section != home) == abroad;
-        let any_other_section = accounts.iter().any(|a| a.section != home);
-        if candidate.id != accounts[from].id && (section_fits || !any_other_section) {
-            return candidate.id;
+    for _ in 0..PICK_TRIES {
+        let candidate = rng.gen_range(0..accounts.len());
+        if candidate != from && (accounts[candidate].section != home) == abroad {
+            return accounts[candidate].id;
         }
     }
+    // At least two accounts (the command line's bound), so another one exists.
+    let other = (from + rng.gen_range(1..accounts.len())) % accounts.len();
+    accounts[other].id
 }
 
 /// Funds every account from the faucet: the faucet pays a few distributors in turn, and the

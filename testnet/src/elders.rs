@@ -122,15 +122,19 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / clock_ticks_per_second()
 }
 
-/// The kernel's clock ticks per second, as `getconf CLK_TCK` reports it (100 if unknown).
+/// The kernel's clock ticks per second, as `getconf CLK_TCK` reports it (100 if unknown),
+/// asked once: CPU is sampled inside the windows it measures.
 fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// A process's resident memory in bytes (VmRSS from /proc; 0 if unreadable).

@@ -20,13 +20,13 @@ pub async fn status(client: &Client, section: usize, index: u32) -> Option<Elder
 
 /// Every elder's status, section by section (`None` for an elder that did not answer).
 pub async fn statuses(client: &Client) -> Vec<Vec<Option<ElderStatus>>> {
-    let network = client.network();
-    let mut all = Vec::new();
-    for (position, section) in network.sections.iter().enumerate() {
-        let asks = (0..section.elder_count() as u32).map(|index| status(client, position, index));
-        all.push(futures::future::join_all(asks).await);
-    }
-    all
+    // Every elder at once, so an elder that is down costs one timeout, not one per section.
+    let sections = client.network().sections.iter().enumerate().map(|(position, section)| {
+        let asks =
+            (0..section.elder_count() as u32).map(move |index| status(client, position, index));
+        futures::future::join_all(asks)
+    });
+    futures::future::join_all(sections).await
 }
 
 /// Waits until every elder answers, reporting how many do as it goes; returns the elders that

@@ -275,8 +275,9 @@ impl Ledger {
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
     /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
     /// - the section signatures of `proofs` are checked in batches, one random linear
-    ///   combination per signing section (`weight` gives the random weights); a group that
-    ///   fails is left to the one-by-one checks, which find the bad proofs;
+    ///   combination per signing section (`weight` gives the random weights), a lone proof
+    ///   on its own; a group that fails is left to the one-by-one checks, which find the bad
+    ///   proofs;
     /// - the account signatures of `transfers` are checked, and for each valid one whose slot
     ///   is open here this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
@@ -304,14 +305,21 @@ impl Ledger {
             groups.entry(signer).or_default().push((id, proof.signature, message));
         }
         for (signer, group) in groups {
-            // One proof alone gains nothing from a batch.
-            if group.len() < 2 {
-                continue;
-            }
-            let items: Vec<(&HashedMessage, &BlsSignature)> =
-                group.iter().map(|(_, signature, message)| (message, signature)).collect();
-            let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
-            if crypto::bls_batch_is_valid(&self.network.sections[signer].key, &items, &weights) {
+            let key = &self.network.sections[signer].key;
+            let valid = match group.as_slice() {
+                // One proof alone gains nothing from a batch; it is still checked here, on
+                // this core, with the message already hashed.
+                [(_, signature, message)] => {
+                    crypto::bls_signature_is_valid(key, message, signature)
+                }
+                _ => {
+                    let items: Vec<(&HashedMessage, &BlsSignature)> =
+                        group.iter().map(|(_, signature, message)| (message, signature)).collect();
+                    let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
+                    crypto::bls_batch_is_valid(key, &items, &weights)
+                }
+            };
+            if valid {
                 let checked = group.iter().map(|(id, signature, _)| (*id, *signature));
                 precomputed.checked.extend(checked);
             }
