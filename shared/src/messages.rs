@@ -94,8 +94,9 @@ pub struct ElderStatus {
     pub applied: u64,
     /// Proofs routed to another section and not yet acknowledged.
     pub outbox: u64,
-    /// The sum of every balance held here.
-    pub balance_total: Amount,
+    /// The sum of every balance held here; wider than an amount, since a section's view may
+    /// hold credits whose debits it has not seen yet and so sum above the supply.
+    pub balance_total: u128,
 }
 
 /// Elder → client.

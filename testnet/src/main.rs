@@ -477,7 +477,7 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
                 serde_json::json!({
                     "section": view.prefix.to_string(),
                     "digests_agree": agree,
-                    "balance_total": view.agreed().map(|s| s.balance_total.0),
+                    "balance_total": view.agreed().map(|s| s.balance_total),
                 })
             })
             .collect();
@@ -487,7 +487,7 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
                 "elders": elders,
                 "sections": sections,
                 "supply": supply.0,
-                "balance_total": total.map(|t| t.0),
+                "balance_total": total,
             })
         );
     } else {
@@ -526,12 +526,12 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
             );
         }
         match total {
-            Some(total) if total == supply => {
+            Some(total) if total == u128::from(supply.0) => {
                 println!("total of all balances {total} = supply {supply}")
             }
             Some(total) => println!(
                 "total of all balances {total} vs supply {supply}: {} in flight between sections",
-                supply.0.saturating_sub(total.0)
+                u128::from(supply.0).saturating_sub(total)
             ),
             None => println!("total of all balances unknown: a section has no agreeing quorum"),
         }

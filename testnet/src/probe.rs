@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use client::Client;
 use shared::messages::{ClientReply, ClientRequest, ElderStatus};
-use shared::types::{Amount, ElderIndex, Prefix};
+use shared::types::{ElderIndex, Prefix};
 
 /// How often a waiting probe asks again.
 const POLL_MS: u64 = 100;
@@ -107,10 +107,8 @@ pub async fn survey(client: &Client) -> Vec<SectionView> {
 }
 
 /// The sum of the sections' agreed balance totals; `None` if a section has no agreement.
-pub fn total_balance(views: &[SectionView]) -> Option<Amount> {
-    views
-        .iter()
-        .try_fold(Amount::ZERO, |total, view| total.checked_add(view.agreed()?.balance_total))
+pub fn total_balance(views: &[SectionView]) -> Option<u128> {
+    views.iter().map(|view| Some(view.agreed()?.balance_total)).sum()
 }
 
 /// Waits until every section's elders all agree and the balances add up to the supply, with
@@ -123,7 +121,7 @@ pub async fn wait_settled(client: &Client, patience: Duration) -> (bool, Vec<Sec
         let settled = views.iter().all(|view| {
             view.elders.iter().all(|status| status.as_ref().is_some_and(|s| s.outbox == 0))
                 && view.answering_agree()
-        }) && total_balance(&views) == Some(supply);
+        }) && total_balance(&views) == Some(u128::from(supply.0));
         if settled || Instant::now() >= deadline {
             return (settled, views);
         }

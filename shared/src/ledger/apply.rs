@@ -100,6 +100,47 @@ impl Ledger {
         Ok(Ingested::Applied)
     }
 
+    /// Whether a stored proof fits the state it is replayed onto, so that applying it cannot
+    /// break an invariant: new here, and its debit at the next seq and covered, its credit
+    /// not overflowing, and it concerns this section.
+    pub(super) fn replay_check(&self, proof: &DebitProof, id: TransferId) -> Result<(), String> {
+        let prefix = self.section().prefix;
+        let transfer = proof.transfer();
+        if self.proofs.contains_key(&id) {
+            return Err(format!("transfer {id} is applied twice"));
+        }
+        let (debit, credit) = (prefix.matches(&transfer.from), prefix.matches(&transfer.to));
+        if !debit && !credit {
+            return Err(format!("transfer {id} does not concern section {prefix}"));
+        }
+        let mut from_balance = None;
+        if debit {
+            let account = self.accounts.get(&transfer.from);
+            let next_seq = account.map_or(crate::types::Seq::FIRST, |account| account.next_seq);
+            let balance = account.map_or(crate::types::Amount::ZERO, |account| account.balance);
+            if transfer.seq != next_seq || next_seq.next().is_none() {
+                let seq = transfer.seq;
+                return Err(format!(
+                    "debit {id} is at seq {seq}, the account's next is {next_seq}"
+                ));
+            }
+            from_balance = Some(balance.checked_sub(transfer.amount).ok_or_else(|| {
+                format!("debit {id} of {} exceeds the balance {balance}", transfer.amount)
+            })?);
+        }
+        if credit {
+            let balance = match self.accounts.get(&transfer.to) {
+                _ if transfer.from == transfer.to => from_balance,
+                Some(account) => Some(account.balance),
+                None => Some(crate::types::Amount::ZERO),
+            };
+            if balance.and_then(|balance| balance.checked_add(transfer.amount)).is_none() {
+                return Err(format!("credit {id} overflows the balance of {}", transfer.to));
+            }
+        }
+        Ok(())
+    }
+
     fn check_signature(
         &self,
         signer: &Section,

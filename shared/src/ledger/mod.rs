@@ -87,6 +87,15 @@ pub enum LedgerError {
         /// The elder.
         index: ElderIndex,
     },
+    /// A stored record decodes but cannot be replayed onto the state before it: the store is
+    /// damaged or belongs to another history.
+    #[error("stored record {record} does not replay: {problem}")]
+    Replay {
+        /// The record's position in the store, from 0.
+        record: u64,
+        /// Why it does not fit.
+        problem: String,
+    },
 }
 
 /// What checking a proof found.
@@ -184,7 +193,8 @@ impl Ledger {
     }
 
     /// Rebuilds an elder's ledger from its persisted records alone (how a restart comes back).
-    /// The records are this elder's own durable store, so proofs are not verified again.
+    /// The records are this elder's own durable store, so proofs are not verified again, but
+    /// each must fit the state before it: a record that does not is a typed error naming it.
     pub fn rebuild(
         network: Arc<Network>,
         me: ElderId,
@@ -192,7 +202,7 @@ impl Ledger {
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Ledger, LedgerError> {
         let mut ledger = Ledger::new(network, me, key_share)?;
-        for record in records {
+        for (position, record) in records.into_iter().enumerate() {
             match record {
                 Record::Signed(signed) => {
                     let account = ledger.accounts.entry(signed.transfer.from).or_default();
@@ -202,6 +212,10 @@ impl Ledger {
                 }
                 Record::Applied(proof) => {
                     let id = crypto::transfer_id(&proof.signed);
+                    ledger.replay_check(&proof, id).map_err(|problem| LedgerError::Replay {
+                        record: position as u64,
+                        problem,
+                    })?;
                     // Outbox entries come back due at once: delivery resumes on the first tick.
                     ledger.commit(proof, id, 0);
                 }
@@ -256,13 +270,11 @@ impl Ledger {
         }
     }
 
-    /// The sum of every balance here; no more than the supply, so it cannot overflow.
-    pub fn balance_total(&self) -> Amount {
-        let total = self
-            .accounts
-            .values()
-            .try_fold(Amount::ZERO, |total, account| total.checked_add(account.balance));
-        total.expect("balances held by one section never exceed the supply")
+    /// The sum of every balance here. A section's view may sum above the supply for a while
+    /// (credits applied before their debits), so it is summed wide: at most 2^64 accounts of
+    /// at most 2^64 − 1 each fit in a u128.
+    pub fn balance_total(&self) -> u128 {
+        self.accounts.values().map(|account| u128::from(account.balance.0)).sum()
     }
 
     /// Digest of every account's state: honest elders of a section agree on it once synced.

@@ -10,7 +10,7 @@ use fixtures::{
     ELDERS, HOME, SUPPLY,
 };
 
-use super::{ElderId, Ledger, Output, Record};
+use super::{ElderId, Ledger, LedgerError, Output, Record};
 use crate::client::account_id;
 use crate::crypto;
 use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
@@ -542,7 +542,7 @@ fn applied_and_status_queries_answer_from_the_state_here() {
     let (reply, _) = elders[0].handle_client(ClientRequest::Status, 0);
     let ClientReply::Status(status) = reply else { panic!("{reply:?}") };
     assert_eq!((status.state_digest, status.applied), (elders[0].state_digest(), 1));
-    assert_eq!(status.balance_total, Amount(SUPPLY));
+    assert_eq!(status.balance_total, u128::from(SUPPLY));
 }
 
 #[test]
@@ -675,6 +675,31 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
     let mut expected = vec![to_carol, from_dave];
     expected.sort();
     assert_eq!(left, expected);
+}
+
+#[test]
+fn records_that_do_not_replay_stop_rebuild_with_an_error_naming_the_record() {
+    let fx = Fixture::new(52);
+    let me = fx.elder_id(HOME, 0);
+    let alice = fx.account_in(HOME);
+    let first = fx.certify(fx.signed(&fx.faucet, alice, 100, 1));
+    let second = fx.certify(fx.signed(&fx.faucet, alice, 100, 2));
+    let rebuild = |records: Vec<Record>| {
+        Ledger::rebuild(fx.network.clone(), me, fx.key_share(HOME, 0), records).err()
+    };
+    let applied = |proof: &DebitProof| Record::Applied(proof.clone());
+    assert_eq!(rebuild(vec![applied(&first), applied(&second)]), None);
+    // A debit out of seq order, the same proof twice, and a debit the balance cannot cover.
+    let Some(LedgerError::Replay { record: 0, problem }) = rebuild(vec![applied(&second)]) else {
+        panic!("a debit at seq 2 before seq 1 does not replay");
+    };
+    assert!(problem.contains("seq 2"), "{problem}");
+    let twice = rebuild(vec![applied(&first), applied(&first)]);
+    assert!(matches!(twice, Some(LedgerError::Replay { record: 1, .. })), "{twice:?}");
+    let bob = fx.key_in(HOME);
+    let broke = fx.certify(fx.signed(&bob, alice, 1, 1));
+    let broke = rebuild(vec![applied(&first), applied(&broke)]);
+    assert!(matches!(broke, Some(LedgerError::Replay { record: 1, .. })), "{broke:?}");
 }
 
 #[test]

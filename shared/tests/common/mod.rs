@@ -271,7 +271,7 @@ pub fn samples() -> Vec<(String, Message)> {
             state_digest: Digest([0x5d; 32]),
             applied: 12,
             outbox: 3,
-            balance_total: Amount(1_000),
+            balance_total: 1_000,
         })),
     ];
     messages.extend(rejections(keys).into_iter().map(|r| Message::Reply(ClientReply::Rejected(r))));
