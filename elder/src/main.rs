@@ -17,8 +17,12 @@ struct Args {
     config: PathBuf,
 }
 
+/// Exit status of an elder whose thread panicked.
+const PANIC_EXIT_CODE: i32 = 101;
+
 fn main() -> anyhow::Result<()> {
     client::init_logging("info");
+    exit_on_panic();
     let args = Args::parse();
     let config =
         Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
@@ -40,4 +44,16 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = terminate.recv() => {}
     }
     Ok(())
+}
+
+/// A panic on any thread is a crash: the elder must not keep its endpoint open with a dead
+/// ledger or commit thread inside, so the process ends at once with a non-zero status (what
+/// it acknowledged is durable; a restart replays it).
+fn exit_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        tracing::error!(%info, "a thread panicked; exiting");
+        std::process::exit(PANIC_EXIT_CODE);
+    }));
 }

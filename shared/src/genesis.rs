@@ -6,8 +6,9 @@ use blsttc::SecretKeySet;
 use ed25519_dalek::SigningKey;
 
 use crate::client::account_id;
-use crate::network::{shares_needed, ElderInfo, SectionInfo};
-use crate::types::{ElderIndex, Prefix};
+use crate::crypto;
+use crate::network::{shares_needed, ElderInfo, Network, SectionInfo};
+use crate::types::{BlsSignature, DebitProof, ElderIndex, Prefix, SignedTransfer};
 
 /// Deals one key set per prefix and describes each section with `elders` elders, named by
 /// `elder(prefix, index)`. Returns the sections for the map and the secret key sets, whose
@@ -42,4 +43,19 @@ pub fn account_key_in(rng: &mut impl Rng, prefix: Prefix) -> SigningKey {
             return key;
         }
     }
+}
+
+/// A debit proof of `signed` signed with a section's whole secret key, naming section `named`'s
+/// key: what `n − f` combined shares would give when `keys` are that section's. Only the
+/// dealer (benchmarks, tests) holds whole keys; a real network never does.
+pub fn dealer_proof(
+    network: &Network,
+    keys: &SecretKeySet,
+    named: usize,
+    signed: SignedTransfer,
+) -> DebitProof {
+    let id = crypto::transfer_id(&signed);
+    let message = crypto::debit_signing_bytes(&network.genesis, &id);
+    let signature = BlsSignature(keys.secret_key().sign(message).to_bytes());
+    DebitProof { signed, section_key: network.sections[named].key_id, signature }
 }

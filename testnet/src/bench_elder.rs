@@ -17,13 +17,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use shared::client::{account_id, build_transfer};
-use shared::crypto;
 use shared::limits::DEPS_MAX;
 use shared::messages::{ClientReply, ClientRequest};
 use shared::network::Network;
-use shared::types::{
-    AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer,
-};
+use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer};
 
 use crate::elders::{cpu_seconds, free_base_port, resident_bytes, Elders, Signal};
 use crate::{probe, RunError};
@@ -104,7 +101,7 @@ pub async fn run(
     let network = Arc::new(client::read_network(&genesis.map)?);
     let faucet =
         client::wallet::Wallet::open(&genesis.faucet_key).map_err(client::ClientError::from)?;
-    let prover = Prover { network: &network, section_key: dealer[0].secret_key() };
+    let prover = Prover { network: &network, section_keys: &dealer[0] };
     let prepared = prover.prepare(faucet.key(), transfers, accounts, &mut rng, &progress);
 
     let mut processes = Elders::new(genesis, false)?;
@@ -181,7 +178,7 @@ async fn restart(
 ) -> Result<f64, RunError> {
     progress("restarting the elder", 0, 1);
     processes.signal(0, Signal::Terminate);
-    if processes.wait_exit(0) != Some(0) {
+    if processes.wait_exit(0, RESTART_PATIENCE) != Some(0) {
         return Err(RunError::Failed("the elder did not stop cleanly".to_string()));
     }
     let started = Instant::now();
@@ -202,7 +199,7 @@ fn is_registered(reply: &ClientReply) -> bool {
 /// Signs transfers and certifies them with the dealer's section key, as n − f elders would.
 struct Prover<'a> {
     network: &'a Network,
-    section_key: blsttc::SecretKey,
+    section_keys: &'a blsttc::SecretKeySet,
 }
 
 impl Prover<'_> {
@@ -212,10 +209,7 @@ impl Prover<'_> {
     }
 
     fn prove(&self, signed: SignedTransfer) -> DebitProof {
-        let id = crypto::transfer_id(&signed);
-        let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
-        let signature = BlsSignature(self.section_key.sign(message).to_bytes());
-        DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
+        shared::genesis::dealer_proof(self.network, self.section_keys, 0, signed)
     }
 
     /// One funding chain: `payer` pays each of `to` in seq order.

@@ -12,6 +12,8 @@ use elder::genesis::{ElderFiles, Genesis};
 
 /// How long stopping elders may take before they are killed.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);
+/// Pause between checks whether an elder has exited.
+const EXIT_POLL_MS: u64 = 20;
 
 /// Why elders cannot be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -248,10 +250,21 @@ impl Elders {
         }
     }
 
-    /// Waits for the elder at `position` to exit; returns its exit code.
-    pub fn wait_exit(&mut self, position: usize) -> Option<i32> {
-        let mut child = self.children[position].take()?;
-        child.wait().ok()?.code()
+    /// Waits up to `patience` for the elder at `position` to exit; returns its exit code, or
+    /// `None` if it is still running (or died by a signal).
+    pub fn wait_exit(&mut self, position: usize, patience: Duration) -> Option<i32> {
+        let deadline = Instant::now() + patience;
+        let child = self.children[position].as_mut()?;
+        loop {
+            if let Some(status) = child.try_wait().ok()? {
+                self.children[position] = None;
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(EXIT_POLL_MS));
+        }
     }
 
     /// Asks every running elder to stop cleanly and waits; returns the elders that did not
@@ -266,21 +279,15 @@ impl Elders {
         let deadline = Instant::now() + STOP_PATIENCE;
         let mut unclean = Vec::new();
         for position in 0..self.children.len() {
-            let Some(mut child) = self.children[position].take() else { continue };
+            if self.children[position].is_none() {
+                continue;
+            }
             let name = elder_name(&self.genesis.elders[position]);
-            let code = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break status.code(),
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break None;
-                    }
-                }
-            };
+            let code = self.wait_exit(position, deadline.saturating_duration_since(Instant::now()));
+            if let Some(mut child) = self.children[position].take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
             let _ = std::fs::remove_file(pid_file(&self.genesis.elders[position]));
             if code != Some(0) {
                 unclean.push(name);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use client::wallet::Wallet;
 use client::Client;
-use elder::genesis::{self, Genesis, Plan};
+use elder::genesis::{self, DealerKeys, Genesis, Plan};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use shared::messages::ElderStatus;
@@ -31,6 +31,8 @@ pub struct TestNet {
     pub dir: tempfile::TempDir,
     /// The network.
     pub network: Arc<Network>,
+    /// The dealer's secret key set of each section, for tests that play a compromised key.
+    pub dealer: DealerKeys,
     elders: Elders,
     elders_per_section: usize,
 }
@@ -40,12 +42,13 @@ impl TestNet {
     pub fn start(sections: usize, elders: usize, seed: u64) -> TestNet {
         let dir = tempfile::tempdir().expect("temp dir");
         let plan = Plan::local(sections, elders, free_ports(sections * elders), SUPPLY);
-        let genesis = genesis::write(dir.path(), &plan, &mut ChaCha20Rng::seed_from_u64(seed))
-            .expect("genesis");
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let (genesis, dealer) =
+            genesis::write_keeping_dealer_keys(dir.path(), &plan, &mut rng).expect("genesis");
         let network = Arc::new(client::read_network(&genesis.map).expect("the map reads back"));
         let mut processes = Elders::new(genesis, false).expect("elder binary");
         processes.spawn_all().expect("spawn elders");
-        TestNet { dir, network, elders: processes, elders_per_section: elders }
+        TestNet { dir, network, dealer, elders: processes, elders_per_section: elders }
     }
 
     /// What genesis wrote.
@@ -73,9 +76,10 @@ impl TestNet {
         self.elders.signal(position, signal);
     }
 
-    /// Waits for the elder at `position` to exit and returns its exit code.
+    /// Waits up to `PATIENCE` for the elder at `position` to exit; returns its exit code, or
+    /// `None` if it still runs.
     pub fn wait_exit(&mut self, position: usize) -> Option<i32> {
-        self.elders.wait_exit(position)
+        self.elders.wait_exit(position, PATIENCE)
     }
 
     /// The log of the elder at `position`, for failure messages.

@@ -19,8 +19,7 @@ use crate::messages::{AccountReport, ClientReply, ClientRequest};
 use crate::network::{ElderInfo, Network, NetworkMap};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq,
-    SignedTransfer, Transfer,
+    AccountId, Amount, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
 };
 
 /// Elders per section: n = 4 tolerates f = 1 and needs n − f = 3 shares.
@@ -146,11 +145,8 @@ impl Fixture {
         signer: usize,
         named: usize,
     ) -> DebitProof {
-        let id = crypto::transfer_id(&signed);
-        let message = crypto::debit_signing_bytes(&self.genesis(), &id);
         // The master key signs exactly what n − f combined shares would: one op, not n + 1.
-        let signature = BlsSignature(self.key_sets[signer].secret_key().sign(message).to_bytes());
-        DebitProof { signed, section_key: self.network.sections[named].key_id, signature }
+        crate::genesis::dealer_proof(&self.network, &self.key_sets[signer], named, signed)
     }
 
     /// The genuine debit proof of `signed`, certified by its sender's section.
