@@ -20,6 +20,8 @@ use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::types::{Amount, ElderIndex, Prefix};
 
 use crate::config::{prefix_bits, ConfigFile};
+use crate::store::{Identity, Store, StoreError};
+use shared::ledger::ElderId;
 
 /// The network map's file name in a genesis directory.
 pub const MAP_FILE: &str = "network.map";
@@ -65,6 +67,13 @@ pub struct ElderFiles {
     pub listen: SocketAddr,
     /// Its config file.
     pub config: PathBuf,
+}
+
+impl ElderFiles {
+    /// Its data directory, beside its config.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.with_file_name(DATA_DIR)
+    }
 }
 
 /// What genesis wrote.
@@ -115,6 +124,9 @@ pub enum GenesisError {
     /// A file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// An elder's new store could not be created.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A genesis directory's map is unusable.
     #[error("{0}")]
     Read(String),
@@ -191,7 +203,8 @@ pub fn write_keeping_dealer_keys(
         sections,
         certificate_authority: authority.der(),
     };
-    Network::new(map.clone()).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    let network =
+        Network::new(map.clone()).map_err(|error| GenesisError::Plan(error.to_string()))?;
     let map_path = dir.join(MAP_FILE);
     let map_bytes = codec::encode(&map).map_err(|error| GenesisError::Plan(error.to_string()))?;
     files::replace(&map_path, &map_bytes, 0o644)?;
@@ -201,6 +214,11 @@ pub fn write_keeping_dealer_keys(
         let share = key_sets[position / plan.elders].secret_key_share(elder.index.0 as usize);
         let (certificate, key) = &certificates[position];
         write_elder(elder, &map_bytes, &share.to_bytes(), certificate, key)?;
+        let identity = Identity {
+            genesis: network.genesis,
+            elder: ElderId { prefix: elder.prefix, index: elder.index },
+        };
+        Store::create(&elder.data_dir(), identity)?;
     }
     Ok((Genesis { map: map_path, faucet_key, elders }, key_sets))
 }
@@ -217,6 +235,9 @@ fn listen_address(address: &str) -> Result<SocketAddr, GenesisError> {
     })?;
     Ok(SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)))
 }
+
+/// The data directory's name inside an elder's directory.
+pub const DATA_DIR: &str = "data";
 
 /// The directory name of one elder inside a genesis directory.
 pub fn elder_dir_name(prefix: Prefix, index: ElderIndex) -> String {
@@ -246,7 +267,7 @@ fn write_elder(
         key_share: PathBuf::from("key-share"),
         tls_certificate: PathBuf::from("tls-certificate.der"),
         tls_key: PathBuf::from("tls-key.der"),
-        data_dir: PathBuf::from("data"),
+        data_dir: PathBuf::from(DATA_DIR),
         listen: elder.listen,
     };
     let text = toml::to_string(&config).map_err(|error| GenesisError::Plan(error.to_string()))?;

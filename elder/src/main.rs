@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use elder::config::Config;
+use elder::store::{Identity, Store};
 use elder::Elder;
 
 /// One elder of a section bank network: validates transfers, signs shares, applies proofs,
@@ -15,6 +16,11 @@ struct Args {
     /// The elder's config file (TOML), as written by `testnet`.
     #[arg(long)]
     config: PathBuf,
+    /// Create an empty store first. Genesis creates every elder's store, so this is only for
+    /// an elder that has never run and lost its data directory before its first start: an
+    /// elder that has signed anything must never start without its store (it could sign twice).
+    #[arg(long)]
+    new_store: bool,
 }
 
 /// Exit status of an elder whose thread panicked.
@@ -26,6 +32,10 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config =
         Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
+    if args.new_store {
+        let identity = Identity { genesis: config.network.genesis, elder: config.me };
+        Store::create(&config.data_dir, identity)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let elder = Elder::start(config)?;

@@ -61,6 +61,23 @@ pub enum StoreError {
         /// This elder.
         expected: String,
     },
+    /// The data directory holds no store: starting fresh would forget every share this elder
+    /// signed (R1), so it is done only at genesis or when the operator asks.
+    #[error(
+        "store {path} does not exist: an elder started without its store has forgotten the \
+         shares it signed and could sign twice. Restore the data directory, or, only if this \
+         elder has never run, start it once with --new-store"
+    )]
+    Missing {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// A new store was asked for where one already is.
+    #[error("store {path} already exists; start the elder without --new-store")]
+    Exists {
+        /// The store file.
+        path: PathBuf,
+    },
     /// A stored record does not decode.
     #[error("store {path}: record {key} is corrupt: {problem}")]
     Corrupt {
@@ -73,6 +90,10 @@ pub enum StoreError {
     },
 }
 
+fn database_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Database { path: path.to_path_buf(), message: error.to_string() }
+}
+
 /// An open store.
 pub struct Store {
     database: Database,
@@ -81,22 +102,33 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` for `identity`.
-    pub fn open(dir: &Path, identity: Identity) -> Result<Store, StoreError> {
+    /// Creates a new, empty store in `dir` for `identity`: at genesis, or for an elder the
+    /// operator says has never run. An existing store is never replaced.
+    pub fn create(dir: &Path, identity: Identity) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::Directory { path: dir.to_path_buf(), source })?;
         let path = dir.join(STORE_FILE);
-        let fail = |error: &dyn std::fmt::Display| StoreError::Database {
-            path: path.clone(),
-            message: error.to_string(),
-        };
-        let database = Database::create(&path).map_err(|e| fail(&e))?;
+        if path.exists() {
+            return Err(StoreError::Exists { path });
+        }
+        let database = Database::create(&path).map_err(|e| database_error(&path, e))?;
+        let mut store = Store { database, path, next_key: 0 };
+        store.identity()?;
+        store.write_identity(identity)?;
+        Ok(store)
+    }
+
+    /// Opens the store in `dir`, which must exist and belong to `identity`.
+    pub fn open(dir: &Path, identity: Identity) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE);
+        if !path.is_file() {
+            return Err(StoreError::Missing { path });
+        }
+        let database = Database::open(&path).map_err(|e| database_error(&path, e))?;
         let mut store = Store { database, path: path.clone(), next_key: 0 };
-        let found = store.identity()?;
-        match found {
+        match store.identity()? {
             Some(found) if found == identity => {}
-            None if store.is_empty()? => store.write_identity(identity)?,
-            _ => {
+            found => {
                 let found = found.map_or_else(|| "an unknown owner".to_string(), |f| f.to_string());
                 return Err(StoreError::WrongIdentity {
                     path,
@@ -105,15 +137,16 @@ impl Store {
                 });
             }
         }
-        let read = store.database.begin_read().map_err(|e| fail(&e))?;
-        let table = read.open_table(RECORDS).map_err(|e| fail(&e))?;
-        let last = table.last().map_err(|e| fail(&e))?;
+        let read = store.database.begin_read().map_err(|e| store.fail(e))?;
+        let table = read.open_table(RECORDS).map_err(|e| store.fail(e))?;
+        let last = table.last().map_err(|e| store.fail(e))?;
         store.next_key = last.map_or(0, |(key, _)| key.value() + 1);
+        drop((table, read));
         Ok(store)
     }
 
     fn fail(&self, error: impl std::fmt::Display) -> StoreError {
-        StoreError::Database { path: self.path.clone(), message: error.to_string() }
+        database_error(&self.path, error)
     }
 
     fn identity(&self) -> Result<Option<Identity>, StoreError> {
@@ -135,12 +168,6 @@ impl Store {
                 })
             })
             .transpose()
-    }
-
-    fn is_empty(&self) -> Result<bool, StoreError> {
-        let read = self.database.begin_read().map_err(|e| self.fail(e))?;
-        let table = read.open_table(RECORDS).map_err(|e| self.fail(e))?;
-        Ok(table.len().map_err(|e| self.fail(e))? == 0)
     }
 
     fn write_identity(&mut self, identity: Identity) -> Result<(), StoreError> {
@@ -209,7 +236,7 @@ mod tests {
         let acked =
             |n: u8| Record::Acked { transfer: TransferId(Digest([n; 32])), elder: ElderIndex(1) };
         {
-            let mut store = Store::open(dir.path(), identity(0)).expect("open");
+            let mut store = Store::create(dir.path(), identity(0)).expect("create");
             store.append(&[acked(1), acked(2)]).expect("append");
             store.append(&[acked(3)]).expect("append");
         }
@@ -220,9 +247,26 @@ mod tests {
     #[test]
     fn a_store_of_another_elder_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
-        drop(Store::open(dir.path(), identity(0)).expect("open"));
+        drop(Store::create(dir.path(), identity(0)).expect("create"));
         let error = Store::open(dir.path(), identity(1)).err().expect("refused");
         assert!(matches!(error, StoreError::WrongIdentity { .. }), "{error}");
         assert!(error.to_string().contains("elder 0 of section"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_store_is_refused_and_an_existing_one_is_never_created_over() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let error = Store::open(dir.path(), identity(0)).err().expect("refused");
+        assert!(matches!(error, StoreError::Missing { .. }), "{error}");
+        assert!(error.to_string().contains(STORE_FILE), "{error}");
+        assert!(!dir.path().join(STORE_FILE).exists(), "opening creates nothing");
+        let mut store = Store::create(dir.path(), identity(0)).expect("create");
+        let acked = Record::Acked { transfer: TransferId(Digest([1; 32])), elder: ElderIndex(1) };
+        store.append(&[acked.clone()]).expect("append");
+        drop(store);
+        let error = Store::create(dir.path(), identity(0)).err().expect("refused");
+        assert!(matches!(error, StoreError::Exists { .. }), "{error}");
+        let store = Store::open(dir.path(), identity(0)).expect("open");
+        assert_eq!(store.records().expect("records"), vec![acked]);
     }
 }

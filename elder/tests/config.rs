@@ -107,3 +107,16 @@ fn a_tls_key_of_another_elder_is_named() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("tls-key.der") && stderr.contains("not the key"), "{stderr}");
 }
+
+#[test]
+fn an_elder_without_its_store_refuses_to_start_unless_told_it_is_new() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let genesis = genesis_in(dir.path());
+    let data = genesis.elders[0].data_dir();
+    assert!(data.join(elder::store::STORE_FILE).is_file(), "genesis creates the store");
+    std::fs::remove_dir_all(&data).expect("lose the data directory");
+    let (code, stderr) = run_elder(&genesis.elders[0].config);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("elder.redb") && stderr.contains("--new-store"), "{stderr}");
+    assert!(!data.exists(), "a refused start creates nothing");
+}

@@ -97,7 +97,7 @@ pub async fn run(
     let plan = Plan::local(1, elders, base, Amount(u64::MAX / 2));
     let mut rng = ChaCha20Rng::seed_from_u64(elders as u64);
     let (genesis, dealer) = genesis::write_keeping_dealer_keys(dir.path(), &plan, &mut rng)?;
-    let store = genesis.elders[0].config.with_file_name("data").join(elder::store::STORE_FILE);
+    let store = genesis.elders[0].data_dir().join(elder::store::STORE_FILE);
     let network = Arc::new(client::read_network(&genesis.map)?);
     let faucet =
         client::wallet::Wallet::open(&genesis.faucet_key).map_err(client::ClientError::from)?;

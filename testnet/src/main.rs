@@ -448,7 +448,7 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     for (elder, status) in
         genesis.elders.iter().zip(views.iter().flat_map(|view| view.elders.iter()))
     {
-        let store = elder.config.with_file_name("data").join(elder::store::STORE_FILE);
+        let store = elder.data_dir().join(elder::store::STORE_FILE);
         let bytes = std::fs::metadata(&store).map(|meta| meta.len()).unwrap_or(0);
         rows.push((elder, status, bytes));
     }
