@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use shared::codec;
 use shared::ledger::{ElderId, Record};
