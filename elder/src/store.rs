@@ -262,7 +262,7 @@ mod tests {
         assert!(!dir.path().join(STORE_FILE).exists(), "opening creates nothing");
         let mut store = Store::create(dir.path(), identity(0)).expect("create");
         let acked = Record::Acked { transfer: TransferId(Digest([1; 32])), elder: ElderIndex(1) };
-        store.append(&[acked.clone()]).expect("append");
+        store.append(std::slice::from_ref(&acked)).expect("append");
         drop(store);
         let error = Store::create(dir.path(), identity(0)).err().expect("refused");
         assert!(matches!(error, StoreError::Exists { .. }), "{error}");
