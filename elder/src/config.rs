@@ -119,7 +119,7 @@ impl Config {
             return Err(FileError::new(&certificate_path, problem).into());
         }
         let tls_key_path = resolve(&file.tls_key);
-        let tls_key = files::read_bounded(&tls_key_path, SMALL_FILE_BYTES_MAX)?;
+        let tls_key = files::read_secret(&tls_key_path, SMALL_FILE_BYTES_MAX)?;
         check_key_matches(&certificate, &tls_key)
             .map_err(|problem| FileError::new(&tls_key_path, problem))?;
         Ok(Config {
