@@ -24,5 +24,7 @@ pub const CERTIFICATE_BYTES_MAX: usize = 4096;
 pub const OUTBOX_RETRY_DELAY_MS_MIN: u64 = 100;
 /// Longest delay between two deliveries of an unacknowledged outgoing credit.
 pub const OUTBOX_RETRY_DELAY_MS_MAX: u64 = 10_000;
-/// Most outgoing credits an elder holds unacknowledged before it refuses new cross-section debits.
-pub const OUTBOX_CREDITS_MAX: usize = 100_000;
+/// Most credits for one other section an elder holds unacknowledged before it refuses to sign
+/// new transfers to that section. Only signing is refused: registrations, credits and sync
+/// never wait on an outbox, so sections cut apart drain each other once they meet again.
+pub const OUTBOX_CREDITS_PER_SECTION_MAX: usize = 100_000;

@@ -121,10 +121,16 @@ pub enum Rejection {
         /// The amount.
         amount: Amount,
     },
-    /// Too many outgoing credits await acknowledgement; try again shortly.
-    #[error("{pending} outgoing credits await delivery; try again shortly")]
+    /// Too many credits for the recipient's section await its acknowledgement: that section
+    /// is unreachable or slow. Transfers to other sections go on; try this one again later.
+    #[error(
+        "{pending} credits to section {section} await its acknowledgement (it is unreachable \
+         or slow); transfers to it wait until it catches up"
+    )]
     OutboxFull {
-        /// Credits waiting.
+        /// The recipient's section.
+        section: Prefix,
+        /// Credits for it waiting.
         pending: u64,
     },
 }

@@ -180,7 +180,7 @@ fn rejection() -> impl Strategy<Value = Rejection> {
             account,
             amount: Amount(amount),
         }),
-        any::<u64>().prop_map(|pending| Rejection::OutboxFull { pending }),
+        any::<u64>().prop_map(|pending| Rejection::OutboxFull { section: Prefix::ROOT, pending }),
     ]
 }
 

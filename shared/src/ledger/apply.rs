@@ -3,7 +3,6 @@
 
 use super::{Ingested, Ledger, Output, Record};
 use crate::crypto;
-use crate::limits::OUTBOX_CREDITS_MAX;
 use crate::network::Section;
 use crate::rejection::Rejection;
 use crate::types::{DebitProof, TransferId};
@@ -75,8 +74,6 @@ impl Ledger {
                 let (account, amount) = (transfer.to, transfer.amount);
                 return Err(Rejection::BalanceOverflow { account, amount });
             }
-        } else if self.outbox.len() >= OUTBOX_CREDITS_MAX {
-            return Err(Rejection::OutboxFull { pending: self.outbox.len() as u64 });
         }
         Ok(Ingested::Applied)
     }
@@ -93,9 +90,6 @@ impl Ledger {
         if balance.checked_add(transfer.amount).is_none() {
             let (account, amount) = (transfer.to, transfer.amount);
             return Err(Rejection::BalanceOverflow { account, amount });
-        }
-        if self.outbox.len() >= OUTBOX_CREDITS_MAX {
-            return Err(Rejection::OutboxFull { pending: self.outbox.len() as u64 });
         }
         Ok(Ingested::Applied)
     }
@@ -179,7 +173,7 @@ impl Ledger {
             other_section = Some(self.network.section_index_of(&to));
         }
         if let Some(target) = other_section {
-            self.outbox.insert(id, super::OutboxEntry::new(target, now_ms));
+            self.add_to_outbox(id, target, now_ms);
         }
         self.log.push(id);
         self.proofs.insert(id, proof);

@@ -18,7 +18,9 @@ pub use account::Account;
 use outbox::OutboxEntry;
 
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
-use crate::limits::{DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::limits::{
+    DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_PAGE_PROOFS_MAX,
+};
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
 };
@@ -140,6 +142,10 @@ pub struct Ledger {
     proofs: HashMap<TransferId, DebitProof>,
     log: Vec<TransferId>,
     outbox: BTreeMap<TransferId, OutboxEntry>,
+    /// Outbox entries per target section.
+    outbox_pending: BTreeMap<usize, usize>,
+    /// Entries for one section beyond which signing new credits to it is refused.
+    outbox_per_section_max: usize,
     sync_positions: BTreeMap<ElderIndex, u64>,
     /// Crypto done ahead for the current batch of inputs.
     precomputed: Precomputed,
@@ -184,6 +190,8 @@ impl Ledger {
             proofs: HashMap::new(),
             log: Vec::new(),
             outbox: BTreeMap::new(),
+            outbox_pending: BTreeMap::new(),
+            outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
             sync_positions: BTreeMap::new(),
             precomputed: Precomputed::default(),
             debit_messages: lru::LruCache::new(
@@ -462,6 +470,9 @@ impl Ledger {
         }
         if transfer.seq.next().is_none() {
             return Err(Rejection::SeqExhausted { account: transfer.from });
+        }
+        if !self.section().prefix.matches(&transfer.to) {
+            self.check_outbox_room(self.network.section_index_of(&transfer.to))?;
         }
         self.accounts.entry(transfer.from).or_default().signed = Some(Box::new(signed.clone()));
         let reply = self.share_reply(id);

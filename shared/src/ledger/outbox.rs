@@ -6,8 +6,11 @@
 use std::collections::BTreeSet;
 
 use super::{ElderId, Ledger, Output, Record};
+#[cfg(doc)]
+use crate::limits::OUTBOX_CREDITS_PER_SECTION_MAX;
 use crate::limits::{OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MIN};
 use crate::messages::PeerMessage;
+use crate::rejection::Rejection;
 use crate::types::{DebitProof, ElderIndex, TransferId};
 
 /// One routed proof awaiting acknowledgement.
@@ -38,6 +41,30 @@ fn retry_delay_ms(attempts: u32) -> u64 {
 }
 
 impl Ledger {
+    /// Queues an applied proof for routing to section `target`, due at `now_ms`.
+    pub(super) fn add_to_outbox(&mut self, id: TransferId, target: usize, now_ms: u64) {
+        if self.outbox.insert(id, OutboxEntry::new(target, now_ms)).is_none() {
+            *self.outbox_pending.entry(target).or_default() += 1;
+        }
+    }
+
+    /// R5 bounded: refuses to sign a new credit for section `target` while too many for it
+    /// await acknowledgement. Nothing else waits on the outbox.
+    pub(super) fn check_outbox_room(&self, target: usize) -> Result<(), Rejection> {
+        let pending = self.outbox_pending.get(&target).copied().unwrap_or(0);
+        if pending >= self.outbox_per_section_max {
+            let section = self.network.sections[target].prefix;
+            return Err(Rejection::OutboxFull { section, pending: pending as u64 });
+        }
+        Ok(())
+    }
+
+    /// Sets how many credits for one section may await acknowledgement before signing new
+    /// ones to it is refused ([`OUTBOX_CREDITS_PER_SECTION_MAX`] unless set).
+    pub fn set_outbox_limit(&mut self, credits_per_section: usize) {
+        self.outbox_per_section_max = credits_per_section;
+    }
+
     /// Sends a routed proof to every elder of its target section that has not acknowledged it.
     pub(super) fn deliver(&mut self, id: TransferId, now_ms: u64, output: &mut Output) {
         let Some(entry) = self.outbox.get_mut(&id) else {
@@ -89,8 +116,11 @@ impl Ledger {
             return;
         };
         entry.acked.insert(elder);
-        if entry.acked.len() > self.network.sections[entry.target].faults_max() {
+        let target = entry.target;
+        if entry.acked.len() > self.network.sections[target].faults_max() {
             self.outbox.remove(&id);
+            let pending = self.outbox_pending.get_mut(&target).expect("counted when added");
+            *pending -= 1;
         }
     }
 }

@@ -678,6 +678,63 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
 }
 
 #[test]
+fn sections_cut_apart_with_full_outboxes_drain_each_other_when_they_meet_again() {
+    let fx = Fixture::new(54);
+    let (mut home, mut away) = (fx.ledger(HOME, 0), fx.ledger(AWAY, 0));
+    home.set_outbox_limit(2);
+    away.set_outbox_limit(2);
+    let (bob, carol, alice) = (fx.account_in(AWAY), fx.account_in(AWAY), fx.account_in(HOME));
+    // Cut apart: home fills its outbox with credits for away.
+    let to_bob: Vec<DebitProof> =
+        (1..=2).map(|seq| fx.certify(fx.signed(&fx.faucet, bob, 10, seq))).collect();
+    for proof in &to_bob {
+        register(&mut home, proof, 0);
+    }
+    let to_carol = fx.signed(&fx.faucet, carol, 10, 3);
+    let section = fx.prefix(AWAY);
+    assert_refused(&mut home, validate(to_carol), Rejection::OutboxFull { section, pending: 2 });
+    // One unreachable section stops only transfers to it.
+    let (reply, _) = home.handle_client(validate(fx.signed(&fx.faucet, alice, 10, 3)), 0);
+    assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+    // Away fills its outbox with proofs for home: a credit's debit routed back, and a debit.
+    let dave = fx.key_in(AWAY);
+    let funding = fx.certify(fx.signed(&fx.faucet, account_id(&dave), 100, 10));
+    away.handle_peer(fx.elder_id(HOME, 1), PeerMessage::Proof { proof: funding }, 0);
+    let to_alice = fx.certify(fx.signed(&dave, alice, 30, 1));
+    register(&mut away, &to_alice, 0);
+    assert_eq!(away.outbox().count(), 2);
+
+    // They meet again: each applies and acknowledges the other's credits, full as it is.
+    let acks = |output: Output| -> Vec<PeerMessage> {
+        let messages = output.messages.into_iter().map(|(_, message)| message);
+        messages.filter(|message| matches!(message, PeerMessage::ProofAck { .. })).collect()
+    };
+    let delivered =
+        home.handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Proof { proof: to_alice.clone() }, 0);
+    let id = crypto::transfer_id(&to_alice.signed);
+    assert_eq!(acks(delivered), vec![PeerMessage::ProofAck { transfer: id }]);
+    assert_eq!(home.report(alice).balance, Amount(30));
+    for proof in &to_bob {
+        let delivered =
+            away.handle_peer(fx.elder_id(HOME, 0), PeerMessage::Proof { proof: proof.clone() }, 0);
+        let id = crypto::transfer_id(&proof.signed);
+        assert_eq!(acks(delivered), vec![PeerMessage::ProofAck { transfer: id }]);
+    }
+    assert_eq!(away.report(bob).balance, Amount(20));
+    // f + 1 acknowledgements free room at home (the credit's debit routed back to away holds
+    // one place), and transfers to away are signed again.
+    for (proof, elder) in to_bob.iter().flat_map(|proof| [(proof, 0), (proof, 1)]) {
+        let ack = PeerMessage::ProofAck { transfer: crypto::transfer_id(&proof.signed) };
+        home.handle_peer(fx.elder_id(AWAY, elder), ack, 0);
+    }
+    let other = fx.key_in(HOME);
+    let paid = fx.certify(fx.signed(&fx.faucet, account_id(&other), 50, 3));
+    register(&mut home, &paid, 0);
+    let (reply, _) = home.handle_client(validate(fx.signed(&other, carol, 10, 1)), 0);
+    assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+}
+
+#[test]
 fn records_that_do_not_replay_stop_rebuild_with_an_error_naming_the_record() {
     let fx = Fixture::new(52);
     let me = fx.elder_id(HOME, 0);

@@ -229,7 +229,7 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
         Rejection::UnknownSectionKey { key: SectionKeyId(Digest([0x5c; 32])) },
         Rejection::BadSectionSignature { transfer: id },
         Rejection::BalanceOverflow { account: bob, amount: Amount(u64::MAX) },
-        Rejection::OutboxFull { pending: 100_000 },
+        Rejection::OutboxFull { section: Prefix::ROOT, pending: 100_000 },
     ]
 }
 
