@@ -100,6 +100,15 @@ pub enum LedgerError {
     },
 }
 
+/// Where a transfer stands against its account's slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SlotState {
+    /// Nothing is signed at the slot yet.
+    Open,
+    /// This elder signed this very transfer there.
+    HeldByThis,
+}
+
 /// What checking a proof found.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ingested {
@@ -298,8 +307,8 @@ impl Ledger {
     ///   combination per signing section (`weight` gives the random weights), a lone proof
     ///   on its own; a group that fails is left to the one-by-one checks, which find the bad
     ///   proofs;
-    /// - the account signatures of `transfers` are checked, and for each valid one whose slot
-    ///   is open here this elder's share is signed. Signing is deterministic and nothing is
+    /// - for each of `transfers` that validate would sign (shape, seq, slot, balance and
+    ///   outbox room checked first, then the account signature) this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
     ///
     /// Proofs already applied here are not checked at all, and the debit message of a proof
@@ -345,9 +354,9 @@ impl Ledger {
             }
         }
         for signed in transfers {
-            let transfer = &signed.transfer;
-            let next = self.accounts.get(&transfer.from).map_or(Seq::FIRST, |a| a.next_seq);
-            if transfer.seq != next
+            // Only a transfer validate would sign is worth a share: the cheap checks first.
+            if self.check_shape(signed).is_err()
+                || self.check_slot(signed).is_err()
                 || !crypto::account_signature_is_valid(&self.network.genesis, signed)
             {
                 continue;
@@ -452,37 +461,25 @@ impl Ledger {
         output: &mut Output,
     ) -> Result<ClientReply, Rejection> {
         let id = crypto::transfer_id(&signed);
-        self.check_transfer(&signed, &id)?;
-        let transfer = &signed.transfer;
-        let account = self.accounts.get(&transfer.from);
-        check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
-        match account.and_then(|account| account.signed.as_deref()) {
-            Some(existing) if *existing == signed => return Ok(self.share_reply(id)),
-            Some(existing) => {
-                let existing = Box::new(existing.clone());
-                return Err(Rejection::Conflict { slot: transfer.slot(), existing });
-            }
-            None => {}
+        self.check_shape(&signed)?;
+        // A share signed ahead means the account signature was checked then.
+        let checked_ahead = self.precomputed.shares.contains_key(&id);
+        if !checked_ahead && !crypto::account_signature_is_valid(&self.network.genesis, &signed) {
+            return Err(Rejection::BadAccountSignature { account: signed.transfer.from });
         }
-        let balance = account.map_or(Amount::ZERO, |account| account.balance);
-        if transfer.amount > balance {
-            return Err(Rejection::InsufficientFunds { balance, amount: transfer.amount });
+        if self.check_slot(&signed)? == SlotState::HeldByThis {
+            return Ok(self.share_reply(id));
         }
-        if transfer.seq.next().is_none() {
-            return Err(Rejection::SeqExhausted { account: transfer.from });
-        }
-        if !self.section().prefix.matches(&transfer.to) {
-            self.check_outbox_room(self.network.section_index_of(&transfer.to))?;
-        }
-        self.accounts.entry(transfer.from).or_default().signed = Some(Box::new(signed.clone()));
+        self.accounts.entry(signed.transfer.from).or_default().signed =
+            Some(Box::new(signed.clone()));
         let reply = self.share_reply(id);
         output.records.push(Record::Signed(signed));
         Ok(reply)
     }
 
-    /// The checks of R2 that need no account state: sizes, section, amount, keys, signature.
-    /// `id` is the transfer's id, computed once by the caller.
-    fn check_transfer(&self, signed: &SignedTransfer, id: &TransferId) -> Result<(), Rejection> {
+    /// The checks of R2 that need no account state and no signature check: sizes, section,
+    /// amount, recipient key.
+    fn check_shape(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
         let transfer = &signed.transfer;
         if !transfer.memo.is_within_limit() {
             let max = crate::limits::MEMO_BYTES_MAX as u64;
@@ -501,12 +498,35 @@ impl Ledger {
         if !crypto::is_account_key(&transfer.to.0) {
             return Err(Rejection::InvalidRecipient { to: transfer.to });
         }
-        // A share signed ahead means the account signature was checked then.
-        let checked_ahead = self.precomputed.shares.contains_key(id);
-        if !checked_ahead && !crypto::account_signature_is_valid(&self.network.genesis, signed) {
-            return Err(Rejection::BadAccountSignature { account: transfer.from });
-        }
         Ok(())
+    }
+
+    /// The checks of R1 and R2 on the account's state: the seq is the next one, the slot is
+    /// open or holds this very transfer, the balance covers it, and the recipient's section
+    /// has outbox room.
+    fn check_slot(&self, signed: &SignedTransfer) -> Result<SlotState, Rejection> {
+        let transfer = &signed.transfer;
+        let account = self.accounts.get(&transfer.from);
+        check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
+        match account.and_then(|account| account.signed.as_deref()) {
+            Some(existing) if existing == signed => return Ok(SlotState::HeldByThis),
+            Some(existing) => {
+                let existing = Box::new(existing.clone());
+                return Err(Rejection::Conflict { slot: transfer.slot(), existing });
+            }
+            None => {}
+        }
+        let balance = account.map_or(Amount::ZERO, |account| account.balance);
+        if transfer.amount > balance {
+            return Err(Rejection::InsufficientFunds { balance, amount: transfer.amount });
+        }
+        if transfer.seq.next().is_none() {
+            return Err(Rejection::SeqExhausted { account: transfer.from });
+        }
+        if !self.section().prefix.matches(&transfer.to) {
+            self.check_outbox_room(self.network.section_index_of(&transfer.to))?;
+        }
+        Ok(SlotState::Open)
     }
 
     /// This elder's share over the transfer; BLS signing is deterministic, so asking again

@@ -599,6 +599,26 @@ fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slo
 }
 
 #[test]
+fn no_share_is_signed_ahead_for_a_transfer_validate_will_refuse() {
+    let fx = Fixture::new(55);
+    let mut elder = fx.ledger(HOME, 2);
+    let (alice, bob) = (fx.key_in(HOME), fx.account_in(AWAY));
+    let overspend = fx.signed(&alice, bob, 5, 1);
+    let mut long = transfer(&fx.faucet, bob, 5, 1);
+    long.memo = Memo(vec![1; MEMO_BYTES_MAX + 1]);
+    let long = fx.sign(&fx.faucet, long);
+    let held = fx.signed(&fx.faucet, bob, 5, 1);
+    elder.handle_client(validate(held.clone()), 0);
+    let rival = fx.signed(&fx.faucet, bob, 6, 1);
+    let precomputed = elder.precompute(&[], &[&overspend, &long, &rival, &held], || 1);
+    let shared: Vec<TransferId> = precomputed.shares.keys().copied().collect();
+    assert_eq!(shared, vec![crypto::transfer_id(&held)], "only the transfer holding the slot");
+    let mut full = fx.ledger(HOME, 2);
+    full.set_outbox_limit(0);
+    assert!(full.precompute(&[], &[&held], || 1).shares.is_empty(), "no outbox room");
+}
+
+#[test]
 fn a_shared_transfers_debit_message_is_kept_for_its_proof_check_and_dropped_once_applied() {
     let fx = Fixture::new(49);
     let mut elder = fx.ledger(HOME, 1);
