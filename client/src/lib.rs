@@ -101,6 +101,21 @@ pub enum ClientError {
         /// Its recipient.
         to: AccountId,
     },
+    /// The transfer was sent but is not certified yet; it stays in the wallet, and the next
+    /// `send` from this wallet finishes it before anything else (it may still be certified,
+    /// so no other transfer may take its seq).
+    #[error(
+        "transfer {transfer} (seq {seq}) is sent but not certified yet: {problem}. It stays \
+         in the wallet; the next send from this account finishes it first"
+    )]
+    InFlight {
+        /// The transfer.
+        transfer: TransferId,
+        /// Its seq.
+        seq: Seq,
+        /// Why it is not done: the section's last answer.
+        problem: String,
+    },
     /// Not enough elders of the section answered in time.
     #[error(
         "section {prefix} is unreachable: no quorum of its {elders} elders answered within \
@@ -268,13 +283,46 @@ impl Client {
                 to: pending.transfer.to,
             });
         }
-        let report = self.balance(wallet.account()).await?;
-        wallet.observe_next_seq(report.next_seq);
+        let balance = self.spendable(wallet).await?;
+        if amount > balance {
+            // Refused here, before anything is signed: once sent, a transfer must be driven
+            // to its end, and this one could only wait for credits.
+            return Err(ClientError::Invalid(Rejection::InsufficientFunds { balance, amount }));
+        }
         let seq = wallet.next_seq();
         let signed = build_transfer(wallet.key(), &self.network, to, amount, seq, memo)
             .map_err(ClientError::Invalid)?;
         wallet.set_pending(Some(signed.clone()))?;
         self.complete(wallet, signed).await
+    }
+
+    /// What the wallet's account can spend at its next seq, as `f + 1` elders agree: their
+    /// balance, less the wallet's own debits they have not applied yet. At least one of them
+    /// is honest and lacks no debit counted here, so every honest elder will come to hold at
+    /// least this much (credits only add).
+    async fn spendable(&self, wallet: &mut Wallet) -> Result<Amount, ClientError> {
+        let deadline = Instant::now() + self.patience;
+        loop {
+            let report = self.balance(wallet.account()).await?;
+            wallet.observe_next_seq(report.next_seq);
+            let unapplied = wallet.recent().iter().filter(|p| p.transfer().seq >= report.next_seq);
+            let known = unapplied.clone().count() as u64;
+            let behind = wallet.next_seq().0 - report.next_seq.0;
+            if known == behind {
+                let mut debits = unapplied.map(|proof| proof.transfer().amount);
+                let owed = debits.try_fold(Amount::ZERO, |sum, amount| sum.checked_add(amount));
+                return Ok(owed
+                    .and_then(|owed| report.balance.checked_sub(owed))
+                    .unwrap_or_default());
+            }
+            // The agreeing elders lag by more debits than the wallet keeps: ask again.
+            if Instant::now() >= deadline {
+                let section = self.network.section_of(&wallet.account());
+                let problem = format!("its elders have not applied seq {} yet", report.next_seq);
+                return Err(self.unreachable(section, problem));
+            }
+            tokio::time::sleep(Duration::from_millis(CREDIT_POLL_MS)).await;
+        }
     }
 
     /// Completes a transfer left in flight: it may already be registered, or still need
@@ -284,12 +332,35 @@ impl Client {
         wallet: &mut Wallet,
         pending: SignedTransfer,
     ) -> Result<Receipt, ClientError> {
-        let account = wallet.account();
-        let seq = pending.transfer.seq;
-        let report = self.balance(account).await?;
-        if report.next_seq <= seq {
+        let report = self.balance(wallet.account()).await?;
+        if report.next_seq <= pending.transfer.seq {
             return self.complete(wallet, pending).await;
         }
+        self.settle_applied(wallet, &pending).await
+    }
+
+    /// Settles a seq that elders say is used: waits until `f + 1` elders agree it is applied,
+    /// then reads the debit there. `signed` itself gives its receipt; a rival of ours (signed
+    /// by this key elsewhere) is recorded and reported as the conflict.
+    async fn settle_applied(
+        &self,
+        wallet: &mut Wallet,
+        signed: &SignedTransfer,
+    ) -> Result<Receipt, ClientError> {
+        let account = wallet.account();
+        let (seq, transfer) = (signed.transfer.seq, crypto::transfer_id(signed));
+        let deadline = Instant::now() + self.patience;
+        let report = loop {
+            let report = self.balance(account).await?;
+            if report.next_seq > seq {
+                break report;
+            }
+            if Instant::now() >= deadline {
+                let problem = format!("elders disagree whether seq {seq} is used");
+                return Err(ClientError::InFlight { transfer, seq, problem });
+            }
+            tokio::time::sleep(Duration::from_millis(CREDIT_POLL_MS)).await;
+        };
         let page = self.history_page(account, seq, None).await?;
         let Some(proof) = page.debits.into_iter().find(|proof| proof.transfer().seq == seq) else {
             let problem = format!("the debit at seq {seq} is applied but no elder returned it");
@@ -297,7 +368,10 @@ impl Client {
         };
         wallet.finish(proof.clone())?;
         wallet.observe_next_seq(report.next_seq);
-        Ok(Receipt::of(proof))
+        if proof.signed == *signed {
+            return Ok(Receipt::of(proof));
+        }
+        Err(ClientError::Conflict { seq, existing: crypto::transfer_id(&proof.signed) })
     }
 
     /// Waits until the credit of `receipt` is applied in the recipient's section, as `f + 1`
@@ -321,12 +395,24 @@ impl Client {
         wallet: &mut Wallet,
         signed: SignedTransfer,
     ) -> Result<Receipt, ClientError> {
-        let proof = match self.certify_or_rival(signed, wallet.recent()).await {
+        let transfer = crypto::transfer_id(&signed);
+        let seq = signed.transfer.seq;
+        let proof = match self.certify_or_rival(signed.clone(), wallet.recent()).await {
             Ok(Certified::Proof(proof)) => proof,
             Ok(Certified::Rival(rival)) => return Err(self.complete_rival(wallet, rival).await),
+            // More than f elders hold the seq used: by this transfer or by a rival of ours.
+            Err(ClientError::Refused { refusals, .. })
+                if refusals.iter().any(|(_, r)| matches!(r, Rejection::StaleSeq { .. })) =>
+            {
+                return self.settle_applied(wallet, &signed).await;
+            }
+            // More than f elders refused for good: no proof can form, ever.
             Err(error @ ClientError::Refused { .. }) => {
                 wallet.set_pending(None)?;
                 return Err(error);
+            }
+            Err(ClientError::Unreachable { last_problem, .. }) => {
+                return Err(ClientError::InFlight { transfer, seq, problem: last_problem });
             }
             Err(error) => return Err(error),
         };

@@ -58,7 +58,9 @@ pub enum Progress {
     /// `n − f` shares cannot come because elders already signed another transfer of this
     /// account at this slot; finishing that one (sending it instead) is the way forward.
     Conflict(SignedTransfer),
-    /// So many elders refused or answered falsely that `n − f` shares cannot come.
+    /// So many elders refused for good or answered falsely that `n − f` shares cannot come.
+    /// Refusals that may change once an elder catches up (insufficient funds, seq ahead, …)
+    /// never count here: the transfer may still be certified, so it must not be given up.
     Refused(Vec<(ElderIndex, Rejection)>),
 }
 
@@ -135,6 +137,11 @@ impl ShareCollector {
             _ => None,
         };
         match (reply, well_formed) {
+            // Not an answer yet: this elder lags and may sign once it catches up.
+            (ClientReply::Rejected(rejection), None) if rejection.is_retryable() => {
+                self.refused.remove(&elder);
+                self.invalid.remove(&elder);
+            }
             (_, Some(share)) => {
                 self.refused.remove(&elder);
                 self.invalid.remove(&elder);
@@ -251,7 +258,7 @@ impl<T: PartialEq + Clone> AgreedAnswer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::tests::fixtures::{validate, Fixture, HOME};
+    use crate::ledger::tests::fixtures::{validate, Fixture, AWAY, HOME};
     use crate::ledger::Ledger;
 
     /// A collector for a fresh faucet transfer, with the home section's elders at genesis.
@@ -265,13 +272,39 @@ mod tests {
         elders[index as usize].handle_client(validate(collector.signed().clone()), 0).0
     }
 
-    /// A refusal an honest elder may give.
+    /// A refusal that stays: the seq is used.
     fn rejection() -> Rejection {
-        Rejection::InsufficientFunds { balance: Amount(1), amount: Amount(5) }
+        Rejection::StaleSeq { seq: Seq(1), next_seq: Seq(2) }
     }
 
     fn refusal() -> ClientReply {
         ClientReply::Rejected(rejection())
+    }
+
+    #[test]
+    fn lagging_elders_refusing_for_funds_do_not_make_the_transfer_refused_and_sign_once_caught_up()
+    {
+        // Bob was just paid 100: elders 1 and 2 applied the credit, elders 0 and 3 not yet.
+        let fx = Fixture::new(71);
+        let mut elders = fx.elders(HOME);
+        let bob = fx.key_in(HOME);
+        let paid = fx.certify(fx.signed(&fx.faucet, account_id(&bob), 100, 1));
+        for index in [1, 2] {
+            crate::ledger::tests::fixtures::register(&mut elders[index], &paid, 0);
+        }
+        let signed = fx.signed(&bob, fx.account_in(AWAY), 100, 1);
+        let mut collector = ShareCollector::new(fx.network.clone(), signed.clone());
+        for index in [1u32, 2, 0, 3] {
+            let (reply, _) = elders[index as usize].handle_client(validate(signed.clone()), 0);
+            assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting, "elder {index}");
+        }
+        // Elders 0 and 3 catch up; asked again, they sign the very same transfer.
+        crate::ledger::tests::fixtures::register(&mut elders[0], &paid, 0);
+        let (reply, _) = elders[0].handle_client(validate(signed.clone()), 0);
+        let Progress::Certified(proof) = collector.add(ElderIndex(0), reply) else {
+            panic!("three shares of four certify");
+        };
+        assert_eq!(proof.signed, signed);
     }
 
     #[test]

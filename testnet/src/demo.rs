@@ -11,6 +11,7 @@ use client::{Client, ClientError};
 use elder::genesis::{self, Plan};
 use shared::genesis::account_key_in;
 use shared::network::Network;
+use shared::rejection::Rejection;
 use shared::types::{Amount, Memo};
 
 use crate::elders::{free_base_port, Elders};
@@ -154,7 +155,7 @@ async fn tour(
     let alice = wallets[0].account();
     let overspend = client.send(&mut wallets[1], alice, Amount(1_000_000), Memo::default()).await;
     let refusal = match &overspend {
-        Err(error @ ClientError::Refused { .. }) => error.to_string(),
+        Err(error @ ClientError::Invalid(Rejection::InsufficientFunds { .. })) => error.to_string(),
         Err(error) => format!("unexpected error: {error}"),
         Ok(receipt) => format!("it went through as transfer {}", receipt.transfer),
     };
@@ -168,7 +169,8 @@ async fn tour(
     );
     checks.check(
         refusal.contains("does not cover"),
-        "an overspend is refused by the section and moves nothing",
+        "an overspend is refused before anything is signed (f + 1 elders agree on the \
+         balance) and moves nothing",
     );
     let history = client.history(wallets[0].account()).await?;
     checks.check(

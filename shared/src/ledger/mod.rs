@@ -664,11 +664,14 @@ fn check_seq(seq: Seq, next_seq: Seq) -> Result<(), Rejection> {
 }
 
 impl Rejection {
-    /// Whether the same request may succeed later without change, once this elder catches up.
+    /// Whether the same request may succeed later without change, once this elder catches up
+    /// (earlier debits, credits its peers have, outbox room): such a refusal is never final,
+    /// and a client that sent the transfer keeps asking rather than giving it up.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Rejection::SeqAhead { .. }
+                | Rejection::InsufficientFunds { .. }
                 | Rejection::MissingCredits { .. }
                 | Rejection::BalanceOverflow { .. }
                 | Rejection::OutboxFull { .. }
