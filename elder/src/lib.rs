@@ -77,11 +77,11 @@ impl Elder {
             restored,
             "elder started"
         );
-        let (inputs, receiver, clients) = node::Inputs::new();
+        let (inputs, receiver, counts) = node::Inputs::new();
         let peers = peers::Peers::start(&config.network, config.me, &endpoint);
         let ledger = std::thread::Builder::new()
             .name("ledger".to_string())
-            .spawn(move || node::run(ledger, store, receiver, clients, peers))
+            .spawn(move || node::run(ledger, store, receiver, counts, peers))
             .expect("spawn the ledger thread");
         tokio::spawn(server::serve(endpoint.clone(), config.network, inputs.clone()));
         Ok(Elder { endpoint, inputs, ledger })

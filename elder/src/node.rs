@@ -25,6 +25,9 @@ use crate::store::Store;
 pub const GROUP_COMMIT_MAX: usize = 256;
 /// Inputs waiting for the ledger at most.
 pub const INPUT_QUEUE_MAX: usize = 4096;
+/// Encoded bytes of the inputs waiting for the ledger at most: 4 096 full-size messages would
+/// be 4 GiB, so the queue is bounded by bytes as well as by count.
+pub const INPUT_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// Client requests waiting at most; beyond it they are turned away. The rest of the queue is
 /// kept for peers, so client load never crowds out credits, acknowledgements and sync.
 pub const CLIENT_INPUTS_MAX: usize = 3072;
@@ -41,6 +44,8 @@ pub enum Input {
     Client {
         /// The request.
         request: ClientRequest,
+        /// Its encoded size.
+        bytes: usize,
         /// The reply's way back.
         reply: oneshot::Sender<ClientReply>,
     },
@@ -50,6 +55,8 @@ pub enum Input {
         from: ElderId,
         /// The message.
         message: PeerMessage,
+        /// Its encoded size.
+        bytes: usize,
     },
     /// Finish what is queued, then stop.
     Stop,
@@ -59,7 +66,32 @@ pub enum Input {
 #[derive(Clone)]
 pub struct Inputs {
     sender: SyncSender<Input>,
-    clients: Arc<AtomicUsize>,
+    counts: Arc<QueueCounts>,
+}
+
+/// What waits in the ledger's queue, shared by its senders and the ledger thread.
+#[derive(Default)]
+pub struct QueueCounts {
+    /// Client requests waiting.
+    clients: AtomicUsize,
+    /// Encoded bytes of every input waiting.
+    bytes: AtomicUsize,
+}
+
+impl QueueCounts {
+    /// Notes that the ledger thread took `input` off the queue.
+    fn taken(&self, input: &Input) {
+        match input {
+            Input::Client { bytes, .. } => {
+                self.clients.fetch_sub(1, Ordering::SeqCst);
+                self.bytes.fetch_sub(*bytes, Ordering::SeqCst);
+            }
+            Input::Peer { bytes, .. } => {
+                self.bytes.fetch_sub(*bytes, Ordering::SeqCst);
+            }
+            Input::Stop => {}
+        }
+    }
 }
 
 /// Why an input was not queued.
@@ -73,30 +105,31 @@ pub enum NotQueued {
 
 impl Inputs {
     /// A bounded queue and its receiving end, for `run`.
-    pub fn new() -> (Inputs, Receiver<Input>, Arc<AtomicUsize>) {
+    pub fn new() -> (Inputs, Receiver<Input>, Arc<QueueCounts>) {
         let (sender, receiver) = mpsc::sync_channel(INPUT_QUEUE_MAX);
-        let clients = Arc::new(AtomicUsize::new(0));
-        (Inputs { sender, clients: clients.clone() }, receiver, clients)
+        let counts = Arc::new(QueueCounts::default());
+        (Inputs { sender, counts: counts.clone() }, receiver, counts)
     }
 
-    /// Queues a client request within the clients' share of the queue.
+    /// Queues a client request of `bytes` encoded bytes within the clients' share of the
+    /// queue and the queue's byte bound.
     pub fn client(
         &self,
         request: ClientRequest,
+        bytes: usize,
         reply: oneshot::Sender<ClientReply>,
     ) -> Result<(), NotQueued> {
-        if self.clients.fetch_add(1, Ordering::SeqCst) >= CLIENT_INPUTS_MAX {
-            self.clients.fetch_sub(1, Ordering::SeqCst);
+        let counts = &self.counts;
+        if counts.clients.fetch_add(1, Ordering::SeqCst) >= CLIENT_INPUTS_MAX {
+            counts.clients.fetch_sub(1, Ordering::SeqCst);
             return Err(NotQueued::Busy);
         }
-        self.send(Input::Client { request, reply }).inspect_err(|_| {
-            self.clients.fetch_sub(1, Ordering::SeqCst);
-        })
+        self.send(Input::Client { request, bytes, reply })
     }
 
-    /// Queues a message from another elder.
-    pub fn peer(&self, from: ElderId, message: PeerMessage) -> Result<(), NotQueued> {
-        self.send(Input::Peer { from, message })
+    /// Queues a message of `bytes` encoded bytes from another elder.
+    pub fn peer(&self, from: ElderId, message: PeerMessage, bytes: usize) -> Result<(), NotQueued> {
+        self.send(Input::Peer { from, message, bytes })
     }
 
     /// Asks the ledger thread to finish what is queued and stop (waits for room).
@@ -104,10 +137,25 @@ impl Inputs {
         let _ = self.sender.send(Input::Stop);
     }
 
+    /// Queues `input` if its bytes fit; a refused input is taken off the counts again.
     fn send(&self, input: Input) -> Result<(), NotQueued> {
+        let bytes = match &input {
+            Input::Client { bytes, .. } | Input::Peer { bytes, .. } => *bytes,
+            Input::Stop => 0,
+        };
+        if self.counts.bytes.fetch_add(bytes, Ordering::SeqCst) + bytes > INPUT_QUEUE_BYTES_MAX {
+            self.counts.taken(&input);
+            return Err(NotQueued::Busy);
+        }
         self.sender.try_send(input).map_err(|error| match error {
-            TrySendError::Full(_) => NotQueued::Busy,
-            TrySendError::Disconnected(_) => NotQueued::Stopped,
+            TrySendError::Full(input) => {
+                self.counts.taken(&input);
+                NotQueued::Busy
+            }
+            TrySendError::Disconnected(input) => {
+                self.counts.taken(&input);
+                NotQueued::Stopped
+            }
         })
     }
 }
@@ -120,12 +168,12 @@ struct Commit {
 }
 
 /// Runs the ledger until `Stop` arrives or every sender is gone, and returns once everything
-/// handled is committed; `clients` counts queued client requests.
+/// handled is committed; `counts` tracks what is queued.
 pub fn run(
     ledger: Ledger,
     store: Store,
     inputs: Receiver<Input>,
-    clients: Arc<AtomicUsize>,
+    counts: Arc<QueueCounts>,
     peers: Peers,
 ) {
     // One batch waits while another is written: the ledger runs at most two batches ahead.
@@ -134,7 +182,7 @@ pub fn run(
         .name("commit".to_string())
         .spawn(move || commit(store, to_commit, peers))
         .expect("spawn the commit thread");
-    let applied = handle(ledger, inputs, clients, commits);
+    let applied = handle(ledger, inputs, counts, commits);
     committer.join().expect("committing does not panic");
     tracing::info!(applied, "ledger stopped with everything committed");
 }
@@ -161,7 +209,7 @@ fn commit(mut store: Store, commits: Receiver<Commit>, peers: Peers) {
 fn handle(
     mut ledger: Ledger,
     inputs: Receiver<Input>,
-    clients: Arc<AtomicUsize>,
+    counts: Arc<QueueCounts>,
     commits: SyncSender<Commit>,
 ) -> usize {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
@@ -182,19 +230,21 @@ fn handle(
                 Err(_) => break,
             }
         }
+        for input in &batch {
+            counts.taken(input);
+        }
         let now_ms = started.elapsed().as_millis() as u64;
         ledger.accept_precomputed(precompute(&ledger, &batch, workers));
         let mut output = Output::default();
         let mut replies = Vec::new();
         for input in batch {
             match input {
-                Input::Client { request, reply } => {
-                    clients.fetch_sub(1, Ordering::SeqCst);
+                Input::Client { request, reply, .. } => {
                     let (answer, produced) = ledger.handle_client(request, now_ms);
                     merge(&mut output, produced);
                     replies.push((reply, answer));
                 }
-                Input::Peer { from, message } => {
+                Input::Peer { from, message, .. } => {
                     merge(&mut output, ledger.handle_peer(from, message, now_ms))
                 }
                 Input::Stop => stopping = true,

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use shared::codec;
 use shared::ledger::ElderId;
 use shared::limits::MESSAGE_BYTES_MAX;
-use shared::messages::{ClientRequest, PeerMessage};
+use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::Network;
 use shared::types::Digest;
 use tokio::sync::{oneshot, Semaphore};
@@ -157,10 +157,12 @@ async fn handle_connection(connection: quinn::Connection, context: Arc<Context>)
     }
 }
 
+/// Reads one message from a stream; returns it with its encoded size, or `None` (the stream
+/// or connection is dealt with here) if it is too long, too slow or malformed.
 async fn read_message<T: serde::de::DeserializeOwned>(
     connection: &quinn::Connection,
     receive: &mut quinn::RecvStream,
-) -> Option<T> {
+) -> Option<(T, usize)> {
     let timeout = Duration::from_millis(MESSAGE_READ_TIMEOUT_MS);
     let bytes = match tokio::time::timeout(timeout, receive.read_to_end(MESSAGE_BYTES_MAX)).await {
         Ok(Ok(bytes)) => bytes,
@@ -175,7 +177,7 @@ async fn read_message<T: serde::de::DeserializeOwned>(
         }
     };
     match codec::decode(&bytes) {
-        Ok(message) => Some(message),
+        Ok(message) => Some((message, bytes.len())),
         Err(error) => {
             CloseCode::Garbage.close(connection, &format!("malformed message: {error}"));
             None
@@ -189,13 +191,19 @@ async fn handle_request(
     mut receive: quinn::RecvStream,
     context: Arc<Context>,
 ) {
-    let Some(request) = read_message::<ClientRequest>(&connection, &mut receive).await else {
+    let Some((request, bytes)) = read_message::<ClientRequest>(&connection, &mut receive).await
+    else {
         return;
     };
     tracing::Span::current().record("kind", request.kind());
     tracing::debug!("request");
+    if let Err(rejection) = request.check_bounds() {
+        // Refused before it is queued or any signature is checked.
+        tracing::debug!(%rejection, "request out of bounds");
+        return write_reply(send, &ClientReply::Rejected(rejection)).await;
+    }
     let (reply, answer) = oneshot::channel();
-    match context.inputs.client(request, reply) {
+    match context.inputs.client(request, bytes, reply) {
         Ok(()) => {}
         Err(NotQueued::Busy) => {
             tracing::warn!("ledger queue full; request turned away");
@@ -211,7 +219,11 @@ async fn handle_request(
         let _ = send.reset(StreamCode::Stopping.code());
         return;
     };
-    let Ok(bytes) = codec::encode(&answer) else { return };
+    write_reply(send, &answer).await;
+}
+
+async fn write_reply(mut send: quinn::SendStream, reply: &ClientReply) {
+    let Ok(bytes) = codec::encode(reply) else { return };
     if send.write_all(&bytes).await.is_ok() {
         let _ = send.finish();
     }
@@ -223,10 +235,16 @@ async fn handle_peer_message(
     mut receive: quinn::RecvStream,
     context: Arc<Context>,
 ) {
-    let Some(message) = read_message::<PeerMessage>(&connection, &mut receive).await else {
+    let Some((message, bytes)) = read_message::<PeerMessage>(&connection, &mut receive).await
+    else {
         return;
     };
-    if context.inputs.peer(from, message) == Err(NotQueued::Busy) {
+    if let Err(rejection) = message.check_bounds() {
+        let (section, elder) = (from.prefix, from.index);
+        tracing::warn!(%section, %elder, %rejection, "peer message out of bounds; dropped");
+        return;
+    }
+    if context.inputs.peer(from, message, bytes) == Err(NotQueued::Busy) {
         tracing::warn!(section = %from.prefix, elder = %from.index, "ledger queue full; peer message dropped");
     }
 }

@@ -31,10 +31,7 @@ pub fn build_transfer(
     memo: Memo,
 ) -> Result<SignedTransfer, Rejection> {
     let from = account_id(key);
-    if !memo.is_within_limit() {
-        let max = crate::limits::MEMO_BYTES_MAX as u64;
-        return Err(Rejection::MemoTooLong { bytes: memo.0.len() as u64, max });
-    }
+    crate::messages::check_memo(&memo)?;
     if amount == Amount::ZERO {
         return Err(Rejection::ZeroAmount);
     }

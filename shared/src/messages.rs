@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, Seq, SignedTransfer, TransferId,
+    AccountId, Amount, BlsSignature, DebitProof, Digest, Memo, Seq, SignedTransfer, TransferId,
 };
 
 /// Client → elder.
@@ -47,7 +48,49 @@ pub enum ClientRequest {
     },
 }
 
+/// Checks a memo against `MEMO_BYTES_MAX`.
+pub(crate) fn check_memo(memo: &Memo) -> Result<(), Rejection> {
+    if memo.is_within_limit() {
+        return Ok(());
+    }
+    Err(Rejection::MemoTooLong { bytes: memo.0.len() as u64, max: MEMO_BYTES_MAX as u64 })
+}
+
+/// Checks a list of proofs: at most `max` of them (`too_many` builds the refusal), each memo
+/// within its limit.
+fn check_proofs(
+    proofs: &[DebitProof],
+    max: usize,
+    too_many: impl FnOnce(u64, u64) -> Rejection,
+) -> Result<(), Rejection> {
+    if proofs.len() > max {
+        return Err(too_many(proofs.len() as u64, max as u64));
+    }
+    proofs.iter().try_for_each(|proof| check_memo(&proof.transfer().memo))
+}
+
 impl ClientRequest {
+    /// R7 where bytes become values: every count and size this request carries is within
+    /// its limit. Checked before the request is queued or any signature is checked, so
+    /// expensive work is paid for by valid input only.
+    pub fn check_bounds(&self) -> Result<(), Rejection> {
+        let too_many_deps = |count, max| Rejection::TooManyDeps { count, max };
+        match self {
+            ClientRequest::Validate { transfer, deps } => {
+                check_memo(&transfer.transfer.memo)?;
+                check_proofs(deps, DEPS_MAX, too_many_deps)
+            }
+            ClientRequest::Register { proof, deps } => {
+                check_memo(&proof.transfer().memo)?;
+                check_proofs(deps, DEPS_MAX, too_many_deps)
+            }
+            ClientRequest::Balance { .. }
+            | ClientRequest::History { .. }
+            | ClientRequest::Status
+            | ClientRequest::Applied { .. } => Ok(()),
+        }
+    }
+
     /// The request's kind in one word, for logs and test names.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -129,6 +172,23 @@ pub enum ClientReply {
     },
     /// The request was refused.
     Rejected(Rejection),
+}
+
+impl PeerMessage {
+    /// R7 where bytes become values, as [`ClientRequest::check_bounds`]: a sync page holds at
+    /// most `SYNC_PAGE_PROOFS_MAX` proofs, every memo is within its limit.
+    pub fn check_bounds(&self) -> Result<(), Rejection> {
+        match self {
+            PeerMessage::Proof { proof } => check_memo(&proof.transfer().memo),
+            PeerMessage::SyncReply { proofs, .. } => {
+                check_proofs(proofs, SYNC_PAGE_PROOFS_MAX, |count, max| Rejection::TooManyProofs {
+                    count,
+                    max,
+                })
+            }
+            PeerMessage::ProofAck { .. } | PeerMessage::SyncRequest { .. } => Ok(()),
+        }
+    }
 }
 
 /// Elder → elder.

@@ -133,4 +133,12 @@ pub enum Rejection {
         /// Credits for it waiting.
         pending: u64,
     },
+    /// A sync page carried more proofs than `SYNC_PAGE_PROOFS_MAX`.
+    #[error("{count} proofs in one sync page; at most {max} allowed")]
+    TooManyProofs {
+        /// How many came.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
 }

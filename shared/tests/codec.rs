@@ -157,6 +157,8 @@ fn rejection() -> impl Strategy<Value = Rejection> {
     prop_oneof![
         (any::<u64>(), any::<u64>()).prop_map(|(bytes, max)| Rejection::MemoTooLong { bytes, max }),
         (any::<u64>(), any::<u64>()).prop_map(|(count, max)| Rejection::TooManyDeps { count, max }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(count, max)| Rejection::TooManyProofs { count, max }),
         (account(), prefix())
             .prop_map(|(account, prefix)| Rejection::WrongSection { account, prefix }),
         account().prop_map(|account| Rejection::BadAccountSignature { account }),
@@ -220,6 +222,8 @@ fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
         signed_transfer().prop_map(Record::Signed),
         debit_proof().prop_map(Record::Applied),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(elder, position)| Record::Synced { elder: ElderIndex(elder), position }),
         (transfer_id(), any::<u32>())
             .prop_map(|(transfer, elder)| Record::Acked { transfer, elder: ElderIndex(elder) }),
     ]

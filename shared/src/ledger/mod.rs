@@ -19,7 +19,7 @@ use outbox::OutboxEntry;
 
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
-    DEPS_MAX, HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_PAGE_PROOFS_MAX,
+    HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
@@ -53,6 +53,14 @@ pub enum Record {
         transfer: TransferId,
         /// The acknowledging elder of the section the proof was routed to.
         elder: ElderIndex,
+    },
+    /// Section sync took a peer's log up to this position (R6), so a restart resumes there
+    /// instead of pulling the peer's whole log again.
+    Synced {
+        /// The section peer.
+        elder: ElderIndex,
+        /// The position in its log.
+        position: u64,
     },
 }
 
@@ -239,6 +247,9 @@ impl Ledger {
                 Record::Acked { transfer, elder } => {
                     ledger.record_ack(transfer, elder);
                 }
+                Record::Synced { elder, position } => {
+                    ledger.sync_positions.insert(elder, position);
+                }
             }
         }
         Ok(ledger)
@@ -389,13 +400,18 @@ impl Ledger {
     /// Answers one client request.
     pub fn handle_client(&mut self, request: ClientRequest, now_ms: u64) -> (ClientReply, Output) {
         let mut output = Output::default();
+        if let Err(rejection) = request.check_bounds() {
+            return (ClientReply::Rejected(rejection), output);
+        }
         let reply = match request {
-            ClientRequest::Validate { transfer, deps } => self
-                .ingest_deps(&deps, now_ms, &mut output)
-                .and_then(|()| self.handle_validate(transfer, &mut output)),
-            ClientRequest::Register { proof, deps } => self
-                .ingest_deps(&deps, now_ms, &mut output)
-                .and_then(|()| self.handle_register(proof, now_ms, &mut output)),
+            ClientRequest::Validate { transfer, deps } => {
+                self.ingest_deps(&deps, now_ms, &mut output);
+                self.handle_validate(transfer, &mut output)
+            }
+            ClientRequest::Register { proof, deps } => {
+                self.ingest_deps(&deps, now_ms, &mut output);
+                self.handle_register(proof, now_ms, &mut output)
+            }
             ClientRequest::Balance { account } => self.handle_balance(account),
             ClientRequest::History { account, debits_from, credits_after } => {
                 self.handle_history(account, debits_from, credits_after)
@@ -416,6 +432,9 @@ impl Ledger {
     /// Answers one message from another elder; replies come back in the output's messages.
     pub fn handle_peer(&mut self, from: ElderId, message: PeerMessage, now_ms: u64) -> Output {
         let mut output = Output::default();
+        if message.check_bounds().is_err() {
+            return output;
+        }
         match message {
             PeerMessage::Proof { proof } => self.handle_proof(from, proof, now_ms, &mut output),
             PeerMessage::ProofAck { transfer } => {
@@ -481,10 +500,7 @@ impl Ledger {
     /// amount, recipient key.
     fn check_shape(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
         let transfer = &signed.transfer;
-        if !transfer.memo.is_within_limit() {
-            let max = crate::limits::MEMO_BYTES_MAX as u64;
-            return Err(Rejection::MemoTooLong { bytes: transfer.memo.0.len() as u64, max });
-        }
+        crate::messages::check_memo(&transfer.memo)?;
         let prefix = self.section().prefix;
         if !prefix.matches(&transfer.from) {
             return Err(Rejection::WrongSection { account: transfer.from, prefix });
@@ -556,20 +572,10 @@ impl Ledger {
     }
 
     /// Applies client-attached proofs the elder may lack; each is verified, failures ignored.
-    fn ingest_deps(
-        &mut self,
-        deps: &[DebitProof],
-        now_ms: u64,
-        output: &mut Output,
-    ) -> Result<(), Rejection> {
-        if deps.len() > DEPS_MAX {
-            let (count, max) = (deps.len() as u64, DEPS_MAX as u64);
-            return Err(Rejection::TooManyDeps { count, max });
-        }
+    fn ingest_deps(&mut self, deps: &[DebitProof], now_ms: u64, output: &mut Output) {
         for dep in deps {
             let _ = self.ingest(dep.clone(), now_ms, output);
         }
-        Ok(())
     }
 
     /// Answers a balance query for an account of this section.
@@ -635,20 +641,34 @@ impl Ledger {
         now_ms: u64,
         output: &mut Output,
     ) {
-        if from.prefix != self.section().prefix || proofs.len() > SYNC_PAGE_PROOFS_MAX {
+        if from.prefix != self.section().prefix {
             return;
         }
         let start = next_position.saturating_sub(proofs.len() as u64);
+        let full = proofs.len() == SYNC_PAGE_PROOFS_MAX;
         let mut consumed = 0u64;
+        let mut blocked = false;
         for proof in proofs {
             match self.ingest(proof, now_ms, output) {
-                Err(rejection) if rejection.is_retryable() => break,
+                Err(rejection) if rejection.is_retryable() => {
+                    blocked = true;
+                    break;
+                }
                 // A proof that can never apply (forged, foreign) is skipped, not retried.
                 Ok(_) | Err(_) => consumed += 1,
             }
         }
         let position = self.sync_positions.entry(from.index).or_default();
-        *position = (*position).max(start + consumed);
+        if start + consumed <= *position {
+            return;
+        }
+        *position = start + consumed;
+        let position = *position;
+        output.records.push(Record::Synced { elder: from.index, position });
+        // A full page means more may follow: ask for it now rather than at the next sync.
+        if full && !blocked {
+            output.messages.push((from, PeerMessage::SyncRequest { position }));
+        }
     }
 }
 

@@ -201,6 +201,34 @@ fn more_deps_than_the_limit_are_refused_before_any_is_applied() {
     assert_refused(&mut elder, ClientRequest::Register { proof, deps }, expected);
 }
 
+#[test]
+fn counts_and_sizes_are_checked_where_bytes_become_values_before_any_crypto() {
+    let fx = Fixture::new(15);
+    let alice = fx.account_in(HOME);
+    let proof = fx.certify(fx.signed(&fx.faucet, alice, 5, 1));
+    // The bounds need no key and no state: checked on the decoded value alone.
+    let mut long = proof.clone();
+    long.signed.transfer.memo = Memo(vec![0; MEMO_BYTES_MAX + 1]);
+    let bytes = MEMO_BYTES_MAX as u64 + 1;
+    let max = MEMO_BYTES_MAX as u64;
+    let register = ClientRequest::Register { proof: proof.clone(), deps: vec![long.clone()] };
+    assert_eq!(register.check_bounds(), Err(Rejection::MemoTooLong { bytes, max }));
+    let page = |count: usize| PeerMessage::SyncReply {
+        proofs: vec![proof.clone(); count],
+        next_position: count as u64,
+    };
+    assert_eq!(page(SYNC_PAGE_PROOFS_MAX).check_bounds(), Ok(()));
+    let (count, max) = (SYNC_PAGE_PROOFS_MAX as u64 + 1, SYNC_PAGE_PROOFS_MAX as u64);
+    let too_many = page(SYNC_PAGE_PROOFS_MAX + 1);
+    assert_eq!(too_many.check_bounds(), Err(Rejection::TooManyProofs { count, max }));
+    let mut elder = fx.ledger(HOME, 1);
+    assert!(elder.handle_peer(fx.elder_id(HOME, 0), too_many, 0).records.is_empty());
+    assert!(elder
+        .handle_peer(fx.elder_id(AWAY, 0), PeerMessage::Proof { proof: long }, 0)
+        .messages
+        .is_empty());
+}
+
 // Refusals of register and of queries.
 
 #[test]
@@ -793,24 +821,34 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
     let mut lagging = fx.ledger(HOME, 3);
     assert_ne!(lagging.state_digest(), peer.state_digest());
 
-    let mut page_sizes = Vec::new();
-    loop {
-        let tick = lagging.handle_tick(0);
-        let request = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).unwrap().1;
-        let reply = peer.handle_peer(lagging.me(), request, 0);
+    // One sync request from a tick; a full page is followed by the next request at once.
+    let tick = lagging.handle_tick(0);
+    let mut request = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    let (mut page_sizes, mut records) = (Vec::new(), Vec::new());
+    while let Some(asked) = request.take() {
+        let reply = peer.handle_peer(lagging.me(), asked, 0);
         let [(to, page)] = <[_; 1]>::try_from(reply.messages).unwrap();
         assert_eq!(to, lagging.me());
         let PeerMessage::SyncReply { proofs, .. } = &page else { panic!("{page:?}") };
         page_sizes.push(proofs.len());
-        if proofs.is_empty() {
-            break;
-        }
-        lagging.handle_peer(peer.me(), page, 0);
+        let output = lagging.handle_peer(peer.me(), page, 0);
+        request = output.messages.iter().find(|(to, _)| *to == peer.me()).map(|m| m.1.clone());
+        records.extend(output.records);
     }
-    assert_eq!(page_sizes, vec![SYNC_PAGE_PROOFS_MAX, 6, 0]);
+    assert_eq!(page_sizes, vec![SYNC_PAGE_PROOFS_MAX, 6]);
     assert_eq!(lagging.state_digest(), peer.state_digest());
     assert_eq!(lagging.log().collect::<Vec<_>>(), peer.log().collect::<Vec<_>>());
     assert_eq!(lagging.outbox().collect::<Vec<_>>(), peer.outbox().collect::<Vec<_>>());
+
+    // The position is durable: after a restart the elder asks from where it stopped.
+    let synced = SYNC_PAGE_PROOFS_MAX as u64 + 6;
+    assert!(records.contains(&Record::Synced { elder: peer.me().index, position: synced }));
+    let me = lagging.me();
+    let mut restarted =
+        Ledger::rebuild(fx.network.clone(), me, fx.key_share(HOME, 3), records).expect("rebuild");
+    let tick = restarted.handle_tick(0);
+    let asked = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    assert_eq!(asked, Some(PeerMessage::SyncRequest { position: synced }));
 }
 
 #[test]

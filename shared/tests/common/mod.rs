@@ -182,6 +182,7 @@ fn record_name(record: &Record) -> &'static str {
         Record::Signed(_) => "signed",
         Record::Applied(_) => "applied",
         Record::Acked { .. } => "acked",
+        Record::Synced { .. } => "synced",
     }
 }
 
@@ -189,6 +190,7 @@ fn rejection_name(rejection: &Rejection) -> &'static str {
     match rejection {
         Rejection::MemoTooLong { .. } => "memo_too_long",
         Rejection::TooManyDeps { .. } => "too_many_deps",
+        Rejection::TooManyProofs { .. } => "too_many_proofs",
         Rejection::WrongSection { .. } => "wrong_section",
         Rejection::BadAccountSignature { .. } => "bad_account_signature",
         Rejection::InvalidRecipient { .. } => "invalid_recipient",
@@ -215,6 +217,7 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
     vec![
         Rejection::MemoTooLong { bytes: 129, max: 128 },
         Rejection::TooManyDeps { count: 17, max: 16 },
+        Rejection::TooManyProofs { count: 65, max: 64 },
         Rejection::WrongSection { account: bob, prefix: Prefix { value: 0, len: 1 } },
         Rejection::BadAccountSignature { account: alice },
         Rejection::InvalidRecipient { to: AccountId([0; 32]) },
@@ -286,6 +289,7 @@ pub fn samples() -> Vec<(String, Message)> {
         Message::Record(Record::Signed(signed)),
         Message::Record(Record::Applied(proof)),
         Message::Record(Record::Acked { transfer, elder: ElderIndex(2) }),
+        Message::Record(Record::Synced { elder: ElderIndex(3), position: 640 }),
         Message::Map(keys.network.map.clone()),
     ]);
     messages.into_iter().map(|message| (message.name(), message)).collect()
