@@ -1,6 +1,7 @@
 //! One account's state at an elder: balance, debit chain, credit set, and the R1 share slot.
+//! Its digest is kept up to date as it changes, so answering for it costs the same at any size.
 
-use crdts::GSet;
+use std::collections::BTreeSet;
 
 use crate::crypto::{self, ACCOUNT_DIGEST_DOMAIN, CREDIT_SET_DOMAIN, DEBIT_CHAIN_DOMAIN};
 use crate::messages::AccountReport;
@@ -20,8 +21,14 @@ pub struct Account {
     pub debits: Vec<TransferId>,
     /// Hash chain over the applied debits, in seq order.
     pub debit_head: Digest,
-    /// Applied credits, each exactly once.
-    pub credits: GSet<TransferId>,
+    /// Applied credits, each exactly once: a grow-only set (only inserted into, so merging
+    /// two elders' views is their union), ordered so history pages are range queries.
+    pub credits: BTreeSet<TransferId>,
+    /// Digest of the credit set: the XOR of each credit's domain-separated hash, so adding
+    /// one costs one hash and equal sets give equal digests in any order.
+    credit_set: Digest,
+    /// Digest of the whole account state, kept current by `apply_*`; zero until the first.
+    digest: Digest,
 }
 
 impl Default for Account {
@@ -32,47 +39,76 @@ impl Default for Account {
             signed: None,
             debits: Vec::new(),
             debit_head: Digest::default(),
-            credits: GSet::new(),
+            credits: BTreeSet::new(),
+            credit_set: Digest::default(),
+            digest: Digest::default(),
         }
     }
 }
 
 impl Account {
+    /// A genesis account holding `balance`.
+    pub fn genesis(account: AccountId, balance: Amount) -> Account {
+        let mut genesis = Account { balance, ..Account::default() };
+        genesis.refresh_digest(account);
+        genesis
+    }
+
     /// The id of the applied debit at `seq`, if there is one.
     pub fn debit_at(&self, seq: Seq) -> Option<TransferId> {
         let index = usize::try_from(seq.0.checked_sub(1)?).ok()?;
         self.debits.get(index).copied()
     }
 
-    /// Appends a checked debit: the caller verified seq and balance.
-    pub fn apply_debit(&mut self, id: TransferId, amount: Amount) {
+    /// Appends a checked debit of `account`: the caller verified seq and balance.
+    pub fn apply_debit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
         self.balance = self.balance.checked_sub(amount).expect("debit checked before commit");
         self.next_seq = self.next_seq.next().expect("seq checked before commit");
         self.signed = None;
         self.debits.push(id);
         self.debit_head = crypto::hash(DEBIT_CHAIN_DOMAIN, [&self.debit_head.0[..], &id.0 .0]);
+        self.refresh_digest(account);
     }
 
-    /// Adds a checked credit: the caller verified it is new and cannot overflow.
-    pub fn apply_credit(&mut self, id: TransferId, amount: Amount) {
+    /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow.
+    pub fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
         self.balance = self.balance.checked_add(amount).expect("credit checked before commit");
         self.credits.insert(id);
+        let hashed = crypto::hash(CREDIT_SET_DOMAIN, [&id.0 .0[..]]);
+        xor_into(&mut self.credit_set, &hashed);
+        self.refresh_digest(account);
     }
 
     /// The account's state digest: equal at two elders exactly when they hold the same events.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The account as an elder reports it.
     pub fn report(&self, account: AccountId) -> AccountReport {
-        let credit_ids = self.credits.read();
-        let credit_set = crypto::hash(CREDIT_SET_DOMAIN, credit_ids.iter().map(|id| &id.0 .0[..]));
-        let digest = crypto::hash(
+        AccountReport {
+            account,
+            balance: self.balance,
+            next_seq: self.next_seq,
+            digest: self.digest,
+        }
+    }
+
+    fn refresh_digest(&mut self, account: AccountId) {
+        self.digest = crypto::hash(
             ACCOUNT_DIGEST_DOMAIN,
             [
                 &account.0[..],
                 &self.balance.0.to_le_bytes(),
                 &self.next_seq.0.to_le_bytes(),
                 &self.debit_head.0,
-                &credit_set.0,
+                &self.credit_set.0,
             ],
         );
-        AccountReport { account, balance: self.balance, next_seq: self.next_seq, digest }
     }
+}
+
+/// `into ^= other`, byte by byte: how set digests are combined.
+pub(crate) fn xor_into(into: &mut Digest, other: &Digest) {
+    into.0.iter_mut().zip(other.0).for_each(|(byte, other)| *byte ^= other);
 }

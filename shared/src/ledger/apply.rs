@@ -1,11 +1,12 @@
 //! Applying verified proofs: the debit of this section (R3) and the credit into it (R4).
 //! Each path checks everything first into locals, then commits in one step that cannot fail.
 
-use super::{Ingested, Ledger, Output, Record};
+use super::account::xor_into;
+use super::{Account, Ingested, Ledger, Output, Record};
 use crate::crypto;
 use crate::network::Section;
 use crate::rejection::Rejection;
-use crate::types::{DebitProof, TransferId};
+use crate::types::{AccountId, DebitProof, TransferId};
 
 impl Ledger {
     /// Applies a proof that concerns this section, from any source: registration, a credit
@@ -135,6 +136,18 @@ impl Ledger {
         Ok(())
     }
 
+    /// Changes one account and keeps the section's digest and balance total current: each
+    /// account contributes its digest by XOR, so a change costs the same at any size.
+    fn change_account(&mut self, id: AccountId, change: impl FnOnce(&mut Account)) {
+        let account = self.accounts.entry(id).or_default();
+        let (digest_before, balance_before) = (account.digest(), account.balance);
+        change(account);
+        xor_into(&mut self.accounts_digest, &digest_before);
+        xor_into(&mut self.accounts_digest, &account.digest());
+        self.balance_total =
+            self.balance_total - u128::from(balance_before.0) + u128::from(account.balance.0);
+    }
+
     fn check_signature(
         &self,
         signer: &Section,
@@ -163,12 +176,12 @@ impl Ledger {
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
         let mut other_section = None;
         if prefix.matches(&from) {
-            self.accounts.entry(from).or_default().apply_debit(id, amount);
+            self.change_account(from, |account| account.apply_debit(from, id, amount));
         } else {
             other_section = Some(self.network.section_index_of(&from));
         }
         if prefix.matches(&to) {
-            self.accounts.entry(to).or_default().apply_credit(id, amount);
+            self.change_account(to, |account| account.apply_credit(to, id, amount));
         } else {
             other_section = Some(self.network.section_index_of(&to));
         }

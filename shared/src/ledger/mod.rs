@@ -156,6 +156,10 @@ pub struct Ledger {
     elder: ElderIndex,
     key_share: SecretKeyShare,
     accounts: BTreeMap<AccountId, Account>,
+    /// XOR of every account's digest, kept current as accounts change.
+    accounts_digest: Digest,
+    /// The sum of every balance, kept current as accounts change.
+    balance_total: u128,
     proofs: HashMap<TransferId, DebitProof>,
     log: Vec<TransferId>,
     outbox: BTreeMap<TransferId, OutboxEntry>,
@@ -193,9 +197,11 @@ impl Ledger {
             return Err(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index });
         }
         let mut accounts = BTreeMap::new();
+        let (mut accounts_digest, mut balance_total) = (Digest::default(), 0);
         let faucet = network.map.faucet;
         if me.prefix.matches(&faucet) {
-            let genesis = Account { balance: network.map.supply, ..Account::default() };
+            let genesis = Account::genesis(faucet, network.map.supply);
+            (accounts_digest, balance_total) = (genesis.digest(), u128::from(genesis.balance.0));
             accounts.insert(faucet, genesis);
         }
         Ok(Ledger {
@@ -204,6 +210,8 @@ impl Ledger {
             elder: me.index,
             key_share,
             accounts,
+            accounts_digest,
+            balance_total,
             proofs: HashMap::new(),
             log: Vec::new(),
             outbox: BTreeMap::new(),
@@ -302,14 +310,13 @@ impl Ledger {
     /// (credits applied before their debits), so it is summed wide: at most 2^64 accounts of
     /// at most 2^64 − 1 each fit in a u128.
     pub fn balance_total(&self) -> u128 {
-        self.accounts.values().map(|account| u128::from(account.balance.0)).sum()
+        self.balance_total
     }
 
     /// Digest of every account's state: honest elders of a section agree on it once synced.
+    /// Kept current as accounts change, so asking costs the same at any size.
     pub fn state_digest(&self) -> Digest {
-        let reports: Vec<AccountReport> =
-            self.accounts.iter().map(|(id, account)| account.report(*id)).collect();
-        crypto::hash(STATE_DIGEST_DOMAIN, reports.iter().map(|report| &report.digest.0[..]))
+        crypto::hash(STATE_DIGEST_DOMAIN, [&self.accounts_digest.0[..]])
     }
 
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
@@ -598,11 +605,13 @@ impl Ledger {
             let proof = |id: &TransferId| self.proofs[id].clone();
             page.debits =
                 state.debits.iter().skip(skip).take(HISTORY_PAGE_PROOFS_MAX).map(proof).collect();
+            let after = match credits_after {
+                Some(after) => std::ops::Bound::Excluded(after),
+                None => std::ops::Bound::Unbounded,
+            };
             page.credits = state
                 .credits
-                .read()
-                .iter()
-                .filter(|id| credits_after.is_none_or(|after| **id > after))
+                .range((after, std::ops::Bound::Unbounded))
                 .take(HISTORY_PAGE_PROOFS_MAX)
                 .map(proof)
                 .collect();

@@ -526,6 +526,38 @@ fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
 }
 
 #[test]
+fn kept_digests_and_totals_match_in_any_order_of_credits_and_track_every_change() {
+    let fx = Fixture::new(44);
+    let (dave, erin) = (fx.key_in(AWAY), fx.key_in(AWAY));
+    let alice = fx.account_in(HOME);
+    let credits: Vec<DebitProof> = [(&dave, 7), (&erin, 9)]
+        .into_iter()
+        .map(|(key, amount)| fx.certify(fx.signed(key, alice, amount, 1)))
+        .collect();
+    let (mut one, mut other) = (fx.ledger(HOME, 0), fx.ledger(HOME, 1));
+    let genesis = one.state_digest();
+    let deliver = |elder: &mut Ledger, proof: &DebitProof| {
+        let message = PeerMessage::Proof { proof: proof.clone() };
+        elder.handle_peer(fx.elder_id(AWAY, 0), message, 0);
+    };
+    deliver(&mut one, &credits[0]);
+    let after_first = (one.state_digest(), one.report(alice).digest);
+    assert_ne!(after_first.0, genesis, "a credit changes the section digest");
+    deliver(&mut one, &credits[1]);
+    deliver(&mut other, &credits[1]);
+    deliver(&mut other, &credits[0]);
+    assert_eq!(one.report(alice), other.report(alice), "same credits, any order");
+    assert_eq!(one.state_digest(), other.state_digest());
+    assert_ne!((one.state_digest(), one.report(alice).digest), after_first);
+    assert_eq!(one.balance_total(), u128::from(SUPPLY) + 16);
+    // A debit moves both accounts' digests and leaves the total where it was.
+    let before = one.state_digest();
+    register(&mut one, &fx.certify(fx.signed(&fx.faucet, alice, 1, 1)), 0);
+    assert_ne!(one.state_digest(), before);
+    assert_eq!(one.balance_total(), u128::from(SUPPLY) + 16);
+}
+
+#[test]
 fn history_pages_debits_from_a_seq_and_credits_after_an_id() {
     let fx = Fixture::new(45);
     let mut elders = vec![fx.ledger(HOME, 0)];
