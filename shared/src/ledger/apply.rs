@@ -2,7 +2,7 @@
 //! Each path checks everything first into locals, then commits in one step that cannot fail.
 
 use super::account::xor_into;
-use super::{Account, Ingested, Ledger, Output, Record};
+use super::{Account, Ingested, Ledger, Output, ProofSource, Record};
 use crate::crypto;
 use crate::network::Section;
 use crate::rejection::Rejection;
@@ -10,10 +10,12 @@ use crate::types::{AccountId, DebitProof, TransferId};
 
 impl Ledger {
     /// Applies a proof that concerns this section, from any source: registration, a credit
-    /// from another section, a sync page or a client's deps. Idempotent. Returns the proof's
+    /// from another section, a sync page or a client's deps; an invalid signature is counted
+    /// against its source. Idempotent. Returns the proof's
     /// transfer id, computed once here, when the proof is applied (now or before).
     pub(super) fn ingest(
         &mut self,
+        source: ProofSource,
         proof: DebitProof,
         now_ms: u64,
         output: &mut Output,
@@ -21,13 +23,19 @@ impl Ledger {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let id = crypto::transfer_id(&proof.signed);
-        let outcome = if prefix.matches(&transfer.from) {
-            self.check_debit(&proof, id)?
+        let checked = if prefix.matches(&transfer.from) {
+            self.check_debit(&proof, id)
         } else if prefix.matches(&transfer.to) {
-            self.check_credit(&proof, id)?
+            self.check_credit(&proof, id)
         } else {
             return Err(Rejection::WrongSection { account: transfer.to, prefix });
         };
+        if let Err(Rejection::BadSectionSignature { .. } | Rejection::UnknownSectionKey { .. }) =
+            &checked
+        {
+            *self.invalid_proofs.entry(source).or_default() += 1;
+        }
+        let outcome = checked?;
         if outcome == Ingested::Applied {
             let outgoing = self.commit(proof.clone(), id, now_ms);
             output.records.push(Record::Applied(proof));
@@ -157,8 +165,15 @@ impl Ledger {
         if proof.section_key != signer.key_id {
             return Err(Rejection::UnknownSectionKey { key: proof.section_key });
         }
-        let batch_checked = self.precomputed.checked.contains(&(id, proof.signature));
-        if !batch_checked && !signer.proof_is_valid(&self.debit_message(&id), proof) {
+        let key = (id, proof.signature);
+        let valid = if self.precomputed.checked.contains(&key) {
+            true
+        } else if self.precomputed.forged.contains(&key) {
+            false
+        } else {
+            signer.proof_is_valid(&self.debit_message(&id), proof)
+        };
+        if !valid {
             return Err(Rejection::BadSectionSignature { transfer: id });
         }
         Ok(())

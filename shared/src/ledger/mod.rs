@@ -40,6 +40,15 @@ pub struct ElderId {
     pub index: ElderIndex,
 }
 
+/// Where a proof came from, for counting the invalid ones.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum ProofSource {
+    /// A client's registration or deps; clients have no identity an elder could count by.
+    Client,
+    /// An elder, known by its certificate: a routed credit or a sync page.
+    Elder(ElderId),
+}
+
 /// One durable state change; a ledger is rebuilt by replaying its records in order.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Record {
@@ -135,6 +144,9 @@ pub const DEBIT_MESSAGES_KEPT_MAX: usize = 65_536;
 pub struct Precomputed {
     /// Proofs whose section signature a batch check found valid.
     checked: HashSet<(TransferId, BlsSignature)>,
+    /// Proofs whose section signature a batch check found invalid: refused without another
+    /// check on the ledger thread.
+    forged: HashSet<(TransferId, BlsSignature)>,
     /// Valid transfers with open slots: this elder's share for each, and the debit message
     /// it signed.
     shares: HashMap<TransferId, (BlsSignature, HashedMessage)>,
@@ -144,6 +156,7 @@ impl Precomputed {
     /// Adds another part's work.
     pub fn merge(&mut self, other: Precomputed) {
         self.checked.extend(other.checked);
+        self.forged.extend(other.forged);
         self.shares.extend(other.shares);
     }
 }
@@ -168,6 +181,9 @@ pub struct Ledger {
     /// Entries for one section beyond which signing new credits to it is refused.
     outbox_per_section_max: usize,
     sync_positions: BTreeMap<ElderIndex, u64>,
+    /// Proofs refused for a section signature that does not verify or names a wrong key, by
+    /// source: an elder that sends any is Byzantine.
+    invalid_proofs: BTreeMap<ProofSource, u64>,
     /// Crypto done ahead for the current batch of inputs.
     precomputed: Precomputed,
     /// Debit messages of transfers this elder shared, kept until their proofs are applied so
@@ -218,6 +234,7 @@ impl Ledger {
             outbox_pending: BTreeMap::new(),
             outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
             sync_positions: BTreeMap::new(),
+            invalid_proofs: BTreeMap::new(),
             precomputed: Precomputed::default(),
             debit_messages: lru::LruCache::new(
                 std::num::NonZeroUsize::new(DEBIT_MESSAGES_KEPT_MAX).expect("not zero"),
@@ -298,6 +315,11 @@ impl Ledger {
         self.outbox.keys().map(|id| &self.proofs[id])
     }
 
+    /// How many proofs each source sent whose section signature was invalid.
+    pub fn invalid_proofs(&self) -> impl Iterator<Item = (ProofSource, u64)> + '_ {
+        self.invalid_proofs.iter().map(|(source, count)| (*source, *count))
+    }
+
     /// The report of one account as this elder holds it.
     pub fn report(&self, account: AccountId) -> AccountReport {
         match self.accounts.get(&account) {
@@ -322,9 +344,9 @@ impl Ledger {
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
     /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
     /// - the section signatures of `proofs` are checked in batches, one random linear
-    ///   combination per signing section (`weight` gives the random weights), a lone proof
-    ///   on its own; a group that fails is left to the one-by-one checks, which find the bad
-    ///   proofs;
+    ///   combination per signing section (`weight` gives the random weights); a batch that
+    ///   fails is bisected here, so the bad proofs are found on this core and the good ones
+    ///   still pass together ([`crypto::bls_batch_validity`]);
     /// - for each of `transfers` that validate would sign (shape, seq, slot, balance and
     ///   outbox room checked first, then the account signature) this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
@@ -353,22 +375,13 @@ impl Ledger {
         }
         for (signer, group) in groups {
             let key = &self.network.sections[signer].key;
-            let valid = match group.as_slice() {
-                // One proof alone gains nothing from a batch; it is still checked here, on
-                // this core, with the message already hashed.
-                [(_, signature, message)] => {
-                    crypto::bls_signature_is_valid(key, message, signature)
-                }
-                _ => {
-                    let items: Vec<(&HashedMessage, &BlsSignature)> =
-                        group.iter().map(|(_, signature, message)| (message, signature)).collect();
-                    let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
-                    crypto::bls_batch_is_valid(key, &items, &weights)
-                }
-            };
-            if valid {
-                let checked = group.iter().map(|(id, signature, _)| (*id, *signature));
-                precomputed.checked.extend(checked);
+            let items: Vec<(&HashedMessage, &BlsSignature)> =
+                group.iter().map(|(_, signature, message)| (message, signature)).collect();
+            let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
+            let validity = crypto::bls_batch_validity(key, &items, &weights);
+            for ((id, signature, _), valid) in group.iter().zip(validity) {
+                let found = if valid { &mut precomputed.checked } else { &mut precomputed.forged };
+                found.insert((*id, *signature));
             }
         }
         for signed in transfers {
@@ -574,14 +587,14 @@ impl Ledger {
         if !prefix.matches(&from) {
             return Err(Rejection::WrongSection { account: from, prefix });
         }
-        let transfer = self.ingest(proof, now_ms, output)?;
+        let transfer = self.ingest(ProofSource::Client, proof, now_ms, output)?;
         Ok(ClientReply::Registered { transfer })
     }
 
     /// Applies client-attached proofs the elder may lack; each is verified, failures ignored.
     fn ingest_deps(&mut self, deps: &[DebitProof], now_ms: u64, output: &mut Output) {
         for dep in deps {
-            let _ = self.ingest(dep.clone(), now_ms, output);
+            let _ = self.ingest(ProofSource::Client, dep.clone(), now_ms, output);
         }
     }
 
@@ -658,7 +671,7 @@ impl Ledger {
         let mut consumed = 0u64;
         let mut blocked = false;
         for proof in proofs {
-            match self.ingest(proof, now_ms, output) {
+            match self.ingest(ProofSource::Elder(from), proof, now_ms, output) {
                 Err(rejection) if rejection.is_retryable() => {
                     blocked = true;
                     break;

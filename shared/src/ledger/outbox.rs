@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{ElderId, Ledger, Output, Record};
+use super::{ElderId, Ledger, Output, ProofSource, Record};
 #[cfg(doc)]
 use crate::limits::OUTBOX_CREDITS_PER_SECTION_MAX;
 use crate::limits::{OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MIN};
@@ -91,7 +91,7 @@ impl Ledger {
         if from.prefix == self.section().prefix {
             return;
         }
-        if let Ok(transfer) = self.ingest(proof, now_ms, output) {
+        if let Ok(transfer) = self.ingest(ProofSource::Elder(from), proof, now_ms, output) {
             output.messages.push((from, PeerMessage::ProofAck { transfer }));
         }
     }

@@ -10,7 +10,9 @@ use fixtures::{
     ELDERS, HOME, SUPPLY,
 };
 
-use super::{ElderId, Ledger, LedgerError, Output, Record};
+use std::collections::HashSet;
+
+use super::{ElderId, Ledger, LedgerError, Output, ProofSource, Record};
 use crate::client::account_id;
 use crate::crypto;
 use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
@@ -606,35 +608,47 @@ fn applied_and_status_queries_answer_from_the_state_here() {
 }
 
 #[test]
-fn batch_checked_proofs_apply_and_a_forgery_in_the_batch_is_still_refused() {
+fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together() {
     let fx = Fixture::new(47);
     let mut elder = fx.ledger(HOME, 0);
     let alice = fx.account_in(HOME);
     let good: Vec<_> =
-        (1..=3).map(|seq| fx.certify(fx.signed(&fx.faucet, alice, 1, seq))).collect();
-    let mut forged = fx.certify(fx.signed(&fx.faucet, alice, 2, 4));
+        (1..=6).map(|seq| fx.certify(fx.signed(&fx.faucet, alice, 1, seq))).collect();
+    let mut forged = fx.certify(fx.signed(&fx.faucet, alice, 2, 7));
     forged.signature = good[0].signature;
+    let mut garbage = fx.certify(fx.signed(&fx.faucet, alice, 2, 8));
+    garbage.signature = BlsSignature([0xff; 96]);
     let mut counter = 0u64;
     let mut weight = move || {
         counter += 0x9e37_79b9;
         counter
     };
-    let all: Vec<&DebitProof> = good.iter().chain([&forged]).collect();
+    let all: Vec<&DebitProof> = good.iter().chain([&forged, &garbage]).collect();
 
     let precomputed = elder.precompute(&all, &[], &mut weight);
-    assert!(precomputed.checked.is_empty(), "a batch holding a forgery vouches for nothing");
-    let precomputed = elder.precompute(&all[..3], &[], &mut weight);
-    assert_eq!(precomputed.checked.len(), 3);
+    let id = |proof: &DebitProof| (crypto::transfer_id(&proof.signed), proof.signature);
+    let checked: HashSet<_> = good.iter().map(id).collect();
+    assert_eq!(precomputed.checked, checked, "every genuine proof of the batch passes");
+    assert_eq!(precomputed.forged, [id(&forged), id(&garbage)].into_iter().collect());
     elder.accept_precomputed(precomputed);
     for proof in &good {
         register(&mut elder, proof, 0);
     }
-    let transfer = crypto::transfer_id(&forged.signed);
-    let again = elder.precompute(&all[..3], &[], &mut weight);
+    let again = elder.precompute(&all[..6], &[], &mut weight);
     assert!(again.checked.is_empty(), "applied proofs are not checked again");
-    let forged = forged.clone();
-    let rejection = Rejection::BadSectionSignature { transfer };
-    assert_refused(&mut elder, register_request(forged), rejection);
+    for bad in [forged, garbage] {
+        let rejection =
+            Rejection::BadSectionSignature { transfer: crypto::transfer_id(&bad.signed) };
+        assert_refused(&mut elder, register_request(bad), rejection);
+    }
+    // Counted against their source: here, clients.
+    let counted: Vec<(ProofSource, u64)> = elder.invalid_proofs().collect();
+    assert_eq!(counted, vec![(ProofSource::Client, 2)]);
+    let mut forged_credit = fx.certify(fx.signed(&fx.key_in(AWAY), alice, 3, 1));
+    forged_credit.signature = good[1].signature;
+    elder.handle_peer(fx.elder_id(AWAY, 2), PeerMessage::Proof { proof: forged_credit }, 0);
+    let from_elder = (ProofSource::Elder(fx.elder_id(AWAY, 2)), 1);
+    assert_eq!(elder.invalid_proofs().last(), Some(from_elder));
 }
 
 #[test]
