@@ -38,7 +38,14 @@ pub struct ConfigFile {
     pub data_dir: PathBuf,
     /// The UDP address to listen on.
     pub listen: SocketAddr,
+    /// How long a client connection may stay without a request before the elder closes it,
+    /// in milliseconds (`CLIENT_IDLE_MS_DEFAULT` if left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_idle_ms: Option<u64>,
 }
+
+/// How long a client connection may stay without a request, unless the config says otherwise.
+pub const CLIENT_IDLE_MS_DEFAULT: u64 = 60_000;
 
 /// A config with every file it names loaded and checked.
 pub struct Config {
@@ -56,6 +63,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where it listens.
     pub listen: SocketAddr,
+    /// How long a client connection may stay without a request.
+    pub client_idle: std::time::Duration,
 }
 
 /// What is wrong with a config; every variant names the file.
@@ -130,6 +139,9 @@ impl Config {
             tls_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_key)),
             data_dir: resolve(&file.data_dir),
             listen: file.listen,
+            client_idle: std::time::Duration::from_millis(
+                file.client_idle_ms.unwrap_or(CLIENT_IDLE_MS_DEFAULT),
+            ),
         })
     }
 }

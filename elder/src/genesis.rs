@@ -269,6 +269,7 @@ fn write_elder(
         tls_key: PathBuf::from("tls-key.der"),
         data_dir: PathBuf::from(DATA_DIR),
         listen: elder.listen,
+        client_idle_ms: None,
     };
     let text = toml::to_string(&config).map_err(|error| GenesisError::Plan(error.to_string()))?;
     files::replace(&elder.config, text.as_bytes(), SECRET_FILE_MODE)?;

@@ -1,17 +1,21 @@
 //! The elder process: the pure ledger of `shared` behind a QUIC endpoint, with its records in
 //! redb. It does nothing clever: bytes in, ledger step, commit, bytes out.
 //!
+//! - [`admission`]: connection slots: handshakes, the elders' own, clients per address.
 //! - [`config`]: the TOML config and the files it names, checked before anything starts.
 //! - [`store`]: the redb record log and the identity of its directory.
 //! - [`node`]: the one thread that owns the ledger and commits before anything leaves.
 //! - [`server`]: the QUIC endpoint, connection and stream handling, limits.
+//! - [`queue`]: the ledger's input queue, one bounded share per source, taken in turn.
 //! - [`peers`]: queues and connections towards the other elders.
 //! - [`genesis`]: a trusted dealer writing a whole network's files.
 
+pub mod admission;
 pub mod config;
 pub mod genesis;
 pub mod node;
 pub mod peers;
+pub mod queue;
 pub mod server;
 pub mod store;
 
@@ -45,7 +49,7 @@ pub enum StartError {
 /// A started elder: its endpoint serves, its ledger thread runs.
 pub struct Elder {
     endpoint: quinn::Endpoint,
-    inputs: node::Inputs,
+    inputs: queue::Inputs,
     ledger: std::thread::JoinHandle<()>,
 }
 
@@ -77,13 +81,21 @@ impl Elder {
             restored,
             "elder started"
         );
-        let (inputs, receiver, counts) = node::Inputs::new();
+        let inputs = queue::Inputs::new();
         let peers = peers::Peers::start(&config.network, config.me, &endpoint);
         let ledger = std::thread::Builder::new()
             .name("ledger".to_string())
-            .spawn(move || node::run(ledger, store, receiver, counts, peers))
+            .spawn({
+                let inputs = inputs.clone();
+                move || node::run(ledger, store, inputs, peers)
+            })
             .expect("spawn the ledger thread");
-        tokio::spawn(server::serve(endpoint.clone(), config.network, inputs.clone()));
+        tokio::spawn(server::serve(
+            endpoint.clone(),
+            config.network,
+            inputs.clone(),
+            config.client_idle,
+        ));
         Ok(Elder { endpoint, inputs, ledger })
     }
 

@@ -8,9 +8,7 @@
 //! signatures of all proofs in a batch are checked together first (one random linear
 //! combination per signing section), which under load costs a fraction of one-by-one checks.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use shared::ledger::{ElderId, Ledger, Output, Precomputed, Record};
@@ -19,146 +17,17 @@ use shared::types::{DebitProof, SignedTransfer};
 use tokio::sync::oneshot;
 
 use crate::peers::Peers;
+use crate::queue::{Input, Inputs};
 use crate::store::Store;
 
 /// Inputs handled per commit at most.
 pub const GROUP_COMMIT_MAX: usize = 256;
-/// Inputs waiting for the ledger at most.
-pub const INPUT_QUEUE_MAX: usize = 4096;
-/// Encoded bytes of the inputs waiting for the ledger at most: 4 096 full-size messages would
-/// be 4 GiB, so the queue is bounded by bytes as well as by count.
-pub const INPUT_QUEUE_BYTES_MAX: usize = 64 << 20;
-/// Client requests waiting at most; beyond it they are turned away. The rest of the queue is
-/// kept for peers, so client load never crowds out credits, acknowledgements and sync.
-pub const CLIENT_INPUTS_MAX: usize = 3072;
 /// Threads that share a batch's crypto at most.
 const WORKERS_MAX: usize = 8;
 /// Fewer proofs and transfers than this in a batch are not worth a thread.
 const PARALLEL_ITEMS_MIN: usize = 8;
 /// How often the ledger ticks: outbox delivery and section sync.
 pub const TICK_MS: u64 = 250;
-
-/// One input for the ledger thread.
-pub enum Input {
-    /// A client request and where its reply goes.
-    Client {
-        /// The request.
-        request: ClientRequest,
-        /// Its encoded size.
-        bytes: usize,
-        /// The reply's way back.
-        reply: oneshot::Sender<ClientReply>,
-    },
-    /// A message from another elder.
-    Peer {
-        /// The sending elder, known by its certificate.
-        from: ElderId,
-        /// The message.
-        message: PeerMessage,
-        /// Its encoded size.
-        bytes: usize,
-    },
-    /// Finish what is queued, then stop.
-    Stop,
-}
-
-/// The way into the ledger thread's queue.
-#[derive(Clone)]
-pub struct Inputs {
-    sender: SyncSender<Input>,
-    counts: Arc<QueueCounts>,
-}
-
-/// What waits in the ledger's queue, shared by its senders and the ledger thread.
-#[derive(Default)]
-pub struct QueueCounts {
-    /// Client requests waiting.
-    clients: AtomicUsize,
-    /// Encoded bytes of every input waiting.
-    bytes: AtomicUsize,
-}
-
-impl QueueCounts {
-    /// Notes that the ledger thread took `input` off the queue.
-    fn taken(&self, input: &Input) {
-        match input {
-            Input::Client { bytes, .. } => {
-                self.clients.fetch_sub(1, Ordering::SeqCst);
-                self.bytes.fetch_sub(*bytes, Ordering::SeqCst);
-            }
-            Input::Peer { bytes, .. } => {
-                self.bytes.fetch_sub(*bytes, Ordering::SeqCst);
-            }
-            Input::Stop => {}
-        }
-    }
-}
-
-/// Why an input was not queued.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NotQueued {
-    /// The queue (or the clients' share of it) is full.
-    Busy,
-    /// The ledger thread has stopped.
-    Stopped,
-}
-
-impl Inputs {
-    /// A bounded queue and its receiving end, for `run`.
-    pub fn new() -> (Inputs, Receiver<Input>, Arc<QueueCounts>) {
-        let (sender, receiver) = mpsc::sync_channel(INPUT_QUEUE_MAX);
-        let counts = Arc::new(QueueCounts::default());
-        (Inputs { sender, counts: counts.clone() }, receiver, counts)
-    }
-
-    /// Queues a client request of `bytes` encoded bytes within the clients' share of the
-    /// queue and the queue's byte bound.
-    pub fn client(
-        &self,
-        request: ClientRequest,
-        bytes: usize,
-        reply: oneshot::Sender<ClientReply>,
-    ) -> Result<(), NotQueued> {
-        let counts = &self.counts;
-        if counts.clients.fetch_add(1, Ordering::SeqCst) >= CLIENT_INPUTS_MAX {
-            counts.clients.fetch_sub(1, Ordering::SeqCst);
-            return Err(NotQueued::Busy);
-        }
-        self.send(Input::Client { request, bytes, reply })
-    }
-
-    /// Queues a message of `bytes` encoded bytes from another elder.
-    pub fn peer(&self, from: ElderId, message: PeerMessage, bytes: usize) -> Result<(), NotQueued> {
-        self.send(Input::Peer { from, message, bytes })
-    }
-
-    /// Asks the ledger thread to finish what is queued and stop (waits for room).
-    pub fn stop(&self) {
-        let _ = self.sender.send(Input::Stop);
-    }
-
-    /// Queues `input` if its bytes fit; a refused input is taken off the counts again.
-    fn send(&self, input: Input) -> Result<(), NotQueued> {
-        let bytes = match &input {
-            Input::Client { bytes, .. } | Input::Peer { bytes, .. } => *bytes,
-            Input::Stop => 0,
-        };
-        if self.counts.bytes.fetch_add(bytes, Ordering::SeqCst) + bytes > INPUT_QUEUE_BYTES_MAX {
-            self.counts.taken(&input);
-            return Err(NotQueued::Busy);
-        }
-        self.sender.try_send(input).map_err(|error| match error {
-            TrySendError::Full(input) => {
-                self.counts.taken(&input);
-                NotQueued::Busy
-            }
-            TrySendError::Disconnected(input) => {
-                self.counts.taken(&input);
-                NotQueued::Stopped
-            }
-        })
-    }
-}
 
 /// One handled batch's effects: persisted first, then released.
 struct Commit {
@@ -167,22 +36,16 @@ struct Commit {
     messages: Vec<(ElderId, PeerMessage)>,
 }
 
-/// Runs the ledger until `Stop` arrives or every sender is gone, and returns once everything
-/// handled is committed; `counts` tracks what is queued.
-pub fn run(
-    ledger: Ledger,
-    store: Store,
-    inputs: Receiver<Input>,
-    counts: Arc<QueueCounts>,
-    peers: Peers,
-) {
+/// Runs the ledger until the queue is stopped and drained, and returns once everything
+/// handled is committed.
+pub fn run(ledger: Ledger, store: Store, inputs: Inputs, peers: Peers) {
     // One batch waits while another is written: the ledger runs at most two batches ahead.
     let (commits, to_commit) = mpsc::sync_channel(1);
     let committer = std::thread::Builder::new()
         .name("commit".to_string())
         .spawn(move || commit(store, to_commit, peers))
         .expect("spawn the commit thread");
-    let applied = handle(ledger, inputs, counts, commits);
+    let applied = handle(ledger, inputs, commits);
     committer.join().expect("committing does not panic");
     tracing::info!(applied, "ledger stopped with everything committed");
 }
@@ -206,33 +69,15 @@ fn commit(mut store: Store, commits: Receiver<Commit>, peers: Peers) {
 
 /// Handles batches of inputs and hands each batch's effects to the committer; returns the
 /// number of proofs applied.
-fn handle(
-    mut ledger: Ledger,
-    inputs: Receiver<Input>,
-    counts: Arc<QueueCounts>,
-    commits: SyncSender<Commit>,
-) -> usize {
+fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>) -> usize {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
     let started = Instant::now();
     let tick = Duration::from_millis(TICK_MS);
     let mut next_tick = Instant::now();
     let mut stopping = false;
     while !stopping {
-        let mut batch = Vec::new();
-        match inputs.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
-            Ok(input) => batch.push(input),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        while batch.len() < GROUP_COMMIT_MAX {
-            match inputs.try_recv() {
-                Ok(input) => batch.push(input),
-                Err(_) => break,
-            }
-        }
-        for input in &batch {
-            counts.taken(input);
-        }
+        let (batch, stop) = inputs.take(GROUP_COMMIT_MAX, next_tick);
+        stopping = stop;
         let now_ms = started.elapsed().as_millis() as u64;
         ledger.accept_precomputed(precompute(&ledger, &batch, workers));
         let mut output = Output::default();
@@ -247,7 +92,6 @@ fn handle(
                 Input::Peer { from, message, .. } => {
                     merge(&mut output, ledger.handle_peer(from, message, now_ms))
                 }
-                Input::Stop => stopping = true,
             }
         }
         if Instant::now() >= next_tick {

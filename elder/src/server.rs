@@ -16,23 +16,26 @@ use shared::limits::MESSAGE_BYTES_MAX;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::Network;
 use shared::types::Digest;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use crate::node::{Inputs, NotQueued};
+use crate::admission::Admission;
+use crate::queue::{Inputs, NotQueued};
 
-/// Connections served at once; more are refused.
-pub const CONNECTIONS_MAX: usize = 1024;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
-/// Why a connection was closed by the elder.
+/// Why a connection was closed by the elder: its application close code.
 #[derive(Clone, Copy)]
-enum CloseCode {
+pub enum CloseCode {
     /// A message was malformed or over the byte limit.
     Garbage = 1,
     /// A peer message came from a connection without an elder certificate.
     NotAnElder = 2,
+    /// Every slot for this kind of connection, or for this address, is taken.
+    TooManyConnections = 6,
+    /// A client connection sent no request for the idle time.
+    Idle = 7,
 }
 
 impl CloseCode {
@@ -89,11 +92,19 @@ pub fn server_config(
 struct Context {
     inputs: Inputs,
     elders: HashMap<Digest, ElderId>,
+    admission: Arc<Admission>,
+    client_idle: Duration,
 }
 
-/// Accepts connections until the endpoint is closed.
-pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: Inputs) {
-    let elders = network
+/// Accepts connections until the endpoint is closed; a client connection that sends no
+/// request for `client_idle` is closed, so an idle one cannot hold its slot for ever.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    network: Arc<Network>,
+    inputs: Inputs,
+    client_idle: Duration,
+) {
+    let elders: HashMap<Digest, ElderId> = network
         .sections
         .iter()
         .flat_map(|section| {
@@ -102,29 +113,38 @@ pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: Inp
             })
         })
         .collect();
-    let context = Arc::new(Context { inputs, elders });
-    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let admission = Admission::new(elders.len());
+    let context = Arc::new(Context { inputs, elders, admission, client_idle });
     while let Some(incoming) = endpoint.accept().await {
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(remote = %incoming.remote_address(), "too many connections; refused");
-            incoming.refuse();
-            continue;
-        };
         if !incoming.remote_address_validated() {
             // A stateless retry proves the address before any state is kept for it.
             let _ = incoming.retry();
             continue;
         }
+        let address = incoming.remote_address().ip();
+        let Some(handshake) = context.admission.handshake(address) else {
+            tracing::warn!(remote = %incoming.remote_address(), "too many handshakes; refused");
+            incoming.refuse();
+            continue;
+        };
         let span = tracing::info_span!("connection", remote = %incoming.remote_address());
         let context = context.clone();
         tokio::spawn(
             async move {
                 let timeout = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
-                match tokio::time::timeout(timeout, incoming).await {
-                    Ok(Ok(connection)) => handle_connection(connection, context).await,
-                    Ok(Err(error)) => tracing::debug!(%error, "handshake failed"),
-                    Err(_) => tracing::debug!("handshake too slow"),
-                }
+                let connection = match tokio::time::timeout(timeout, incoming).await {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err(error)) => return tracing::debug!(%error, "handshake failed"),
+                    Err(_) => return tracing::debug!("handshake too slow"),
+                };
+                drop(handshake);
+                let elder = transport::peer_fingerprint(&connection)
+                    .and_then(|fingerprint| context.elders.get(&fingerprint).copied());
+                let Some(slot) = context.admission.connection(address, elder.is_some()) else {
+                    let reason = "too many connections of this kind or from this address";
+                    return CloseCode::TooManyConnections.close(&connection, reason);
+                };
+                handle_connection(connection, elder, context).await;
                 drop(slot);
             }
             .instrument(span),
@@ -132,17 +152,31 @@ pub async fn serve(endpoint: quinn::Endpoint, network: Arc<Network>, inputs: Inp
     }
 }
 
-async fn handle_connection(connection: quinn::Connection, context: Arc<Context>) {
-    let elder = transport::peer_fingerprint(&connection)
-        .and_then(|fingerprint| context.elders.get(&fingerprint).copied());
+async fn handle_connection(
+    connection: quinn::Connection,
+    elder: Option<ElderId>,
+    context: Arc<Context>,
+) {
     tracing::debug!(?elder, "connected");
+    let idle = tokio::time::sleep(context.client_idle);
+    tokio::pin!(idle);
+    // Requests being answered: a connection is idle only with none.
+    let answering = Arc::new(());
     loop {
         tokio::select! {
             stream = connection.accept_bi() => {
                 let Ok((send, receive)) = stream else { break };
+                idle.as_mut().reset(tokio::time::Instant::now() + context.client_idle);
                 let span = tracing::debug_span!("request", kind = tracing::field::Empty);
                 let (connection, context) = (connection.clone(), context.clone());
-                tokio::spawn(handle_request(connection, send, receive, context).instrument(span));
+                let answering = answering.clone();
+                tokio::spawn(
+                    async move {
+                        handle_request(connection, send, receive, context).await;
+                        drop(answering);
+                    }
+                    .instrument(span),
+                );
             }
             stream = connection.accept_uni() => {
                 let Ok(receive) = stream else { break };
@@ -153,12 +187,18 @@ async fn handle_connection(connection: quinn::Connection, context: Arc<Context>)
                 let (connection, context) = (connection.clone(), context.clone());
                 tokio::spawn(handle_peer_message(connection, from, receive, context));
             }
+            () = &mut idle, if elder.is_none() => {
+                if Arc::strong_count(&answering) > 1 {
+                    idle.as_mut().reset(tokio::time::Instant::now() + context.client_idle);
+                    continue;
+                }
+                CloseCode::Idle.close(&connection, "no request for the idle time");
+                break;
+            }
         }
     }
 }
 
-/// Reads one message from a stream; returns it with its encoded size, or `None` (the stream
-/// or connection is dealt with here) if it is too long, too slow or malformed.
 async fn read_message<T: serde::de::DeserializeOwned>(
     connection: &quinn::Connection,
     receive: &mut quinn::RecvStream,
@@ -203,7 +243,7 @@ async fn handle_request(
         return write_reply(send, &ClientReply::Rejected(rejection)).await;
     }
     let (reply, answer) = oneshot::channel();
-    match context.inputs.client(request, bytes, reply) {
+    match context.inputs.client(connection.stable_id(), request, bytes, reply) {
         Ok(()) => {}
         Err(NotQueued::Busy) => {
             tracing::warn!("ledger queue full; request turned away");
