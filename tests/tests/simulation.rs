@@ -96,6 +96,9 @@ fn every_invariant_holds_across_seeds_with_byzantine_elders_and_misbehaving_clie
             ("bad signatures", total.client_bad_signatures),
             ("replays", total.client_replays),
             ("skipped registrations", total.client_skipped_registrations),
+            ("partitions", total.partitions),
+            ("outbox-full refusals", total.outbox_full_refusals),
+            ("refusals for funds outwaited", total.refusals_waited_out),
         ] {
             assert!(count > 0, "no {what} were injected across {} seeds", seeds.len());
         }

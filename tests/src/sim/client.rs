@@ -78,6 +78,8 @@ pub enum ClientEvent {
     BalanceAgreed { report: AccountReport, reports: BTreeMap<ElderIndex, AccountReport> },
     /// The client's own equivocation left it stuck at its seq.
     Stuck,
+    /// An honest transfer some elder first refused for funds was certified.
+    WaitedOut,
 }
 
 /// What a client does after one input.
@@ -95,6 +97,8 @@ struct Validation {
     candidates: Vec<ShareCollector>,
     probe: Option<Probe>,
     rounds: u32,
+    /// Whether an elder refused for funds it did not have yet.
+    refused_for_funds: bool,
 }
 
 /// Where and why a proof is being registered.
@@ -145,6 +149,10 @@ pub struct SimClient {
     /// Transfers already signed for future seqs: when the account gets there it sends these,
     /// never a second transfer for the same seq (a late copy may still get signed).
     signed_ahead: BTreeMap<Seq, SignedTransfer>,
+    /// A relay: spends its whole balance whenever it has any, and makes no probes.
+    relay: bool,
+    /// A relay's balance at its next seq, as `f + 1` elders last agreed.
+    spendable: Option<Amount>,
 }
 
 impl SimClient {
@@ -172,7 +180,14 @@ impl SimClient {
             to_fund,
             elder_next_seq: BTreeMap::new(),
             signed_ahead: BTreeMap::new(),
+            relay: false,
+            spendable: None,
         }
+    }
+
+    /// A relay client with nothing yet, which makes `transfers` transfers of all it has.
+    pub fn relay(key: SigningKey, network: Arc<Network>, transfers: u32) -> SimClient {
+        SimClient { relay: true, ..SimClient::new(key, network, transfers, Vec::new()) }
     }
 
     /// Index of the client's section.
@@ -231,8 +246,12 @@ impl SimClient {
             State::Idle => self.start_action(rng, accounts, &mut step),
             State::Forgetting(next) => {
                 let candidates = vec![ShareCollector::new(self.network.clone(), next)];
-                let validation =
-                    Validation { candidates, probe: Some(Probe::LostTrack), rounds: 0 };
+                let validation = Validation {
+                    candidates,
+                    probe: Some(Probe::LostTrack),
+                    rounds: 0,
+                    refused_for_funds: false,
+                };
                 self.send_validations(&validation, &mut step);
                 self.state = State::Validating(validation);
             }
@@ -282,6 +301,9 @@ impl SimClient {
         }
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Validating(mut validation) if candidate < validation.candidates.len() => {
+                if let ClientReply::Rejected(Rejection::InsufficientFunds { .. }) = &reply {
+                    validation.refused_for_funds |= validation.probe.is_none();
+                }
                 let progress = validation.candidates[candidate].add(elder, reply);
                 self.on_progress(progress, validation, rng, &mut step);
             }
@@ -314,6 +336,9 @@ impl SimClient {
                             self.funded = true;
                             self.next_seq = agreed.next_seq;
                         }
+                        if self.relay && agreed.next_seq == self.next_seq {
+                            self.spendable = Some(agreed.balance);
+                        }
                         step.events.push(ClientEvent::BalanceAgreed { report: agreed, reports });
                         self.finish(rng, &mut step);
                     } else {
@@ -343,6 +368,9 @@ impl SimClient {
                     !probe.must_be_refused() || validation.candidates[0].transfer_id() == id
                 });
                 step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
+                if validation.refused_for_funds {
+                    step.events.push(ClientEvent::WaitedOut);
+                }
                 let kind = match probe {
                     Some(Probe::SkipRegister) => Registration::Abroad,
                     _ => Registration::Home,
@@ -419,6 +447,16 @@ impl SimClient {
         if let Some(to) = self.to_fund.first().copied() {
             let signed = self.sign(to, FUNDING, self.next_seq);
             return self.start_validation(vec![signed], None, step);
+        }
+        if self.relay {
+            return match self.spendable.take() {
+                Some(balance) if balance > Amount::ZERO => {
+                    let to = self.random_other(rng, accounts);
+                    let signed = self.sign(to, balance, self.next_seq);
+                    self.start_validation(vec![signed], None, step)
+                }
+                _ => self.start_query(step),
+            };
         }
         match rng.gen_range(0..100) {
             0..=2 => self.start_query(step),
@@ -570,7 +608,7 @@ impl SimClient {
     ) {
         let candidates =
             transfers.into_iter().map(|t| ShareCollector::new(self.network.clone(), t)).collect();
-        let validation = Validation { candidates, probe, rounds: 0 };
+        let validation = Validation { candidates, probe, rounds: 0, refused_for_funds: false };
         if probe == Some(Probe::Equivocation) {
             // Each half of the section first hears a different transfer.
             let half = self.section_info().elder_count() / 2;

@@ -17,6 +17,9 @@ use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Transfe
 
 use super::stats::Stats;
 
+/// Credits for one section an elder holds unacknowledged before it refuses new ones: small,
+/// so partitions fill outboxes and the way they drain afterwards is tested.
+const OUTBOX_CREDITS_PER_SECTION: usize = 8;
 /// Chance that a forging elder sends a round of forgeries on a tick.
 const FORGERY_PER_TICK: f64 = 0.2;
 
@@ -78,7 +81,9 @@ impl SimElder {
         key_share: SecretKeyShare,
         byzantine: Option<Byzantine>,
     ) -> SimElder {
-        let ledger = Ledger::new(network.clone(), id, key_share.clone()).expect("genesis ledger");
+        let mut ledger =
+            Ledger::new(network.clone(), id, key_share.clone()).expect("genesis ledger");
+        ledger.set_outbox_limit(OUTBOX_CREDITS_PER_SECTION);
         SimElder { id, key_share, network, store: Vec::new(), ledger: Some(ledger), byzantine }
     }
 
@@ -97,7 +102,9 @@ impl SimElder {
         let records = self.store.iter().cloned();
         let ledger =
             Ledger::rebuild(self.network.clone(), self.id, self.key_share.clone(), records);
-        self.ledger = Some(ledger.expect("rebuild from own records"));
+        let mut ledger = ledger.expect("rebuild from own records");
+        ledger.set_outbox_limit(OUTBOX_CREDITS_PER_SECTION);
+        self.ledger = Some(ledger);
     }
 
     /// Persists the handler's records, then hands back what it sends (R1: durable first).

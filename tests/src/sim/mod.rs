@@ -25,6 +25,7 @@ use shared::genesis::{account_key_in, deal_sections};
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::{faults_max, ElderInfo, Network, NetworkMap};
+use shared::rejection::Rejection;
 use shared::types::{AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Slot, TransferId};
 
 pub use client::Probe;
@@ -42,6 +43,8 @@ pub struct SimConfig {
     pub elders: usize,
     /// Clients besides the faucet.
     pub clients: usize,
+    /// Relay clients: unfunded, each spends its whole balance once it has any.
+    pub relays: usize,
     /// Transfers each client (and the faucet, after funding) makes.
     pub transfers_per_client: u32,
     /// Network fault rates during chaos.
@@ -59,6 +62,7 @@ impl SimConfig {
             prefix_len: if seed % 4 == 3 { 2 } else { 1 },
             elders: if seed % 10 == 7 { 7 } else { 4 },
             clients: 4,
+            relays: 2,
             transfers_per_client: 24,
             faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
             chaos_ms_max: 120_000,
@@ -68,6 +72,9 @@ impl SimConfig {
 }
 
 const TICK_MS: u64 = 100;
+/// How long a partition lasts, and the quiet time between two, in virtual milliseconds.
+const PARTITION_MS: std::ops::Range<u64> = 1_000..8_000;
+const PARTITION_GAP_MS: std::ops::Range<u64> = 3_000..20_000;
 const SUPPLY: Amount = Amount(1_000_000_000_000);
 
 /// Runs one seed to the end and checks every invariant; the error says what broke.
@@ -95,6 +102,10 @@ struct World {
     certified: HashMap<Slot, DebitProof>,
     /// The transfer each honest elder signed a share for, per slot (R1).
     honest_shares: HashMap<(usize, Slot), TransferId>,
+    /// The partition in force, if any: each section's side, and when it ends.
+    partition: Option<(Vec<bool>, u64)>,
+    /// When the next partition begins.
+    next_partition: u64,
 }
 
 impl World {
@@ -147,6 +158,13 @@ impl World {
                 SimClient::new(key, network.clone(), config.transfers_per_client, vec![])
             }),
         );
+        // Relays start with nothing and spend all that reaches them, as soon as f + 1 elders
+        // agree it has: the pattern where lagging elders refuse for funds at first.
+        for r in 0..config.relays {
+            let key = account_key_in(&mut rng, prefixes[(r + 1) % prefixes.len()]);
+            accounts.push(account_id(&key));
+            clients.push(SimClient::relay(key, network.clone(), config.transfers_per_client / 4));
+        }
         accounts.insert(0, account_id(&faucet));
         let mut world = World {
             rng,
@@ -162,7 +180,10 @@ impl World {
             heal_started: 0,
             certified: HashMap::new(),
             honest_shares: HashMap::new(),
+            partition: None,
+            next_partition: 0,
         };
+        world.next_partition = world.rng.gen_range(PARTITION_GAP_MS);
         for e in 0..world.elders.len() {
             let at = world.rng.gen_range(0..TICK_MS);
             world.net.schedule(at, Node::Elder(e), Payload::Tick);
@@ -212,6 +233,7 @@ impl World {
             {
                 self.heal();
             }
+            self.update_partition();
             if self.healing && self.now >= next_check {
                 if self.settled() {
                     return Ok(());
@@ -228,9 +250,39 @@ impl World {
         Err("the event queue ran dry".to_string())
     }
 
+    /// Starts or ends a partition when its time comes: the sections fall into two sides, and
+    /// peer messages between the sides are lost both ways while clients still reach their
+    /// own section, so outboxes fill towards the other side.
+    fn update_partition(&mut self) {
+        if let Some((_, until)) = &self.partition {
+            if self.now >= *until || self.healing {
+                self.partition = None;
+            }
+            return;
+        }
+        if self.healing || self.now < self.next_partition {
+            return;
+        }
+        let sections = self.network.sections.len();
+        let mut side: Vec<bool> = (0..sections).map(|_| self.rng.gen()).collect();
+        // Both sides non-empty: section 0 on one, a random other on the other.
+        side[0] = false;
+        side[self.rng.gen_range(1..sections)] = true;
+        let until = self.now + self.rng.gen_range(PARTITION_MS);
+        self.next_partition = until + self.rng.gen_range(PARTITION_GAP_MS);
+        self.partition = Some((side, until));
+        self.stats.partitions += 1;
+    }
+
+    /// Whether the partition in force cuts section `one` off from section `other`.
+    fn cut(&self, one: usize, other: usize) -> bool {
+        self.partition.as_ref().is_some_and(|(side, _)| side[one] != side[other])
+    }
+
     /// Ends the chaos: no more network faults or crashes; crashed elders restart now.
     fn heal(&mut self) {
         self.healing = true;
+        self.partition = None;
         self.heal_started = self.now;
         for elder in &mut self.elders {
             if elder.ledger.is_none() {
@@ -286,6 +338,9 @@ impl World {
                     self.check_one_share_per_slot(e, slot, *transfer)?;
                 }
                 if let Some(reply) = sent.reply {
+                    if let ClientReply::Rejected(Rejection::OutboxFull { .. }) = &reply {
+                        self.stats.outbox_full_refusals += 1;
+                    }
                     let bytes = encode(&reply)?;
                     let elder = self.elders[e].id.index;
                     self.send(Node::Client(client), Payload::Reply { elder, op, bytes });
@@ -376,8 +431,12 @@ impl World {
         let from = self.elders[e].id;
         for (to, message) in messages {
             let bytes = encode(&message)?;
-            let to = Node::Elder(self.flat_of(to));
-            self.send(to, Payload::Peer { from, bytes });
+            let to = self.flat_of(to);
+            if self.cut(e / self.config.elders, to / self.config.elders) {
+                self.stats.messages_cut += 1;
+                continue;
+            }
+            self.send(Node::Elder(to), Payload::Peer { from, bytes });
         }
         Ok(())
     }
@@ -439,6 +498,7 @@ impl World {
                 }
             }
             ClientEvent::Stuck => self.stats.clients_stuck += 1,
+            ClientEvent::WaitedOut => self.stats.refusals_waited_out += 1,
         }
         Ok(())
     }

@@ -54,6 +54,15 @@ pub struct Stats {
     pub balances_agreed: u64,
     /// Clients left stuck at a seq by their own equivocation (R9).
     pub clients_stuck: u64,
+    /// Partitions that cut sections apart.
+    pub partitions: u64,
+    /// Peer messages a partition cut.
+    pub messages_cut: u64,
+    /// Validate refusals for a full outbox towards a section.
+    pub outbox_full_refusals: u64,
+    /// Honest transfers that a lagging elder first refused for funds and that were certified
+    /// once it caught up (finding 1 of the liveness review).
+    pub refusals_waited_out: u64,
     /// Individual invariant assertions that ran.
     pub invariant_checks: u64,
 }
@@ -88,6 +97,10 @@ impl AddAssign<&Stats> for Stats {
             client_skipped_registrations,
             balances_agreed,
             clients_stuck,
+            partitions,
+            messages_cut,
+            outbox_full_refusals,
+            refusals_waited_out,
             invariant_checks
         );
     }
@@ -132,6 +145,12 @@ impl fmt::Display for Stats {
             self.client_replays,
             self.client_skipped_registrations
         )?;
+        writeln!(
+            f,
+            "partitions:               {} ({} peer messages cut, {} outbox-full refusals)",
+            self.partitions, self.messages_cut, self.outbox_full_refusals
+        )?;
+        writeln!(f, "lagging refusals outwaited: {}", self.refusals_waited_out)?;
         writeln!(f, "clients stuck (R9):       {}", self.clients_stuck)?;
         writeln!(f, "balances agreed (f + 1):  {}", self.balances_agreed)?;
         write!(f, "invariant checks:         {}", self.invariant_checks)
