@@ -19,6 +19,7 @@ use shared::client::{account_id, build_transfer};
 use shared::genesis::account_key_in;
 use shared::types::{AccountId, Amount, Memo, Seq};
 
+use crate::catch_up::CatchUp;
 use crate::elders::{cpu_seconds, is_elder_process, recorded_pid};
 use crate::RunError;
 
@@ -50,6 +51,8 @@ pub struct NetBench {
     pub latency_ms: Latency,
     /// Elder CPU seconds (user + system) per transfer, averaged over elders.
     pub cpu_seconds_per_transfer_per_elder: f64,
+    /// The outage's catch-up, if one was asked for.
+    pub catch_up: Option<CatchUp>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -84,6 +87,8 @@ pub struct Load {
     pub in_flight: usize,
     /// Probability that a transfer goes to another section.
     pub cross_section: f64,
+    /// Take one elder down for this long as the load starts, and time its catch-up.
+    pub outage: Option<std::time::Duration>,
 }
 
 /// Runs the load against the network in `genesis`; `progress` hears (phase, done, total).
@@ -111,6 +116,9 @@ pub async fn run(
         .filter(|pid| is_elder_process(*pid))
         .collect();
     let cpu_before: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
+    let outage = load
+        .outage
+        .map(|down| tokio::spawn(crate::catch_up::run(genesis.clone(), network.clone(), down)));
     let started = Instant::now();
     let mut idle: VecDeque<usize> = (0..accounts.len()).collect();
     let mut running = FuturesUnordered::new();
@@ -149,6 +157,10 @@ pub async fn run(
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_after: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
+    let catch_up = match outage {
+        Some(task) => Some(task.await.map_err(|error| RunError::Failed(error.to_string()))??),
+        None => None,
+    };
     latencies.sort();
     let percentile = |p: f64| {
         let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
@@ -173,6 +185,7 @@ pub async fn run(
         cpu_seconds_per_transfer_per_elder: (cpu_after - cpu_before)
             / transfers as f64
             / pids.len().max(1) as f64,
+        catch_up,
     })
 }
 

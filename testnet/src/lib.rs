@@ -6,9 +6,11 @@
 //! - [`demo`]: the one-command tour.
 //! - [`bench_elder`]: one elder's throughput, measured the way FastPay measures one authority.
 //! - [`bench_net`]: end-to-end load against a running network.
+//! - [`catch_up`]: one elder taken down under that load, and how fast it catches up.
 
 pub mod bench_elder;
 pub mod bench_net;
+pub mod catch_up;
 pub mod demo;
 pub mod elders;
 pub mod probe;

@@ -114,6 +114,10 @@ enum Command {
         /// Where to write the JSON summary (default DIR/bench-summary.json).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Kill the last elder of the first section as the load starts, restart it after this
+        /// many seconds, and report how long it takes to catch up with its peers.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+        outage: Option<u64>,
     },
     /// Measure one elder the way FastPay's bench measures one authority: transfers and proofs
     /// prepared before the clock starts, then validate and register requests over QUIC with a
@@ -211,7 +215,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
-        Command::Bench { dir, accounts, transfers, in_flight, cross_section, out } => {
+        Command::Bench { dir, accounts, transfers, in_flight, cross_section, out, outage } => {
             if !(0.0..=1.0).contains(&cross_section) {
                 bail!("--cross-section must be between 0 and 1; got {cross_section}");
             }
@@ -221,6 +225,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 transfers: transfers as usize,
                 in_flight: (in_flight as usize).min(accounts as usize),
                 cross_section,
+                outage: outage.map(Duration::from_secs),
             };
             let bar = progress_bar()?;
             let report = testnet::bench_net::run(&genesis, load, |phase, done, total| {
@@ -252,6 +257,16 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 report.cpu_seconds_per_transfer_per_elder * 1e3,
                 out.display()
             );
+            if let Some(catch_up) = &report.catch_up {
+                println!(
+                    "outage: elder {} down {:.1} s, {} proofs behind; caught up {:.2} s after \
+                     its restart",
+                    catch_up.elder,
+                    catch_up.down_seconds,
+                    catch_up.proofs_missed,
+                    catch_up.catch_up_seconds
+                );
+            }
             Ok(true)
         }
         Command::BenchElder { elders, transfers, accounts, in_flight, json } => {

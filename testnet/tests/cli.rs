@@ -88,7 +88,19 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
     assert!(settled_with(&status, true), "the resumed net kept its state: {status}");
 
     let summary = Path::new(dir).join("bench-summary.json");
-    let bench = ["bench", "--dir", dir, "--accounts", "6", "--transfers", "20", "--in-flight", "3"];
+    let bench = [
+        "bench",
+        "--dir",
+        dir,
+        "--accounts",
+        "6",
+        "--transfers",
+        "20",
+        "--in-flight",
+        "3",
+        "--outage",
+        "1",
+    ];
     let out = testnet(&bench);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("transfers/s"), "{}", text(&out.stdout));
@@ -96,6 +108,10 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
         serde_json::from_str(&std::fs::read_to_string(summary).expect("summary")).expect("json");
     assert_eq!(report["transfers"].as_u64(), Some(20));
     assert!(report["latency_ms"]["p99"].as_f64().is_some_and(|p99| p99 > 0.0), "{report}");
+    // One elder was down for a second meanwhile, came back and caught up.
+    let catch_up = &report["catch_up"];
+    assert!(catch_up["down_seconds"].as_f64().is_some_and(|down| down >= 1.0), "{report}");
+    assert!(catch_up["catch_up_seconds"].as_f64().is_some_and(|up| up > 0.0), "{report}");
     let status = status_until(dir, |status| status["balance_total"] == status["supply"]);
     assert_eq!(status["balance_total"], status["supply"], "money is conserved under load");
 }
