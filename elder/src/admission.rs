@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 /// TLS handshakes in progress at most.
 pub const HANDSHAKES_MAX: usize = 256;
-/// TLS handshakes in progress from one address at most.
-pub const HANDSHAKES_PER_ADDRESS_MAX: usize = 16;
+/// TLS handshakes in progress from one address at most: room for every elder and client of
+/// a local testnet (one address for all) reconnecting at once after a restart.
+pub const HANDSHAKES_PER_ADDRESS_MAX: usize = 64;
 /// Client connections served at once at most; more are closed after the handshake.
 pub const CLIENT_CONNECTIONS_MAX: usize = 1024;
 /// Client connections from one address at most.

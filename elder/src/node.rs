@@ -4,9 +4,10 @@
 //! (R1, R3). Batches are committed in order, so while batch k is written, batch k + 1 is
 //! already checked and handled, and nothing of it leaves before k and k + 1 are both durable.
 //! A failed commit stops the process: an elder must never answer with state it did not
-//! persist. The section
-//! signatures of all proofs in a batch are checked together first (one random linear
-//! combination per signing section), which under load costs a fraction of one-by-one checks.
+//! persist. Only section-sync messages (cursors and self-certifying proofs) leave at once.
+//! The section signatures of all proofs in a batch are checked together first (one random
+//! linear combination per signing section), which under load costs a fraction of one-by-one
+//! checks.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
@@ -43,9 +44,12 @@ pub fn run(ledger: Ledger, store: Store, inputs: Inputs, peers: Peers) {
     let (commits, to_commit) = mpsc::sync_channel(1);
     let committer = std::thread::Builder::new()
         .name("commit".to_string())
-        .spawn(move || commit(store, to_commit, peers))
+        .spawn({
+            let peers = peers.clone();
+            move || commit(store, to_commit, peers)
+        })
         .expect("spawn the commit thread");
-    let applied = handle(ledger, inputs, commits);
+    let applied = handle(ledger, inputs, commits, &peers);
     committer.join().expect("committing does not panic");
     tracing::info!(applied, "ledger stopped with everything committed");
 }
@@ -69,7 +73,7 @@ fn commit(mut store: Store, commits: Receiver<Commit>, peers: Peers) {
 
 /// Handles batches of inputs and hands each batch's effects to the committer; returns the
 /// number of proofs applied.
-fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>) -> usize {
+fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>, peers: &Peers) -> usize {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
     let started = Instant::now();
     let tick = Duration::from_millis(TICK_MS);
@@ -97,6 +101,9 @@ fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>) -> us
         if Instant::now() >= next_tick {
             merge(&mut output, ledger.handle_tick(now_ms));
             next_tick = Instant::now() + tick;
+        }
+        for (to, message) in output.sync_messages {
+            peers.send(to, message);
         }
         let commit = Commit { records: output.records, replies, messages: output.messages };
         commits.send(commit).expect("the committer runs until the ledger stops");
@@ -158,4 +165,5 @@ fn proofs_in(input: &Input) -> Vec<&DebitProof> {
 fn merge(into: &mut Output, from: Output) {
     into.records.extend(from.records);
     into.messages.extend(from.messages);
+    into.sync_messages.extend(from.sync_messages);
 }

@@ -22,6 +22,8 @@ use tracing::Instrument;
 use crate::admission::Admission;
 use crate::queue::{Inputs, NotQueued};
 
+/// Overload warnings are logged at most this often, each with its count.
+const OVERLOAD_LOG_MS: u64 = 1_000;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
@@ -94,6 +96,31 @@ struct Context {
     elders: HashMap<Digest, ElderId>,
     admission: Arc<Admission>,
     client_idle: Duration,
+    turned_away: Overload,
+    dropped: Overload,
+    refused: Overload,
+}
+
+/// Counts inputs turned away under overload and logs the count at most once a second: a
+/// warning per message would cost an overloaded elder more than the message.
+#[derive(Default)]
+struct Overload {
+    count: std::sync::atomic::AtomicU64,
+    last_logged: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Overload {
+    fn note(&self, what: &'static str) {
+        use std::sync::atomic::Ordering;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_logged.lock().expect("no thread panics holding it");
+        if last.is_some_and(|last| last.elapsed() < Duration::from_millis(OVERLOAD_LOG_MS)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        let count = self.count.swap(0, Ordering::Relaxed);
+        tracing::warn!(count, "{what}");
+    }
 }
 
 /// Accepts connections until the endpoint is closed; a client connection that sends no
@@ -114,7 +141,15 @@ pub async fn serve(
         })
         .collect();
     let admission = Admission::new(elders.len());
-    let context = Arc::new(Context { inputs, elders, admission, client_idle });
+    let context = Arc::new(Context {
+        inputs,
+        elders,
+        admission,
+        client_idle,
+        turned_away: Overload::default(),
+        dropped: Overload::default(),
+        refused: Overload::default(),
+    });
     while let Some(incoming) = endpoint.accept().await {
         if !incoming.remote_address_validated() {
             // A stateless retry proves the address before any state is kept for it.
@@ -123,7 +158,7 @@ pub async fn serve(
         }
         let address = incoming.remote_address().ip();
         let Some(handshake) = context.admission.handshake(address) else {
-            tracing::warn!(remote = %incoming.remote_address(), "too many handshakes; refused");
+            context.refused.note("too many handshakes in progress; connections refused");
             incoming.refuse();
             continue;
         };
@@ -246,7 +281,7 @@ async fn handle_request(
     match context.inputs.client(connection.stable_id(), request, bytes, reply) {
         Ok(()) => {}
         Err(NotQueued::Busy) => {
-            tracing::warn!("ledger queue full; request turned away");
+            context.turned_away.note("ledger queue full; requests turned away");
             let _ = send.reset(StreamCode::Busy.code());
             return;
         }
@@ -285,6 +320,7 @@ async fn handle_peer_message(
         return;
     }
     if context.inputs.peer(from, message, bytes) == Err(NotQueued::Busy) {
-        tracing::warn!(section = %from.prefix, elder = %from.index, "ledger queue full; peer message dropped");
+        // The sender's outbox and sync repeat what is dropped.
+        context.dropped.note("ledger queue full; peer messages dropped");
     }
 }

@@ -6,8 +6,10 @@ pub const MESSAGE_BYTES_MAX: usize = 1 << 20;
 pub const MEMO_BYTES_MAX: usize = 128;
 /// Most proofs a client may attach to one request as dependencies.
 pub const DEPS_MAX: usize = 16;
-/// Most proofs in one section-sync reply.
-pub const SYNC_PAGE_PROOFS_MAX: usize = 64;
+/// Most proofs in one section-sync reply: about 200 KiB at most. Each page costs the puller a
+/// round trip through both elders' group commits, so pages are large: an elder back from an
+/// outage under load pulls at this many proofs per round trip and per peer.
+pub const SYNC_PAGE_PROOFS_MAX: usize = 512;
 /// Most proofs of each kind (debits, credits) in one history page.
 pub const HISTORY_PAGE_PROOFS_MAX: usize = 64;
 /// Most sections a network map may name.

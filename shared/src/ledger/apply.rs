@@ -4,6 +4,7 @@
 use super::account::xor_into;
 use super::{Account, Ingested, Ledger, Output, ProofSource, Record};
 use crate::crypto;
+use crate::limits::OUTBOX_RETRY_DELAY_MS_MAX;
 use crate::network::Section;
 use crate::rejection::Rejection;
 use crate::types::{AccountId, DebitProof, TransferId};
@@ -37,9 +38,15 @@ impl Ledger {
         }
         let outcome = checked?;
         if outcome == Ingested::Applied {
-            let outgoing = self.commit(proof.clone(), id, now_ms);
+            // A proof a section peer sent has been routed by that peer already: this elder's
+            // own delivery (still owed, R5) waits a full retry delay, so an elder catching up
+            // spends its time applying, not re-sending what the recipients hold.
+            let from_peer = matches!(source, ProofSource::Elder(peer) if peer.prefix == prefix);
+            let due =
+                if from_peer { now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX) } else { now_ms };
+            let outgoing = self.commit(proof.clone(), id, due);
             output.records.push(Record::Applied(proof));
-            if outgoing {
+            if outgoing && !from_peer {
                 self.deliver(id, now_ms, output);
             }
         }
@@ -183,9 +190,9 @@ impl Ledger {
     /// cross-section transfer the outbox entry that routes the proof to the other section.
     /// Both directions are routed: the credit to the recipient section, and the debit back to
     /// the sender section, so a proof that reached the recipient without being registered at
-    /// home still gets its debit applied and the supply stays conserved. Returns whether the
-    /// proof was queued for routing.
-    pub(super) fn commit(&mut self, proof: DebitProof, id: TransferId, now_ms: u64) -> bool {
+    /// home still gets its debit applied and the supply stays conserved; the routing is first
+    /// due at `due_ms`. Returns whether the proof was queued for routing.
+    pub(super) fn commit(&mut self, proof: DebitProof, id: TransferId, due_ms: u64) -> bool {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
@@ -201,7 +208,7 @@ impl Ledger {
             other_section = Some(self.network.section_index_of(&to));
         }
         if let Some(target) = other_section {
-            self.add_to_outbox(id, target, now_ms);
+            self.add_to_outbox(id, target, due_ms);
         }
         self.log.push(id);
         self.proofs.insert(id, proof);

@@ -76,10 +76,14 @@ pub enum Record {
 /// What a handler asks its caller to do: persist records, then send messages.
 #[derive(Clone, Default, Debug)]
 pub struct Output {
-    /// Records to persist, in order, before sending anything.
+    /// Records to persist, in order, before sending `messages` (or any reply).
     pub records: Vec<Record>,
-    /// Peer messages to send.
+    /// Peer messages to send once the records are durable.
     pub messages: Vec<(ElderId, PeerMessage)>,
+    /// Section-sync requests and pages, which may leave at once: they carry only a cursor or
+    /// section-signed proofs, which prove themselves whether or not this elder keeps them, so
+    /// waiting for a commit would only slow catch-up.
+    pub sync_messages: Vec<(ElderId, PeerMessage)>,
 }
 
 /// Why a ledger cannot be built for an elder.
@@ -362,11 +366,15 @@ impl Ledger {
         let mut precomputed = Precomputed::default();
         let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage)>> =
             BTreeMap::new();
+        // The same proof often comes several times in one batch (from each sync peer, as a
+        // credit and as a dep): it is checked once.
+        let mut seen = HashSet::new();
         for proof in proofs {
             let id = crypto::transfer_id(&proof.signed);
             let signer = self.network.section_index_of(&proof.transfer().from);
             if self.proofs.contains_key(&id)
                 || proof.section_key != self.network.sections[signer].key_id
+                || !seen.insert((id, proof.signature))
             {
                 continue;
             }
@@ -487,7 +495,7 @@ impl Ledger {
             if elder.index != self.elder {
                 let position = self.sync_positions.get(&elder.index).copied().unwrap_or(0);
                 let peer = ElderId { prefix: me.prefix, index: elder.index };
-                output.messages.push((peer, PeerMessage::SyncRequest { position }));
+                output.sync_messages.push((peer, PeerMessage::SyncRequest { position }));
             }
         }
         output
@@ -650,7 +658,7 @@ impl Ledger {
         let end = start.saturating_add(SYNC_PAGE_PROOFS_MAX).min(self.log.len());
         let proofs = self.log[start..end].iter().map(|id| self.proofs[id].clone()).collect();
         let reply = PeerMessage::SyncReply { proofs, next_position: end as u64 };
-        output.messages.push((from, reply));
+        output.sync_messages.push((from, reply));
     }
 
     /// Section sync, pulling side (R6): apply a peer's log page in its order, verifying each
@@ -689,7 +697,7 @@ impl Ledger {
         output.records.push(Record::Synced { elder: from.index, position });
         // A full page means more may follow: ask for it now rather than at the next sync.
         if full && !blocked {
-            output.messages.push((from, PeerMessage::SyncRequest { position }));
+            output.sync_messages.push((from, PeerMessage::SyncRequest { position }));
         }
     }
 }

@@ -41,9 +41,9 @@ fn retry_delay_ms(attempts: u32) -> u64 {
 }
 
 impl Ledger {
-    /// Queues an applied proof for routing to section `target`, due at `now_ms`.
-    pub(super) fn add_to_outbox(&mut self, id: TransferId, target: usize, now_ms: u64) {
-        if self.outbox.insert(id, OutboxEntry::new(target, now_ms)).is_none() {
+    /// Queues an applied proof for routing to section `target`, due at `due_ms`.
+    pub(super) fn add_to_outbox(&mut self, id: TransferId, target: usize, due_ms: u64) {
+        if self.outbox.insert(id, OutboxEntry::new(target, due_ms)).is_none() {
             *self.outbox_pending.entry(target).or_default() += 1;
         }
     }

@@ -518,8 +518,10 @@ fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
     {
         let early = elder.handle_tick(due - 1);
         assert!(credits_sent(&early).is_empty(), "credit sent before {due}");
-        let syncs =
-            early.messages.iter().filter(|(_, m)| matches!(m, PeerMessage::SyncRequest { .. }));
+        let syncs = early
+            .sync_messages
+            .iter()
+            .filter(|(_, m)| matches!(m, PeerMessage::SyncRequest { .. }));
         assert_eq!(syncs.count(), ELDERS as usize - 1, "every tick asks each section peer");
         let on_time = elder.handle_tick(due);
         assert_eq!(credits_sent(&on_time), credit_targets(&fx, AWAY, id, &[2]), "at {due}");
@@ -869,22 +871,26 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
 
     // One sync request from a tick; a full page is followed by the next request at once.
     let tick = lagging.handle_tick(0);
-    let mut request = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    let mut request = tick.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
     let (mut page_sizes, mut records) = (Vec::new(), Vec::new());
     while let Some(asked) = request.take() {
         let reply = peer.handle_peer(lagging.me(), asked, 0);
-        let [(to, page)] = <[_; 1]>::try_from(reply.messages).unwrap();
+        let [(to, page)] = <[_; 1]>::try_from(reply.sync_messages).unwrap();
         assert_eq!(to, lagging.me());
         let PeerMessage::SyncReply { proofs, .. } = &page else { panic!("{page:?}") };
         page_sizes.push(proofs.len());
         let output = lagging.handle_peer(peer.me(), page, 0);
-        request = output.messages.iter().find(|(to, _)| *to == peer.me()).map(|m| m.1.clone());
+        request = output.sync_messages.iter().find(|(to, _)| *to == peer.me()).map(|m| m.1.clone());
         records.extend(output.records);
     }
     assert_eq!(page_sizes, vec![SYNC_PAGE_PROOFS_MAX, 6]);
     assert_eq!(lagging.state_digest(), peer.state_digest());
     assert_eq!(lagging.log().collect::<Vec<_>>(), peer.log().collect::<Vec<_>>());
     assert_eq!(lagging.outbox().collect::<Vec<_>>(), peer.outbox().collect::<Vec<_>>());
+    assert!(credits_sent(&lagging.handle_tick(OUTBOX_RETRY_DELAY_MS_MAX - 1)).is_empty());
+    let away = crypto::transfer_id(&peer.outbox().next().expect("one credit away").signed);
+    let due = lagging.handle_tick(OUTBOX_RETRY_DELAY_MS_MAX);
+    assert_eq!(credits_sent(&due), credit_targets(&fx, AWAY, away, &[]), "delivered when due");
 
     // The position is durable: after a restart the elder asks from where it stopped.
     let synced = SYNC_PAGE_PROOFS_MAX as u64 + 6;
@@ -893,7 +899,7 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
     let mut restarted =
         Ledger::rebuild(fx.network.clone(), me, fx.key_share(HOME, 3), records).expect("rebuild");
     let tick = restarted.handle_tick(0);
-    let asked = tick.messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    let asked = tick.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
     assert_eq!(asked, Some(PeerMessage::SyncRequest { position: synced }));
 }
 
@@ -904,7 +910,8 @@ fn sync_request_from_another_section_gets_no_reply() {
     fx.pay(&mut elders, &fx.faucet, fx.account_in(HOME), 1, 1);
     let output =
         elders[0].handle_peer(fx.elder_id(AWAY, 0), PeerMessage::SyncRequest { position: 0 }, 0);
-    assert!(output.messages.is_empty() && output.records.is_empty(), "{output:?}");
+    let nothing = output.messages.is_empty() && output.sync_messages.is_empty();
+    assert!(nothing && output.records.is_empty(), "{output:?}");
 }
 
 #[test]

@@ -110,7 +110,10 @@ impl SimElder {
     /// Persists the handler's records, then hands back what it sends (R1: durable first).
     fn persist(&mut self, output: shared::ledger::Output, reply: Option<ClientReply>) -> Sent {
         self.store.extend(output.records);
-        Sent { reply, messages: output.messages }
+        // Everything leaves after the records here; sync messages may go sooner in the elder.
+        let mut messages = output.messages;
+        messages.extend(output.sync_messages);
+        Sent { reply, messages }
     }
 
     /// Whether a message reaches the ledger: not while crashed, never at a withholding elder
