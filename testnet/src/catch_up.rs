@@ -43,7 +43,8 @@ pub async fn run(
     let section = &network.sections[0];
     let index = section.elder_count() as u32 - 1;
     let name = format!("{}/{index}", section.prefix);
-    let position = (index as usize).min(genesis.elders.len() - 1);
+    // Genesis lists the elders section by section, so the first section's come first.
+    let position = index as usize;
     let status = |index| probe::status(&client, 0, index);
     let missing = || RunError::Failed(format!("elder {name} does not answer"));
     let before = status(index).await.ok_or_else(missing)?.applied;
