@@ -3,14 +3,14 @@
 //! before they are combined, answers count once `f + 1` elders agree, and a transfer in flight
 //! is written to the wallet before it leaves.
 //!
-//! - [`transport`]: QUIC and TLS with pinned elder certificates, one stream per request.
+//! It stands on the `transport` crate (QUIC with pinned certificates, files, the map) as the
+//! elder does.
+//!
 //! - [`wallet`]: the account key file and the account's progress beside it.
-//! - [`files`]: bounded reads, secret files, atomic replacement.
+//! - `section`: asking every elder of a section at once and judging the answers.
 //! - [`Client`]: balance, history, send and waiting for a credit.
 
-pub mod files;
 mod section;
-pub mod transport;
 pub mod wallet;
 
 use std::collections::HashMap;
@@ -20,27 +20,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::client::build_transfer;
-use shared::codec;
 use shared::crypto;
-use shared::limits::{HISTORY_PAGE_PROOFS_MAX, MESSAGE_BYTES_MAX};
+use shared::limits::HISTORY_PAGE_PROOFS_MAX;
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage};
-use shared::network::{Network, NetworkMap};
+use shared::network::Network;
 use shared::rejection::Rejection;
 use shared::types::{
     AccountId, Amount, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer, TransferId,
 };
 
-use files::FileError;
-use transport::TransportError;
+use transport::files::FileError;
+use transport::map::MapError;
+use transport::quic::{self, TransportError};
 use wallet::Wallet;
-
-/// Sends this process's logs to stderr, filtered by `RUST_LOG` (else at `default_level`):
-/// one setup for every binary of the project.
-pub fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-}
 
 /// Pause between checks whether a credit has landed.
 const CREDIT_POLL_MS: u64 = 200;
@@ -54,13 +46,8 @@ pub enum ClientError {
     #[error(transparent)]
     File(#[from] FileError),
     /// The network map file is unusable.
-    #[error("network map {path}: {problem}")]
-    Map {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
-        problem: String,
-    },
+    #[error(transparent)]
+    Map(#[from] MapError),
     /// The QUIC endpoint could not be set up.
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -171,12 +158,12 @@ pub struct Client {
 impl Client {
     /// Reads and checks the network map at `path` and opens a QUIC endpoint.
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        Client::new(Arc::new(read_network(path)?))
+        Client::new(Arc::new(transport::map::read(path)?))
     }
 
     /// A client for an already checked network.
     pub fn new(network: Arc<Network>) -> Result<Client, ClientError> {
-        let config = transport::client_config(&network.map, None)?;
+        let config = quic::client_config(&network.map, None)?;
         let local = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
         let mut endpoint = quinn::Endpoint::client(local).map_err(TransportError::Bind)?;
         endpoint.set_default_client_config(config);
@@ -473,13 +460,4 @@ enum Certified {
     Proof(DebitProof),
     /// Another transfer of the account holds the seq.
     Rival(SignedTransfer),
-}
-
-/// Reads and checks a network map file.
-pub fn read_network(path: &Path) -> Result<Network, ClientError> {
-    let bytes = files::read_bounded(path, MESSAGE_BYTES_MAX)?;
-    let problem = |problem: String| ClientError::Map { path: path.display().to_string(), problem };
-    let map: NetworkMap = codec::decode(&bytes)
-        .map_err(|error| problem(format!("is not a network map ({error})")))?;
-    Network::new(map).map_err(|error| problem(error.to_string()))
 }

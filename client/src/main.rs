@@ -75,7 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    client::init_logging("warn");
+    transport::logging::init("warn");
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
@@ -148,7 +148,7 @@ fn keygen(
     let key = match section {
         None => ed25519_dalek::SigningKey::generate(&mut rng),
         Some(index) => {
-            let network = client::read_network(network.context("--section needs --network")?)?;
+            let network = transport::map::read(network.context("--section needs --network")?)?;
             let count = network.sections.len();
             let section = network.sections.get(index).with_context(|| {
                 format!("the network has {count} sections (0 to {})", count - 1)

@@ -13,8 +13,8 @@ use shared::messages::{ClientReply, ClientRequest};
 use shared::network::{faults_max, Section};
 use shared::rejection::Rejection;
 use shared::types::{AccountId, DebitProof, ElderIndex, Prefix, SignedTransfer};
+use transport::quic::{self, TransportError};
 
-use crate::transport::{self, TransportError};
 use crate::{Certified, Client, ClientError};
 
 /// How long one request, connecting included, may take before the elder counts as not
@@ -54,7 +54,7 @@ impl Client {
         let timeout = Duration::from_millis(REQUEST_TIMEOUT_MS);
         let exchange = async {
             let connection = self.connection(section, elder).await?;
-            transport::exchange(&connection, request).await
+            quic::exchange(&connection, request).await
         };
         let outcome = match tokio::time::timeout(timeout, exchange).await {
             Ok(outcome) => outcome,
@@ -79,7 +79,7 @@ impl Client {
             }
         }
         let info = &self.network.sections[section].elders[elder.0 as usize];
-        let connection = transport::connect(&self.endpoint, info).await?;
+        let connection = quic::connect(&self.endpoint, info).await?;
         self.connections.lock().expect("connections lock").insert(key, connection.clone());
         Ok(connection)
     }

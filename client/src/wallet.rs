@@ -14,7 +14,7 @@ use shared::codec;
 use shared::limits::{DEPS_MAX, MESSAGE_BYTES_MAX};
 use shared::types::{AccountId, DebitProof, Seq, SignedTransfer};
 
-use crate::files::{self, FileError, SECRET_FILE_MODE};
+use transport::files::{self, FileError, SECRET_FILE_MODE};
 
 /// What a wallet remembers between runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blsttc::SecretKeyShare;
-use client::files::{self, FileError};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
 use shared::crypto;
@@ -14,6 +13,8 @@ use shared::ledger::ElderId;
 use shared::limits::{CERTIFICATE_BYTES_MAX, PREFIX_BITS_MAX};
 use shared::network::Network;
 use shared::types::{ElderIndex, Prefix};
+use transport::files::{self, FileError};
+use transport::map::{self, MapError};
 
 /// Largest config or key file read.
 const SMALL_FILE_BYTES_MAX: usize = 16 * 1024;
@@ -75,7 +76,7 @@ pub enum ConfigError {
     File(#[from] FileError),
     /// The network map is unusable.
     #[error(transparent)]
-    Map(#[from] client::ClientError),
+    Map(#[from] MapError),
 }
 
 impl ConfigFile {
@@ -93,7 +94,7 @@ impl Config {
         let file = ConfigFile::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |relative: &Path| base.join(relative);
-        let network = Arc::new(client::read_network(&resolve(&file.network))?);
+        let network = Arc::new(map::read(&resolve(&file.network))?);
         let prefix = parse_prefix(&file.section).ok_or_else(|| {
             FileError::new(
                 path,

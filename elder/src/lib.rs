@@ -8,11 +8,9 @@
 //! - [`server`]: the QUIC endpoint, connection and stream handling, limits.
 //! - [`queue`]: the ledger's input queue, one bounded share per source, taken in turn.
 //! - [`peers`]: queues and connections towards the other elders.
-//! - [`genesis`]: a trusted dealer writing a whole network's files.
 
 pub mod admission;
 pub mod config;
-pub mod genesis;
 pub mod node;
 pub mod peers;
 pub mod queue;
@@ -35,7 +33,7 @@ pub enum StartError {
     Ledger(#[from] LedgerError),
     /// TLS could not be set up.
     #[error(transparent)]
-    Transport(#[from] client::transport::TransportError),
+    Transport(#[from] transport::quic::TransportError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {address}: {source} (is another elder using that port?)")]
     Bind {
@@ -62,15 +60,15 @@ impl Elder {
         let restored = records.len();
         let ledger =
             Ledger::rebuild(config.network.clone(), config.me, config.key_share.clone(), records)?;
-        let server = server::server_config(
-            &config.network,
+        let server = transport::quic::server_config(
+            &config.network.map,
             config.certificate.clone(),
             config.tls_key.clone_key(),
         )?;
         let mut endpoint = quinn::Endpoint::server(server, config.listen)
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         let identity = Some((config.certificate, config.tls_key));
-        endpoint.set_default_client_config(client::transport::client_config(
+        endpoint.set_default_client_config(transport::quic::client_config(
             &config.network.map,
             identity,
         )?);

@@ -27,7 +27,7 @@ struct Args {
 const PANIC_EXIT_CODE: i32 = 101;
 
 fn main() -> anyhow::Result<()> {
-    client::init_logging("info");
+    transport::logging::init("info");
     exit_on_panic();
     let args = Args::parse();
     let config =

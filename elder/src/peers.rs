@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use client::transport;
 use shared::codec;
 use shared::ledger::ElderId;
 use shared::messages::PeerMessage;
 use shared::network::{ElderInfo, Network};
 use tokio::sync::mpsc;
 use tracing::Instrument;
+use transport::quic;
 
 /// Messages queued for one elder at most.
 pub const PEER_QUEUE_MAX: usize = 1024;
@@ -65,7 +65,7 @@ async fn deliver(
         let Ok(bytes) = codec::encode(&message) else { continue };
         if connection.as_ref().is_none_or(|c| c.close_reason().is_some()) {
             let timeout = Duration::from_millis(CONNECT_TIMEOUT_MS);
-            match tokio::time::timeout(timeout, transport::connect(&endpoint, &elder)).await {
+            match tokio::time::timeout(timeout, quic::connect(&endpoint, &elder)).await {
                 Ok(Ok(opened)) => connection = Some(opened),
                 outcome => {
                     let problem = match outcome {
@@ -92,9 +92,9 @@ async fn deliver(
 async fn send_one(
     connection: &quinn::Connection,
     bytes: &[u8],
-) -> Result<(), transport::TransportError> {
+) -> Result<(), quic::TransportError> {
     let mut stream =
-        connection.open_uni().await.map_err(|source| transport::TransportError::Connection {
+        connection.open_uni().await.map_err(|source| quic::TransportError::Connection {
             address: connection.remote_address().to_string(),
             source,
         })?;

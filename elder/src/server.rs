@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use client::transport::{self, TransportError, ALPN, MESSAGE_READ_TIMEOUT_MS};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use shared::codec;
 use shared::ledger::ElderId;
 use shared::limits::MESSAGE_BYTES_MAX;
@@ -18,6 +16,7 @@ use shared::network::Network;
 use shared::types::Digest;
 use tokio::sync::oneshot;
 use tracing::Instrument;
+use transport::quic::{self, MESSAGE_READ_TIMEOUT_MS};
 
 use crate::admission::Admission;
 use crate::queue::{Inputs, NotQueued};
@@ -62,32 +61,6 @@ impl StreamCode {
     fn code(self) -> quinn::VarInt {
         quinn::VarInt::from_u32(self as u32)
     }
-}
-
-/// Server TLS: the elder's certificate, and client certificates checked against the map's
-/// authority when presented (elders present theirs; clients need none).
-pub fn server_config(
-    network: &Network,
-    certificate: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-) -> Result<quinn::ServerConfig, TransportError> {
-    let provider = transport::crypto_provider();
-    let roots = Arc::new(transport::root_store(&network.map)?);
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|error| TransportError::Authority(error.to_string()))?;
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![certificate], key)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .map_err(|error| TransportError::Authority(error.to_string()))?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(transport::transport_config()));
-    Ok(config)
 }
 
 /// What every connection handler needs.
@@ -173,7 +146,7 @@ pub async fn serve(
                     Err(_) => return tracing::debug!("handshake too slow"),
                 };
                 drop(handshake);
-                let elder = transport::peer_fingerprint(&connection)
+                let elder = quic::peer_fingerprint(&connection)
                     .and_then(|fingerprint| context.elders.get(&fingerprint).copied());
                 let Some(slot) = context.admission.connection(address, elder.is_some()) else {
                     let reason = "too many connections of this kind or from this address";

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::genesis::{self, Plan};
 use client::Client;
 use ed25519_dalek::SigningKey;
-use elder::genesis::{self, Plan};
 use futures::stream::{self, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -98,7 +98,7 @@ pub async fn run(
     let mut rng = ChaCha20Rng::seed_from_u64(elders as u64);
     let (genesis, dealer) = genesis::write_keeping_dealer_keys(dir.path(), &plan, &mut rng)?;
     let store = genesis.elders[0].data_dir().join(elder::store::STORE_FILE);
-    let network = Arc::new(client::read_network(&genesis.map)?);
+    let network = Arc::new(transport::map::read(&genesis.map)?);
     let faucet =
         client::wallet::Wallet::open(&genesis.faucet_key).map_err(client::ClientError::from)?;
     let prover = Prover { network: &network, section_keys: &dealer[0] };
@@ -107,7 +107,7 @@ pub async fn run(
     let mut processes = Elders::new(genesis, false)?;
     processes.check_ports()?;
     processes.spawn(0)?;
-    let streams = client::transport::STREAMS_PER_CONNECTION_MAX as usize;
+    let streams = transport::quic::STREAMS_PER_CONNECTION_MAX as usize;
     let clients = probe::clients(&network, in_flight, streams)?;
     if !probe::wait_until(Duration::from_secs(60), || answers(&clients[0], 0)).await {
         return Err(RunError::Failed("the elder did not answer within 60 s".to_string()));

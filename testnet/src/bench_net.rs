@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::genesis::Genesis;
 use client::Client;
 use ed25519_dalek::SigningKey;
-use elder::genesis::Genesis;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -97,7 +97,7 @@ pub async fn run(
     load: Load,
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<NetBench, RunError> {
-    let network = Arc::new(client::read_network(&genesis.map)?);
+    let network = Arc::new(transport::map::read(&genesis.map)?);
     let clients = crate::probe::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts: Vec<Account> = (0..load.accounts)

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::genesis::Genesis;
 use client::Client;
-use elder::genesis::Genesis;
 use serde::Serialize;
 use shared::network::Network;
 

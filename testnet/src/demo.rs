@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::genesis::{self, Plan};
 use client::wallet::Wallet;
 use client::{Client, ClientError};
-use elder::genesis::{self, Plan};
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::rejection::Rejection;

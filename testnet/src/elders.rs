@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use elder::genesis::{ElderFiles, Genesis};
+use crate::genesis::{ElderFiles, Genesis};
 
 /// How long stopping elders may take before they are killed.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! A local section bank network for newcomers, developers and tests: genesis into a directory,
 //! one `elder` process per elder, status, a faucet and a guided demo.
 //!
+//! - [`genesis`]: a trusted dealer writing a whole network's files.
 //! - [`elders`]: starting, signalling and stopping elder processes; pid and log files.
 //! - [`probe`]: asking elders for their status; readiness, agreement and conservation.
 //! - [`demo`]: the one-command tour.
@@ -13,6 +14,7 @@ pub mod bench_net;
 pub mod catch_up;
 pub mod demo;
 pub mod elders;
+pub mod genesis;
 pub mod probe;
 
 /// Why the demo or a benchmark could not run (a failed check is reported, not an error).
@@ -20,7 +22,10 @@ pub mod probe;
 pub enum RunError {
     /// Genesis failed.
     #[error(transparent)]
-    Genesis(#[from] elder::genesis::GenesisError),
+    Genesis(#[from] genesis::GenesisError),
+    /// A network map is unusable.
+    #[error(transparent)]
+    Map(#[from] transport::map::MapError),
     /// Elders could not be started.
     #[error(transparent)]
     Elders(#[from] elders::ElderError),

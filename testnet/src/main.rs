@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use client::wallet::Wallet;
 use client::Client;
-use elder::genesis::{self, Genesis, Plan};
 use shared::types::{AccountId, Amount, Memo};
 use testnet::elders::{self, Elders};
+use testnet::genesis::{self, Genesis, Plan};
 use testnet::probe;
 
 /// Money in a new network, in the smallest unit.
@@ -150,7 +150,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    client::init_logging("warn");
+    transport::logging::init("warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use client::wallet::Wallet;
 use client::Client;
-use elder::genesis::{self, DealerKeys, Genesis, Plan};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use shared::messages::ElderStatus;
 use shared::network::Network;
 use shared::types::Amount;
 use testnet::elders::{free_base_port, Elders, Signal};
+use testnet::genesis::{self, DealerKeys, Genesis, Plan};
 use testnet::probe;
 
 /// Money in a test network.
@@ -45,7 +45,7 @@ impl TestNet {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let (genesis, dealer) =
             genesis::write_keeping_dealer_keys(dir.path(), &plan, &mut rng).expect("genesis");
-        let network = Arc::new(client::read_network(&genesis.map).expect("the map reads back"));
+        let network = Arc::new(transport::map::read(&genesis.map).expect("the map reads back"));
         let mut processes = Elders::new(genesis, false).expect("elder binary");
         processes.spawn_all().expect("spawn elders");
         TestNet { dir, network, dealer, elders: processes, elders_per_section: elders }

@@ -55,7 +55,7 @@ async fn connect_from(
     index: usize,
 ) -> quinn::Connection {
     let target = &net.network.sections[section].elders[index];
-    client::transport::connect(endpoint, target).await.expect("connect")
+    transport::quic::connect(endpoint, target).await.expect("connect")
 }
 
 /// Waits for `connection` to be closed by the elder; returns the close code.
@@ -89,7 +89,7 @@ async fn a_connection_flood_from_one_address_leaves_honest_clients_served_and_id
 
     // Another loopback address floods elder 0 with connections and holds them.
     let mut flooder = quinn::Endpoint::client("127.0.0.2:0".parse().unwrap()).expect("endpoint");
-    let config = client::transport::client_config(&network.map, None).expect("client config");
+    let config = transport::quic::client_config(&network.map, None).expect("client config");
     flooder.set_default_client_config(config);
     let share = elder::admission::CLIENT_CONNECTIONS_PER_ADDRESS_MAX;
     let mut flood = Vec::new();

@@ -302,7 +302,7 @@ async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
 
     let attack = async {
         let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("endpoint");
-        let config = client::transport::client_config(&net.network.map, None).expect("config");
+        let config = transport::quic::client_config(&net.network.map, None).expect("config");
         let mut rng = ChaCha20Rng::seed_from_u64(62);
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
         for round in 0..20 {
@@ -311,7 +311,7 @@ async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
             udp.send_to(&noise, &target.address).expect("send datagram");
             let mut endpoint = endpoint.clone();
             endpoint.set_default_client_config(config.clone());
-            let connection = client::transport::connect(&endpoint, target).await.expect("connect");
+            let connection = transport::quic::connect(&endpoint, target).await.expect("connect");
             let (mut send, _receive) = connection.open_bi().await.expect("stream");
             let frame: Vec<u8> = if round % 2 == 0 {
                 (0..512).map(|_| rand::Rng::gen(&mut rng)).collect()

@@ -6,8 +6,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use client::files::{self, FileError, SECRET_FILE_MODE};
-use client::transport::SERVER_NAME;
 use client::wallet::Wallet;
 use rand::{CryptoRng, Rng};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -19,9 +17,11 @@ use shared::limits::{ELDERS_MAX, SECTIONS_MAX};
 use shared::network::{ElderInfo, Network, NetworkMap};
 use shared::types::{Amount, ElderIndex, Prefix};
 
-use crate::config::{prefix_bits, ConfigFile};
-use crate::store::{Identity, Store, StoreError};
+use elder::config::{prefix_bits, ConfigFile};
+use elder::store::{Identity, Store, StoreError};
 use shared::ledger::ElderId;
+use transport::files::{self, FileError, SECRET_FILE_MODE};
+use transport::quic::SERVER_NAME;
 
 /// The network map's file name in a genesis directory.
 pub const MAP_FILE: &str = "network.map";
@@ -92,7 +92,7 @@ impl Genesis {
     pub fn read(dir: &Path) -> Result<Genesis, GenesisError> {
         let map = dir.join(MAP_FILE);
         let network =
-            client::read_network(&map).map_err(|error| GenesisError::Read(error.to_string()))?;
+            transport::map::read(&map).map_err(|error| GenesisError::Read(error.to_string()))?;
         let mut elders = Vec::new();
         for section in &network.sections {
             for elder in &section.elders {

@@ -4,13 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use elder::genesis::{self, Plan};
 use rand::SeedableRng;
 use shared::types::Amount;
+use testnet::genesis::{self, Plan};
 
 /// Runs `elder --config path` and returns its exit code and stderr.
 fn run_elder(config: &Path) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_elder"))
+    let output = Command::new(testnet::elders::elder_binary().expect("the elder binary is built"))
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "error")

@@ -1,4 +1,4 @@
-//! QUIC to elders. TLS accepts an elder only if its certificate chains to the map's certificate
+//! QUIC between clients and elders and between elders. TLS accepts an elder only if its certificate chains to the map's certificate
 //! authority and its fingerprint is the one the map pins for that elder; each request is one
 //! bidirectional stream carrying one encoded message each way.
 
@@ -131,6 +131,32 @@ pub fn client_config(
     let quic = QuicClientConfig::try_from(tls)
         .map_err(|error| TransportError::Authority(error.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()));
+    Ok(config)
+}
+
+/// Server TLS: the elder's certificate, and client certificates checked against the map's
+/// authority when presented (elders present theirs; clients need none).
+pub fn server_config(
+    map: &NetworkMap,
+    certificate: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::ServerConfig, TransportError> {
+    let provider = crypto_provider();
+    let roots = Arc::new(root_store(map)?);
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|error| TransportError::Authority(error.to_string()))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![certificate], key)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|error| TransportError::Authority(error.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));
     Ok(config)
 }
