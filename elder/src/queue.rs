@@ -8,7 +8,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use shared::ledger::ElderId;
+use shared::ledger::{ElderId, Input};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use tokio::sync::oneshot;
 
@@ -32,34 +32,13 @@ pub enum Source {
     Client(usize),
 }
 
-/// One input for the ledger thread.
-pub enum Input {
-    /// A client request and where its reply goes.
-    Client {
-        /// The request.
-        request: ClientRequest,
-        /// Its encoded size.
-        bytes: usize,
-        /// The reply's way back.
-        reply: oneshot::Sender<ClientReply>,
-    },
-    /// A message from another elder.
-    Peer {
-        /// The sending elder, known by its certificate.
-        from: ElderId,
-        /// The message.
-        message: PeerMessage,
-        /// Its encoded size.
-        bytes: usize,
-    },
-}
+/// Where a client's reply goes: the task serving its stream.
+pub type ReplyTo = oneshot::Sender<ClientReply>;
 
-impl Input {
-    fn bytes(&self) -> usize {
-        match self {
-            Input::Client { bytes, .. } | Input::Peer { bytes, .. } => *bytes,
-        }
-    }
+/// One waiting input and its encoded size.
+struct Queued {
+    input: Input<ReplyTo>,
+    bytes: usize,
 }
 
 /// Why an input was not queued.
@@ -73,7 +52,7 @@ pub enum NotQueued {
 
 #[derive(Default)]
 struct State {
-    queues: BTreeMap<Source, VecDeque<Input>>,
+    queues: BTreeMap<Source, VecDeque<Queued>>,
     /// The source served last: the next batch starts after it.
     last: Option<Source>,
     count: usize,
@@ -104,34 +83,35 @@ impl Inputs {
         connection: usize,
         request: ClientRequest,
         bytes: usize,
-        reply: oneshot::Sender<ClientReply>,
+        reply_to: ReplyTo,
     ) -> Result<(), NotQueued> {
-        self.push(Source::Client(connection), Input::Client { request, bytes, reply })
+        let input = Input::Client { request, reply_to };
+        self.push(Source::Client(connection), Queued { input, bytes })
     }
 
     /// Queues a message of `bytes` encoded bytes from another elder.
     pub fn peer(&self, from: ElderId, message: PeerMessage, bytes: usize) -> Result<(), NotQueued> {
-        self.push(Source::Elder(from), Input::Peer { from, message, bytes })
+        self.push(Source::Elder(from), Queued { input: Input::Peer { from, message }, bytes })
     }
 
-    fn push(&self, source: Source, input: Input) -> Result<(), NotQueued> {
+    fn push(&self, source: Source, queued: Queued) -> Result<(), NotQueued> {
         let mut state = self.state();
         if state.stopping {
             return Err(NotQueued::Stopped);
         }
         let is_client = matches!(source, Source::Client(_));
-        let queued = state.queues.get(&source).map_or(0, VecDeque::len);
+        let waiting = state.queues.get(&source).map_or(0, VecDeque::len);
         let full = state.count >= INPUT_QUEUE_MAX
-            || state.bytes + input.bytes() > INPUT_QUEUE_BYTES_MAX
+            || state.bytes + queued.bytes > INPUT_QUEUE_BYTES_MAX
             || (is_client && state.clients >= CLIENT_INPUTS_MAX)
-            || (!is_client && queued >= PEER_INPUTS_MAX);
+            || (!is_client && waiting >= PEER_INPUTS_MAX);
         if full {
             return Err(NotQueued::Busy);
         }
         state.count += 1;
         state.clients += usize::from(is_client);
-        state.bytes += input.bytes();
-        state.queues.entry(source).or_default().push_back(input);
+        state.bytes += queued.bytes;
+        state.queues.entry(source).or_default().push_back(queued);
         drop(state);
         self.shared.1.notify_one();
         Ok(())
@@ -146,7 +126,7 @@ impl Inputs {
     /// Takes up to `max` inputs, one from each source in turn, waiting until `deadline` for
     /// the first. Returns them and whether the ledger should stop after this batch (stop was
     /// asked and nothing is left).
-    pub fn take(&self, max: usize, deadline: Instant) -> (Vec<Input>, bool) {
+    pub fn take(&self, max: usize, deadline: Instant) -> (Vec<Input<ReplyTo>>, bool) {
         let mut state = self.state();
         while state.count == 0 && !state.stopping {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -166,15 +146,15 @@ impl Inputs {
                 .next()
                 .expect("a source holds the counted inputs");
             let queue = state.queues.get_mut(&next).expect("the source is queued");
-            let input = queue.pop_front().expect("queues are never left empty");
+            let queued = queue.pop_front().expect("queues are never left empty");
             if queue.is_empty() {
                 state.queues.remove(&next);
             }
             state.last = Some(next);
             state.count -= 1;
             state.clients -= usize::from(matches!(next, Source::Client(_)));
-            state.bytes -= input.bytes();
-            batch.push(input);
+            state.bytes -= queued.bytes;
+            batch.push(queued.input);
         }
         let stop = state.stopping && state.count == 0;
         (batch, stop)
@@ -194,11 +174,11 @@ mod tests {
         PeerMessage::SyncRequest { position }
     }
 
-    fn senders(batch: &[Input]) -> Vec<(u32, u64)> {
+    fn senders(batch: &[Input<ReplyTo>]) -> Vec<(u32, u64)> {
         batch
             .iter()
             .map(|input| match input {
-                Input::Peer { from, message: PeerMessage::SyncRequest { position }, .. } => {
+                Input::Peer { from, message: PeerMessage::SyncRequest { position } } => {
                     (from.index.0, *position)
                 }
                 _ => panic!("only sync requests were queued"),

@@ -22,6 +22,9 @@ pub const PREFIX_BITS_MAX: u8 = 32;
 pub const ADDRESS_BYTES_MAX: usize = 256;
 /// Largest DER certificate a network map carries.
 pub const CERTIFICATE_BYTES_MAX: usize = 4096;
+/// How often an elder asks each section peer for the proofs it lacks (R6); a full page is
+/// followed at once by the next request, so this bounds only how soon news starts to flow.
+pub const SYNC_INTERVAL_MS: u64 = 250;
 /// First delay before an unacknowledged outgoing credit is sent again.
 pub const OUTBOX_RETRY_DELAY_MS_MIN: u64 = 100;
 /// Longest delay between two deliveries of an unacknowledged outgoing credit.

@@ -78,6 +78,10 @@ fn every_invariant_holds_across_seeds_with_byzantine_elders_and_misbehaving_clie
         total.transfers_certified
     );
     assert!(total.transfers_cross_section > 0 && total.invariant_checks > 0);
+    // The elders ran the production batch path: group commits of several inputs, with the
+    // crypto done ahead.
+    assert!(total.batches_of_several > 0, "no batch held more than one input");
+    assert!(total.proofs_checked_ahead > 0 && total.shares_signed_ahead > 0, "{total}");
     if seeds.len() >= 50 {
         for (what, count) in [
             ("dropped messages", total.messages_dropped),

@@ -1,25 +1,32 @@
-//! The elder's ledger: a pure state machine. Each `handle_*` takes one input and returns the
-//! reply plus, as values, the records to persist (before any reply leaves, R1) and the peer
-//! messages to send. Time comes in as an argument; nothing here does I/O.
+//! The elder's ledger: a pure state machine. [`Ledger::handle_batch`] takes a batch of inputs
+//! and returns, as a value, the records to persist and the replies and peer messages that may
+//! leave only after them (R1). Time comes in as an argument; nothing here does I/O.
+//!
+//! - `batch`: the batch entry point, its crypto work, `Ready` and the timer deadline.
+//! - `apply`: checking a proof and applying it (R3, R4).
+//! - `outbox`: routing applied proofs to other sections until acknowledged (R5).
+//! - `account`: one account's state and digest.
 
 mod account;
 mod apply;
+mod batch;
 mod outbox;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use blsttc::SecretKeyShare;
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
+pub use batch::{CryptoWork, Input, Ready, Released, Unpersisted};
 use outbox::OutboxEntry;
 
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
-    HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_PAGE_PROOFS_MAX,
+    HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
@@ -73,9 +80,9 @@ pub enum Record {
     },
 }
 
-/// What a handler asks its caller to do: persist records, then send messages.
+/// What handling inputs produced, gathered over a batch into its [`Ready`].
 #[derive(Clone, Default, Debug)]
-pub struct Output {
+pub(crate) struct Output {
     /// Records to persist, in order, before sending `messages` (or any reply).
     pub records: Vec<Record>,
     /// Peer messages to send once the records are durable.
@@ -163,6 +170,16 @@ impl Precomputed {
         self.forged.extend(other.forged);
         self.shares.extend(other.shares);
     }
+
+    /// Proofs whose section signature was checked ahead, valid or not.
+    pub fn proofs_checked(&self) -> usize {
+        self.checked.len() + self.forged.len()
+    }
+
+    /// Shares signed ahead.
+    pub fn shares_signed(&self) -> usize {
+        self.shares.len()
+    }
 }
 
 /// One elder's whole ledger state.
@@ -180,6 +197,10 @@ pub struct Ledger {
     proofs: HashMap<TransferId, DebitProof>,
     log: Vec<TransferId>,
     outbox: BTreeMap<TransferId, OutboxEntry>,
+    /// Outbox entries by when their next delivery is due.
+    outbox_due: BTreeSet<(u64, TransferId)>,
+    /// When section sync next asks every peer for its news.
+    next_sync_ms: u64,
     /// Outbox entries per target section.
     outbox_pending: BTreeMap<usize, usize>,
     /// Entries for one section beyond which signing new credits to it is refused.
@@ -235,6 +256,8 @@ impl Ledger {
             proofs: HashMap::new(),
             log: Vec::new(),
             outbox: BTreeMap::new(),
+            outbox_due: BTreeSet::new(),
+            next_sync_ms: 0,
             outbox_pending: BTreeMap::new(),
             outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
             sync_positions: BTreeMap::new(),
@@ -357,19 +380,14 @@ impl Ledger {
     ///
     /// Proofs already applied here are not checked at all, and the debit message of a proof
     /// this elder shared is not hashed again.
-    pub fn precompute(
-        &self,
-        proofs: &[&DebitProof],
-        transfers: &[&SignedTransfer],
-        mut weight: impl FnMut() -> u64,
-    ) -> Precomputed {
+    pub fn precompute(&self, work: &CryptoWork, mut weight: impl FnMut() -> u64) -> Precomputed {
         let mut precomputed = Precomputed::default();
         let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage)>> =
             BTreeMap::new();
         // The same proof often comes several times in one batch (from each sync peer, as a
         // credit and as a dep): it is checked once.
         let mut seen = HashSet::new();
-        for proof in proofs {
+        for proof in &work.proofs {
             let id = crypto::transfer_id(&proof.signed);
             let signer = self.network.section_index_of(&proof.transfer().from);
             if self.proofs.contains_key(&id)
@@ -392,7 +410,7 @@ impl Ledger {
                 found.insert((*id, *signature));
             }
         }
-        for signed in transfers {
+        for signed in &work.transfers {
             // Only a transfer validate would sign is worth a share: the cheap checks first.
             if self.check_shape(signed).is_err()
                 || self.check_slot(signed).is_err()
@@ -408,9 +426,9 @@ impl Ledger {
         precomputed
     }
 
-    /// Uses `precomputed` for the inputs that follow, until the next batch replaces it, and
-    /// keeps the debit messages it hashed for the proofs that will follow the shares.
-    pub fn accept_precomputed(&mut self, precomputed: Precomputed) {
+    /// Uses `precomputed` for the inputs that follow, until the batch ends, and keeps the
+    /// debit messages it hashed for the proofs that will follow the shares.
+    fn accept_precomputed(&mut self, precomputed: Precomputed) {
         for (id, (_, message)) in &precomputed.shares {
             self.debit_messages.put(*id, *message);
         }
@@ -425,20 +443,51 @@ impl Ledger {
         }
     }
 
-    /// Answers one client request.
-    pub fn handle_client(&mut self, request: ClientRequest, now_ms: u64) -> (ClientReply, Output) {
+    /// One client request, outside a batch (unit tests).
+    #[cfg(test)]
+    pub(crate) fn handle_client(
+        &mut self,
+        request: ClientRequest,
+        now_ms: u64,
+    ) -> (ClientReply, Output) {
         let mut output = Output::default();
+        (self.client_input(request, now_ms, &mut output), output)
+    }
+
+    /// One peer message, outside a batch (unit tests).
+    #[cfg(test)]
+    pub(crate) fn handle_peer(&mut self, from: ElderId, message: PeerMessage, now: u64) -> Output {
+        let mut output = Output::default();
+        self.peer_input(from, message, now, &mut output);
+        output
+    }
+
+    /// The timer work due at `now_ms`, outside a batch (unit tests).
+    #[cfg(test)]
+    pub(crate) fn handle_tick(&mut self, now_ms: u64) -> Output {
+        let mut output = Output::default();
+        self.timeout_work(now_ms, &mut output);
+        output
+    }
+
+    /// Answers one client request.
+    fn client_input(
+        &mut self,
+        request: ClientRequest,
+        now_ms: u64,
+        output: &mut Output,
+    ) -> ClientReply {
         if let Err(rejection) = request.check_bounds() {
-            return (ClientReply::Rejected(rejection), output);
+            return ClientReply::Rejected(rejection);
         }
         let reply = match request {
             ClientRequest::Validate { transfer, deps } => {
-                self.ingest_deps(&deps, now_ms, &mut output);
-                self.handle_validate(transfer, &mut output)
+                self.ingest_deps(&deps, now_ms, output);
+                self.handle_validate(transfer, output)
             }
             ClientRequest::Register { proof, deps } => {
-                self.ingest_deps(&deps, now_ms, &mut output);
-                self.handle_register(proof, now_ms, &mut output)
+                self.ingest_deps(&deps, now_ms, output);
+                self.handle_register(proof, now_ms, output)
             }
             ClientRequest::Balance { account } => self.handle_balance(account),
             ClientRequest::History { account, debits_from, credits_after } => {
@@ -454,42 +503,43 @@ impl Ledger {
                 Ok(ClientReply::Applied { transfer, applied: self.proofs.contains_key(&transfer) })
             }
         };
-        (reply.unwrap_or_else(ClientReply::Rejected), output)
+        reply.unwrap_or_else(ClientReply::Rejected)
     }
 
-    /// Answers one message from another elder; replies come back in the output's messages.
-    pub fn handle_peer(&mut self, from: ElderId, message: PeerMessage, now_ms: u64) -> Output {
-        let mut output = Output::default();
+    /// Handles one message from another elder; answers go into the output's messages.
+    fn peer_input(
+        &mut self,
+        from: ElderId,
+        message: PeerMessage,
+        now_ms: u64,
+        output: &mut Output,
+    ) {
         if message.check_bounds().is_err() {
-            return output;
+            return;
         }
         match message {
-            PeerMessage::Proof { proof } => self.handle_proof(from, proof, now_ms, &mut output),
-            PeerMessage::ProofAck { transfer } => {
-                self.handle_proof_ack(from, transfer, &mut output)
-            }
+            PeerMessage::Proof { proof } => self.handle_proof(from, proof, now_ms, output),
+            PeerMessage::ProofAck { transfer } => self.handle_proof_ack(from, transfer, output),
             PeerMessage::SyncRequest { position } => {
-                self.handle_sync_request(from, position, &mut output)
+                self.handle_sync_request(from, position, output)
             }
             PeerMessage::SyncReply { proofs, next_position } => {
-                self.handle_sync_reply(from, proofs, next_position, now_ms, &mut output)
+                self.handle_sync_reply(from, proofs, next_position, now_ms, output)
             }
         }
-        output
     }
 
-    /// Periodic work: deliver due routed proofs and ask every section peer for its news.
-    pub fn handle_tick(&mut self, now_ms: u64) -> Output {
-        let mut output = Output::default();
-        let due: Vec<TransferId> = self
-            .outbox
-            .iter()
-            .filter(|(_, entry)| entry.next_attempt_ms <= now_ms)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            self.deliver(id, now_ms, &mut output);
+    /// The timer work due at `now_ms` (see [`Ledger::poll_timeout`]): deliver the routed
+    /// proofs that are due and, every `SYNC_INTERVAL_MS`, ask every section peer for its news.
+    fn timeout_work(&mut self, now_ms: u64, output: &mut Output) {
+        while self.outbox_due.first().is_some_and(|(due, _)| *due <= now_ms) {
+            let (_, id) = self.outbox_due.pop_first().expect("just seen");
+            self.deliver(id, now_ms, output);
         }
+        if now_ms < self.next_sync_ms {
+            return;
+        }
+        self.next_sync_ms = now_ms.saturating_add(SYNC_INTERVAL_MS);
         let me = self.me();
         for elder in &self.section().elders {
             if elder.index != self.elder {
@@ -498,7 +548,6 @@ impl Ledger {
                 output.sync_messages.push((peer, PeerMessage::SyncRequest { position }));
             }
         }
-        output
     }
 
     /// Phase 1 (R1, R2): check a signed transfer and sign a share, at most one per slot.

@@ -43,9 +43,13 @@ fn retry_delay_ms(attempts: u32) -> u64 {
 impl Ledger {
     /// Queues an applied proof for routing to section `target`, due at `due_ms`.
     pub(super) fn add_to_outbox(&mut self, id: TransferId, target: usize, due_ms: u64) {
-        if self.outbox.insert(id, OutboxEntry::new(target, due_ms)).is_none() {
-            *self.outbox_pending.entry(target).or_default() += 1;
+        match self.outbox.insert(id, OutboxEntry::new(target, due_ms)) {
+            Some(replaced) => {
+                self.outbox_due.remove(&(replaced.next_attempt_ms, id));
+            }
+            None => *self.outbox_pending.entry(target).or_default() += 1,
         }
+        self.outbox_due.insert((due_ms, id));
     }
 
     /// R5 bounded: refuses to sign a new credit for section `target` while too many for it
@@ -65,11 +69,13 @@ impl Ledger {
         self.outbox_per_section_max = credits_per_section;
     }
 
-    /// Sends a routed proof to every elder of its target section that has not acknowledged it.
+    /// Sends a routed proof to every elder of its target section that has not acknowledged it,
+    /// and makes it due again after the backoff.
     pub(super) fn deliver(&mut self, id: TransferId, now_ms: u64, output: &mut Output) {
         let Some(entry) = self.outbox.get_mut(&id) else {
             return;
         };
+        self.outbox_due.remove(&(entry.next_attempt_ms, id));
         let section = &self.network.sections[entry.target];
         for elder in section.elders.iter().filter(|elder| !entry.acked.contains(&elder.index)) {
             let to = ElderId { prefix: section.prefix, index: elder.index };
@@ -77,6 +83,7 @@ impl Ledger {
         }
         entry.next_attempt_ms = now_ms.saturating_add(retry_delay_ms(entry.attempts));
         entry.attempts = entry.attempts.saturating_add(1);
+        self.outbox_due.insert((entry.next_attempt_ms, id));
     }
 
     /// A proof routed here by another section's elder: a credit (R4) or the debit of a credit
@@ -118,7 +125,9 @@ impl Ledger {
         entry.acked.insert(elder);
         let target = entry.target;
         if entry.acked.len() > self.network.sections[target].faults_max() {
+            let due = entry.next_attempt_ms;
             self.outbox.remove(&id);
+            self.outbox_due.remove(&(due, id));
             let pending = self.outbox_pending.get_mut(&target).expect("counted when added");
             *pending -= 1;
         }

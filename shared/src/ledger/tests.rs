@@ -12,17 +12,27 @@ use fixtures::{
 
 use std::collections::HashSet;
 
-use super::{ElderId, Ledger, LedgerError, Output, ProofSource, Record};
+use super::{
+    CryptoWork, ElderId, Input, Ledger, LedgerError, Output, Precomputed, ProofSource, Record,
+};
 use crate::client::account_id;
 use crate::crypto;
-use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::limits::{
+    DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
+};
 use crate::messages::{ClientReply, ClientRequest, PeerMessage};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Seq, TransferId,
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Seq, SignedTransfer,
+    TransferId,
 };
 
 /// The credits an output sends, as (recipient elder, transfer id).
+/// The crypto work of these proofs and transfers.
+fn work<'a>(proofs: &[&'a DebitProof], transfers: &[&'a SignedTransfer]) -> CryptoWork<'a> {
+    CryptoWork { proofs: proofs.to_vec(), transfers: transfers.to_vec() }
+}
+
 fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
     output
         .messages
@@ -516,13 +526,9 @@ fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
     for delay in
         [200, 400, 800, 1_600, 3_200, 6_400, OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MAX]
     {
+        assert_eq!(elder.outbox_due.first().map(|(at, _)| *at), Some(due), "indexed by due");
         let early = elder.handle_tick(due - 1);
         assert!(credits_sent(&early).is_empty(), "credit sent before {due}");
-        let syncs = early
-            .sync_messages
-            .iter()
-            .filter(|(_, m)| matches!(m, PeerMessage::SyncRequest { .. }));
-        assert_eq!(syncs.count(), ELDERS as usize - 1, "every tick asks each section peer");
         let on_time = elder.handle_tick(due);
         assert_eq!(credits_sent(&on_time), credit_targets(&fx, AWAY, id, &[2]), "at {due}");
         due += delay;
@@ -627,7 +633,7 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
     };
     let all: Vec<&DebitProof> = good.iter().chain([&forged, &garbage]).collect();
 
-    let precomputed = elder.precompute(&all, &[], &mut weight);
+    let precomputed = elder.precompute(&work(&all, &[]), &mut weight);
     let id = |proof: &DebitProof| (crypto::transfer_id(&proof.signed), proof.signature);
     let checked: HashSet<_> = good.iter().map(id).collect();
     assert_eq!(precomputed.checked, checked, "every genuine proof of the batch passes");
@@ -636,7 +642,7 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
     for proof in &good {
         register(&mut elder, proof, 0);
     }
-    let again = elder.precompute(&all[..6], &[], &mut weight);
+    let again = elder.precompute(&work(&all[..6], &[]), &mut weight);
     assert!(again.checked.is_empty(), "applied proofs are not checked again");
     for bad in [forged, garbage] {
         let rejection =
@@ -664,7 +670,7 @@ fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slo
     let mut forged = fx.signed(&fx.faucet, alice, 6, 1);
     forged.signature = open.signature;
 
-    let precomputed = ahead.precompute(&[], &[&open, &ahead_of_seq, &forged], || 1);
+    let precomputed = ahead.precompute(&work(&[], &[&open, &ahead_of_seq, &forged]), || 1);
     assert_eq!(precomputed.shares.len(), 1, "only the valid transfer at the open slot");
     ahead.accept_precomputed(precomputed);
     let (with, _) = ahead.handle_client(validate(open.clone()), 0);
@@ -686,12 +692,12 @@ fn no_share_is_signed_ahead_for_a_transfer_validate_will_refuse() {
     let held = fx.signed(&fx.faucet, bob, 5, 1);
     elder.handle_client(validate(held.clone()), 0);
     let rival = fx.signed(&fx.faucet, bob, 6, 1);
-    let precomputed = elder.precompute(&[], &[&overspend, &long, &rival, &held], || 1);
+    let precomputed = elder.precompute(&work(&[], &[&overspend, &long, &rival, &held]), || 1);
     let shared: Vec<TransferId> = precomputed.shares.keys().copied().collect();
     assert_eq!(shared, vec![crypto::transfer_id(&held)], "only the transfer holding the slot");
     let mut full = fx.ledger(HOME, 2);
     full.set_outbox_limit(0);
-    assert!(full.precompute(&[], &[&held], || 1).shares.is_empty(), "no outbox room");
+    assert!(full.precompute(&work(&[], &[&held]), || 1).shares.is_empty(), "no outbox room");
 }
 
 #[test]
@@ -701,7 +707,7 @@ fn a_shared_transfers_debit_message_is_kept_for_its_proof_check_and_dropped_once
     let alice = fx.account_in(HOME);
     let signed = fx.signed(&fx.faucet, alice, 5, 1);
     let id = crypto::transfer_id(&signed);
-    let precomputed = elder.precompute(&[], &[&signed], || 1);
+    let precomputed = elder.precompute(&work(&[], &[&signed]), || 1);
     elder.accept_precomputed(precomputed);
     elder.handle_client(validate(signed.clone()), 0);
     let kept = elder.debit_messages.peek(&id).copied();
@@ -949,4 +955,59 @@ fn same_section_credit_that_would_overflow_a_lagging_view_is_refused_not_applied
     let expected = Rejection::BalanceOverflow { account: fx.faucet_id(), amount: Amount(2) };
     assert!(expected.is_retryable(), "the elder applies it once it has caught up");
     assert_refused(&mut elder, register_request(overflowing), expected);
+}
+
+// The batch entry point.
+
+#[test]
+fn a_batch_hands_out_its_records_first_and_its_replies_and_credits_only_once_persisted() {
+    let fx = Fixture::new(80);
+    let mut elder = fx.ledger(HOME, 0);
+    let (bob, carol) = (fx.account_in(AWAY), fx.account_in(HOME));
+    let shared = fx.signed(&fx.faucet, carol, 5, 2);
+    let paid = fx.certify(fx.signed(&fx.faucet, bob, 7, 1));
+    let inputs = vec![
+        Input::Client { request: register_request(paid.clone()), reply_to: "register" },
+        Input::Client { request: validate(shared.clone()), reply_to: "validate" },
+        Input::Client { request: ClientRequest::Balance { account: carol }, reply_to: "balance" },
+    ];
+    let work = CryptoWork::of(&inputs);
+    assert_eq!((work.proofs.len(), work.transfers.len()), (1, 1));
+    let precomputed = elder.precompute(&work, || 1);
+    let ready = elder.handle_batch(inputs, precomputed, 0);
+    assert_eq!(ready.records, vec![Record::Applied(paid.clone()), Record::Signed(shared.clone())]);
+    let released = ready.unpersisted.persisted();
+    let tokens: Vec<&str> = released.replies.iter().map(|(token, _)| *token).collect();
+    assert_eq!(tokens, vec!["register", "validate", "balance"], "replies in input order");
+    let id = crypto::transfer_id(&paid.signed);
+    assert_eq!(released.replies[0].1, ClientReply::Registered { transfer: id });
+    assert!(matches!(released.replies[1].1, ClientReply::Share { .. }));
+    let credits = credits_sent(&Output { messages: released.messages, ..Output::default() });
+    assert_eq!(credits, credit_targets(&fx, AWAY, id, &[]), "the credit leaves with the replies");
+    assert!(elder.precomputed.shares.is_empty(), "precomputed work lasts one batch");
+}
+
+#[test]
+fn the_ledger_names_its_next_deadline_and_syncs_once_per_interval() {
+    let fx = Fixture::new(81);
+    let mut elder = fx.ledger(HOME, 0);
+    let sync_requests = |ready: &super::Ready<()>| {
+        let requests = ready.sync_messages.iter();
+        requests.filter(|(_, m)| matches!(m, PeerMessage::SyncRequest { .. })).count()
+    };
+    assert_eq!(elder.poll_timeout(), 0, "a new ledger syncs at once");
+    let first = elder.handle_batch(Vec::<Input<()>>::new(), Precomputed::default(), 0);
+    assert_eq!(sync_requests(&first), ELDERS as usize - 1, "each section peer is asked");
+    assert_eq!(elder.poll_timeout(), SYNC_INTERVAL_MS);
+    let early = elder.handle_batch(Vec::<Input<()>>::new(), Precomputed::default(), 10);
+    assert_eq!(sync_requests(&early), 0, "not before the interval");
+    let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(AWAY), 3, 1));
+    register(&mut elder, &proof, 20);
+    assert_eq!(elder.poll_timeout(), 120, "the credit's second delivery comes first");
+    let due = elder.handle_batch(Vec::<Input<()>>::new(), Precomputed::default(), 120);
+    let id = crypto::transfer_id(&proof.signed);
+    let messages = due.unpersisted.persisted().messages;
+    let credits = credits_sent(&Output { messages, ..Output::default() });
+    assert_eq!(credits, credit_targets(&fx, AWAY, id, &[]), "delivered when due");
+    assert_eq!(elder.poll_timeout(), SYNC_INTERVAL_MS);
 }

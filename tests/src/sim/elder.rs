@@ -10,18 +10,18 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::client::account_id;
 use shared::crypto;
-use shared::ledger::{ElderId, Ledger, Record};
+use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record};
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
 use shared::network::Network;
-use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Transfer};
+use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Slot, Transfer};
 
 use super::stats::Stats;
 
 /// Credits for one section an elder holds unacknowledged before it refuses new ones: small,
 /// so partitions fill outboxes and the way they drain afterwards is tested.
 const OUTBOX_CREDITS_PER_SECTION: usize = 8;
-/// Chance that a forging elder sends a round of forgeries on a tick.
-const FORGERY_PER_TICK: f64 = 0.2;
+/// Time between two rounds of forgeries from a forging elder, in virtual milliseconds.
+const FORGERY_GAP_MS: std::ops::Range<u64> = 100..900;
 
 /// How a Byzantine elder misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,13 +50,36 @@ impl Byzantine {
     ];
 }
 
-/// What an elder sends in answer to one input.
+/// Where a client's reply goes in the simulation: the client, its operation, and the slot a
+/// validate request asks about (for the one-share-per-slot check).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyTo {
+    /// The client's index.
+    pub client: usize,
+    /// Its operation number.
+    pub op: u64,
+    /// The slot of a validate request.
+    pub validated: Option<Slot>,
+}
+
+/// What an elder sends after a batch, or at once.
 #[derive(Default)]
 pub struct Sent {
-    /// The reply to the requesting client, if any.
-    pub reply: Option<ClientReply>,
+    /// Replies to clients.
+    pub replies: Vec<(ReplyTo, ClientReply)>,
     /// Messages to other elders.
     pub messages: Vec<(ElderId, PeerMessage)>,
+}
+
+/// How an input arrived.
+pub enum Arrival {
+    /// Queued; the first of a new batch when `first`, so the batch must be scheduled.
+    Queued {
+        /// Whether the inbox was empty.
+        first: bool,
+    },
+    /// Answered or dropped without the ledger (crashed, or Byzantine).
+    Handled(Sent),
 }
 
 /// One simulated elder.
@@ -69,8 +92,12 @@ pub struct SimElder {
     pub store: Vec<Record>,
     /// Its in-memory ledger; `None` while crashed.
     pub ledger: Option<Ledger>,
+    /// Inputs waiting for the next batch; lost in a crash, as in the elder's queue.
+    inbox: Vec<Input<ReplyTo>>,
     /// `None` for an honest elder.
     pub byzantine: Option<Byzantine>,
+    /// When a forging elder sends its next round of forgeries.
+    next_forgery_ms: u64,
 }
 
 impl SimElder {
@@ -84,7 +111,16 @@ impl SimElder {
         let mut ledger =
             Ledger::new(network.clone(), id, key_share.clone()).expect("genesis ledger");
         ledger.set_outbox_limit(OUTBOX_CREDITS_PER_SECTION);
-        SimElder { id, key_share, network, store: Vec::new(), ledger: Some(ledger), byzantine }
+        SimElder {
+            id,
+            key_share,
+            network,
+            store: Vec::new(),
+            ledger: Some(ledger),
+            inbox: Vec::new(),
+            byzantine,
+            next_forgery_ms: 0,
+        }
     }
 
     /// Whether the elder follows the protocol.
@@ -92,9 +128,10 @@ impl SimElder {
         self.byzantine.is_none()
     }
 
-    /// Loses all in-memory state; the store stays.
+    /// Loses all in-memory state, queued inputs included; the store stays.
     pub fn crash(&mut self) {
         self.ledger = None;
+        self.inbox.clear();
     }
 
     /// Comes back from the store alone.
@@ -107,13 +144,10 @@ impl SimElder {
         self.ledger = Some(ledger);
     }
 
-    /// Persists the handler's records, then hands back what it sends (R1: durable first).
-    fn persist(&mut self, output: shared::ledger::Output, reply: Option<ClientReply>) -> Sent {
-        self.store.extend(output.records);
-        // Everything leaves after the records here; sync messages may go sooner in the elder.
-        let mut messages = output.messages;
-        messages.extend(output.sync_messages);
-        Sent { reply, messages }
+    /// When the ledger next has timer work, if it runs at all.
+    pub fn deadline(&self) -> Option<u64> {
+        let ledger = self.ledger.as_ref()?;
+        (self.byzantine != Some(Byzantine::Withholds)).then(|| ledger.poll_timeout())
     }
 
     /// Whether a message reaches the ledger: not while crashed, never at a withholding elder
@@ -126,16 +160,20 @@ impl SimElder {
         self.ledger.is_some()
     }
 
+    fn queue(&mut self, input: Input<ReplyTo>) -> Arrival {
+        self.inbox.push(input);
+        Arrival::Queued { first: self.inbox.len() == 1 }
+    }
+
     /// A client request arrives.
     pub fn on_request(
         &mut self,
         request: ClientRequest,
-        now: u64,
-        rng: &mut ChaCha8Rng,
+        reply_to: ReplyTo,
         stats: &mut Stats,
-    ) -> Sent {
+    ) -> Arrival {
         if !self.hears(stats) {
-            return Sent::default();
+            return Arrival::Handled(Sent::default());
         }
         if let (Some(Byzantine::SignsAnything), ClientRequest::Validate { transfer, .. }) =
             (self.byzantine, &request)
@@ -144,14 +182,72 @@ impl SimElder {
             let id = crypto::transfer_id(transfer);
             let message = crypto::debit_message(&self.network.genesis, &id);
             let share = crypto::sign_debit_share(&self.key_share, &message);
-            return Sent {
-                reply: Some(ClientReply::Share { transfer: id, share }),
-                messages: vec![],
-            };
+            let reply = ClientReply::Share { transfer: id, share };
+            return Arrival::Handled(Sent { replies: vec![(reply_to, reply)], messages: vec![] });
         }
-        let ledger = self.ledger.as_mut().expect("an elder that hears is running");
-        let (reply, output) = ledger.handle_client(request, now);
-        let reply = match (self.byzantine, reply) {
+        self.queue(Input::Client { request, reply_to })
+    }
+
+    /// Another elder's message arrives.
+    pub fn on_peer(&mut self, from: ElderId, message: PeerMessage, stats: &mut Stats) -> Arrival {
+        if !self.hears(stats) {
+            return Arrival::Handled(Sent::default());
+        }
+        if let (Some(Byzantine::ForgesCredits), PeerMessage::Proof { proof }) =
+            (self.byzantine, &message)
+        {
+            stats.byzantine_forged_credits += 1;
+            let transfer = crypto::transfer_id(&proof.signed);
+            let ack = (from, PeerMessage::ProofAck { transfer });
+            return Arrival::Handled(Sent { replies: vec![], messages: vec![ack] });
+        }
+        self.queue(Input::Peer { from, message })
+    }
+
+    /// Whether a batch would do anything at `now`: inputs wait or timer work is due.
+    pub fn has_work(&self, now: u64) -> bool {
+        self.deadline().is_some_and(|deadline| !self.inbox.is_empty() || deadline <= now)
+    }
+
+    /// Runs one batch through the ledger's batch entry point, as the elder's node does: the
+    /// inbox with its crypto done ahead in two parts, then the timer work due at `now`. The
+    /// records are persisted before the replies and messages are released (R1).
+    pub fn run_batch(&mut self, now: u64, rng: &mut ChaCha8Rng, stats: &mut Stats) -> Sent {
+        if self.deadline().is_none() {
+            return Sent::default();
+        }
+        let ledger = self.ledger.as_mut().expect("a running elder has a ledger");
+        let inputs = std::mem::take(&mut self.inbox);
+        stats.batches += 1;
+        stats.batches_of_several += u64::from(inputs.len() > 1);
+        let work = CryptoWork::of(&inputs);
+        let mut precomputed = Precomputed::default();
+        for part in work.split(2) {
+            precomputed.merge(ledger.precompute(&part, || rng.gen()));
+        }
+        stats.proofs_checked_ahead += precomputed.proofs_checked() as u64;
+        stats.shares_signed_ahead += precomputed.shares_signed() as u64;
+        let ready = ledger.handle_batch(inputs, precomputed, now);
+        self.store.extend(ready.records);
+        let released = ready.unpersisted.persisted();
+        // Sync messages may leave before the records in the elder; here they leave together.
+        let mut messages = ready.sync_messages;
+        messages.extend(released.messages);
+        let replies = released
+            .replies
+            .into_iter()
+            .map(|(reply_to, reply)| (reply_to, self.bend(reply, rng, stats)))
+            .collect();
+        if self.byzantine == Some(Byzantine::ForgesCredits) && now >= self.next_forgery_ms {
+            self.next_forgery_ms = now + rng.gen_range(FORGERY_GAP_MS);
+            messages.extend(self.forgeries(rng, stats));
+        }
+        Sent { replies, messages }
+    }
+
+    /// A Byzantine elder's version of an honest reply.
+    fn bend(&self, reply: ClientReply, rng: &mut ChaCha8Rng, stats: &mut Stats) -> ClientReply {
+        match (self.byzantine, reply) {
             (Some(Byzantine::GarbageShares), ClientReply::Share { transfer, .. }) => {
                 stats.byzantine_garbage_shares += 1;
                 let wrong_key = SecretKeySet::random(0, rng).secret_key_share(0);
@@ -172,50 +268,7 @@ impl SimElder {
                 ClientReply::History(HistoryPage { debits: vec![], credits: vec![], ..page })
             }
             (_, reply) => reply,
-        };
-        self.persist(output, Some(reply))
-    }
-
-    /// Another elder's message arrives.
-    pub fn on_peer(
-        &mut self,
-        from: ElderId,
-        message: PeerMessage,
-        now: u64,
-        stats: &mut Stats,
-    ) -> Sent {
-        if !self.hears(stats) {
-            return Sent::default();
         }
-        if let (Some(Byzantine::ForgesCredits), PeerMessage::Proof { proof }) =
-            (self.byzantine, &message)
-        {
-            stats.byzantine_forged_credits += 1;
-            let transfer = crypto::transfer_id(&proof.signed);
-            return Sent {
-                reply: None,
-                messages: vec![(from, PeerMessage::ProofAck { transfer })],
-            };
-        }
-        let ledger = self.ledger.as_mut().expect("an elder that hears is running");
-        let output = ledger.handle_peer(from, message, now);
-        self.persist(output, None)
-    }
-
-    /// The elder's timer fires.
-    pub fn on_tick(&mut self, now: u64, rng: &mut ChaCha8Rng, stats: &mut Stats) -> Sent {
-        if self.byzantine == Some(Byzantine::Withholds) {
-            return Sent::default();
-        }
-        let Some(ledger) = self.ledger.as_mut() else {
-            return Sent::default();
-        };
-        let output = ledger.handle_tick(now);
-        let mut sent = self.persist(output, None);
-        if self.byzantine == Some(Byzantine::ForgesCredits) && rng.gen_bool(FORGERY_PER_TICK) {
-            sent.messages.extend(self.forgeries(rng, stats));
-        }
-        sent
     }
 
     /// One round of forged traffic: a credit with a made-up signature, a replayed real
@@ -260,7 +313,7 @@ impl SimElder {
         ));
         let own =
             network.sections.iter().find(|s| s.prefix == self.id.prefix).expect("own section");
-        let ledger = self.ledger.as_ref().expect("ticking elder is running");
+        let ledger = self.ledger.as_ref().expect("a running elder forges");
         if let Some(real) = ledger.log().collect::<Vec<_>>().choose(rng).copied() {
             let recipient = network.section_of(&real.transfer().to);
             messages.extend(to_all(

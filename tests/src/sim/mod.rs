@@ -30,7 +30,7 @@ use shared::types::{AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, S
 
 pub use client::Probe;
 use client::{ClientEvent, SimClient, Step};
-use elder::{Byzantine, SimElder};
+use elder::{Arrival, Byzantine, ReplyTo, Sent, SimElder};
 use net::{Event, Faults, Net, Node, Payload};
 pub use stats::Stats;
 
@@ -71,7 +71,10 @@ impl SimConfig {
     }
 }
 
-const TICK_MS: u64 = 100;
+/// How often, in virtual milliseconds, the world checks whether it has settled.
+const SETTLE_CHECK_MS: u64 = 200;
+/// How long an elder gathers inputs into one batch after the first arrives: the group commit.
+const BATCH_WINDOW_MS: u64 = 2;
 /// How long a partition lasts, and the quiet time between two, in virtual milliseconds.
 const PARTITION_MS: std::ops::Range<u64> = 1_000..8_000;
 const PARTITION_GAP_MS: std::ops::Range<u64> = 3_000..20_000;
@@ -106,6 +109,8 @@ struct World {
     partition: Option<(Vec<bool>, u64)>,
     /// When the next partition begins.
     next_partition: u64,
+    /// The times each elder has a batch scheduled.
+    runs: Vec<std::collections::BTreeSet<u64>>,
 }
 
 impl World {
@@ -182,11 +187,12 @@ impl World {
             honest_shares: HashMap::new(),
             partition: None,
             next_partition: 0,
+            runs: Vec::new(),
         };
+        world.runs = vec![Default::default(); world.elders.len()];
         world.next_partition = world.rng.gen_range(PARTITION_GAP_MS);
         for e in 0..world.elders.len() {
-            let at = world.rng.gen_range(0..TICK_MS);
-            world.net.schedule(at, Node::Elder(e), Payload::Tick);
+            world.schedule_run(e, 0);
         }
         for c in 0..world.clients.len() {
             let at = world.rng.gen_range(0..50);
@@ -243,7 +249,7 @@ impl World {
                     let limit = self.config.heal_ms_max;
                     return Err(format!("did not settle {limit} ms after healing: {why}"));
                 }
-                next_check = self.now + 2 * TICK_MS;
+                next_check = self.now + SETTLE_CHECK_MS;
             }
             self.dispatch(event)?;
         }
@@ -284,9 +290,9 @@ impl World {
         self.healing = true;
         self.partition = None;
         self.heal_started = self.now;
-        for elder in &mut self.elders {
-            if elder.ledger.is_none() {
-                elder.restart();
+        for e in 0..self.elders.len() {
+            if self.elders[e].ledger.is_none() {
+                self.restart(e);
             }
         }
     }
@@ -330,33 +336,25 @@ impl World {
                     ClientRequest::Validate { transfer, .. } => Some(transfer.transfer.slot()),
                     _ => None,
                 };
-                let sent =
-                    self.elders[e].on_request(request, self.now, &mut self.rng, &mut self.stats);
-                if let (Some(slot), Some(ClientReply::Share { transfer, .. })) =
-                    (validated, &sent.reply)
-                {
-                    self.check_one_share_per_slot(e, slot, *transfer)?;
-                }
-                if let Some(reply) = sent.reply {
-                    if let ClientReply::Rejected(Rejection::OutboxFull { .. }) = &reply {
-                        self.stats.outbox_full_refusals += 1;
-                    }
-                    let bytes = encode(&reply)?;
-                    let elder = self.elders[e].id.index;
-                    self.send(Node::Client(client), Payload::Reply { elder, op, bytes });
-                }
-                self.send_peer_messages(e, sent.messages)
+                let reply_to = ReplyTo { client, op, validated };
+                let arrival = self.elders[e].on_request(request, reply_to, &mut self.stats);
+                self.arrived(e, arrival)
             }
             (Node::Elder(e), Payload::Peer { from, bytes }) => {
                 let message: PeerMessage = decode(&bytes)?;
-                let sent = self.elders[e].on_peer(from, message, self.now, &mut self.stats);
-                self.send_peer_messages(e, sent.messages)
+                let arrival = self.elders[e].on_peer(from, message, &mut self.stats);
+                self.arrived(e, arrival)
             }
-            (Node::Elder(e), Payload::Tick) => {
-                let sent = self.elders[e].on_tick(self.now, &mut self.rng, &mut self.stats);
-                let at = self.now + TICK_MS + self.rng.gen_range(0..10);
-                self.net.schedule(at, Node::Elder(e), Payload::Tick);
-                self.send_peer_messages(e, sent.messages)
+            (Node::Elder(e), Payload::Run) => {
+                self.runs[e].remove(&self.now);
+                if self.elders[e].has_work(self.now) {
+                    let sent = self.elders[e].run_batch(self.now, &mut self.rng, &mut self.stats);
+                    self.send_from_elder(e, sent)?;
+                }
+                if let Some(deadline) = self.elders[e].deadline() {
+                    self.schedule_run(e, deadline.max(self.now));
+                }
+                Ok(())
             }
             (Node::Elder(e), Payload::Crash) => {
                 if !self.healing {
@@ -367,7 +365,7 @@ impl World {
             }
             (Node::Elder(e), Payload::Restart) => {
                 if self.elders[e].ledger.is_none() {
-                    self.elders[e].restart();
+                    self.restart(e);
                 }
                 Ok(())
             }
@@ -382,6 +380,51 @@ impl World {
             }
             (to, payload) => Err(format!("misrouted event {payload:?} to {to:?}")),
         }
+    }
+
+    /// An input reached elder `e`: the first of a batch schedules the batch; an input answered
+    /// without the ledger is sent on at once.
+    fn arrived(&mut self, e: usize, arrival: Arrival) -> Result<(), String> {
+        match arrival {
+            Arrival::Queued { first: true } => {
+                self.schedule_run(e, self.now + BATCH_WINDOW_MS);
+                Ok(())
+            }
+            Arrival::Queued { first: false } => Ok(()),
+            Arrival::Handled(sent) => self.send_from_elder(e, sent),
+        }
+    }
+
+    /// Elder `e` runs a batch at `at`, unless one is already due by then.
+    fn schedule_run(&mut self, e: usize, at: u64) {
+        if self.runs[e].first().is_some_and(|first| *first <= at) {
+            return;
+        }
+        self.runs[e].insert(at);
+        self.net.schedule(at, Node::Elder(e), Payload::Run);
+    }
+
+    /// Elder `e` comes back from its records, and runs its first batch now.
+    fn restart(&mut self, e: usize) {
+        self.elders[e].restart();
+        self.schedule_run(e, self.now);
+    }
+
+    /// Sends what elder `e` released: replies to clients, checked for R1, and peer messages.
+    fn send_from_elder(&mut self, e: usize, sent: Sent) -> Result<(), String> {
+        for (reply_to, reply) in sent.replies {
+            if let (Some(slot), ClientReply::Share { transfer, .. }) = (reply_to.validated, &reply)
+            {
+                self.check_one_share_per_slot(e, slot, *transfer)?;
+            }
+            if let ClientReply::Rejected(Rejection::OutboxFull { .. }) = &reply {
+                self.stats.outbox_full_refusals += 1;
+            }
+            let bytes = encode(&reply)?;
+            let (elder, op) = (self.elders[e].id.index, reply_to.op);
+            self.send(Node::Client(reply_to.client), Payload::Reply { elder, op, bytes });
+        }
+        self.send_peer_messages(e, sent.messages)
     }
 
     /// Crashes elder `e` unless another elder of its section is already down.

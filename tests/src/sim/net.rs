@@ -29,8 +29,8 @@ pub enum Payload {
     Reply { elder: ElderIndex, op: u64, bytes: Vec<u8> },
     /// An encoded `PeerMessage` from another elder.
     Peer { from: ElderId, bytes: Vec<u8> },
-    /// An elder's periodic timer.
-    Tick,
+    /// An elder runs a batch: the inputs that have arrived, and its timer work if due.
+    Run,
     /// A client's timer, for the operation it was set in.
     Wake { op: u64 },
     /// A crash of an elder.

@@ -63,6 +63,14 @@ pub struct Stats {
     /// Honest transfers that a lagging elder first refused for funds and that were certified
     /// once it caught up (finding 1 of the liveness review).
     pub refusals_waited_out: u64,
+    /// Batches the elders' ledgers handled through the batch entry point.
+    pub batches: u64,
+    /// Batches of more than one input: one group commit for several requests.
+    pub batches_of_several: u64,
+    /// Proof signatures checked ahead of a batch, together.
+    pub proofs_checked_ahead: u64,
+    /// Shares signed ahead of a batch.
+    pub shares_signed_ahead: u64,
     /// Individual invariant assertions that ran.
     pub invariant_checks: u64,
 }
@@ -101,6 +109,10 @@ impl AddAssign<&Stats> for Stats {
             messages_cut,
             outbox_full_refusals,
             refusals_waited_out,
+            batches,
+            batches_of_several,
+            proofs_checked_ahead,
+            shares_signed_ahead,
             invariant_checks
         );
     }
@@ -151,6 +163,15 @@ impl fmt::Display for Stats {
             self.partitions, self.messages_cut, self.outbox_full_refusals
         )?;
         writeln!(f, "lagging refusals outwaited: {}", self.refusals_waited_out)?;
+        writeln!(
+            f,
+            "ledger batches:           {} ({} of several inputs; {} proofs checked and {} \
+             shares signed ahead)",
+            self.batches,
+            self.batches_of_several,
+            self.proofs_checked_ahead,
+            self.shares_signed_ahead
+        )?;
         writeln!(f, "clients stuck (R9):       {}", self.clients_stuck)?;
         writeln!(f, "balances agreed (f + 1):  {}", self.balances_agreed)?;
         write!(f, "invariant checks:         {}", self.invariant_checks)
