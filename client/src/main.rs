@@ -157,7 +157,7 @@ fn keygen(
         }
     };
     Wallet::create(out, &key)?;
-    let account = shared::client::account_id(&key);
+    let account = shared::driver::account_id(&key);
     let value = json!({ "account": account.to_string(), "key": out.display().to_string() });
     print(json, value, format!("{account}\n(key written to {})", out.display()));
     Ok(())

@@ -8,21 +8,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use serde::{Deserialize, Serialize};
-use shared::client::account_id;
 use shared::codec;
-use shared::limits::{DEPS_MAX, MESSAGE_BYTES_MAX};
-use shared::types::{AccountId, DebitProof, Seq, SignedTransfer};
+use shared::driver::{account_id, WalletState};
+use shared::limits::MESSAGE_BYTES_MAX;
+use shared::types::AccountId;
 
 use transport::files::{self, FileError, SECRET_FILE_MODE};
-
-/// What a wallet remembers between runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct WalletState {
-    next_seq: Seq,
-    pending: Option<SignedTransfer>,
-    recent: Vec<DebitProof>,
-}
 
 /// An account key with its progress file.
 pub struct Wallet {
@@ -67,48 +58,25 @@ impl Wallet {
         account_id(&self.key)
     }
 
-    /// The lowest seq the next transfer may take, as far as this wallet knows.
-    pub fn next_seq(&self) -> Seq {
-        self.state.next_seq.max(Seq::FIRST)
+    /// What the wallet remembers: next seq, the transfer in flight, recent debits.
+    pub fn state(&self) -> &WalletState {
+        &self.state
     }
 
-    /// The transfer signed and possibly sent but not yet registered.
-    pub fn pending(&self) -> Option<&SignedTransfer> {
-        self.state.pending.as_ref()
-    }
-
-    /// The latest own debit proofs, for elders that lag behind.
-    pub fn recent(&self) -> &[DebitProof] {
-        &self.state.recent
-    }
-
-    /// Records a transfer as in flight, durably, before it is sent.
-    pub fn set_pending(&mut self, pending: Option<SignedTransfer>) -> Result<(), FileError> {
-        self.state.pending = pending;
-        self.save()
-    }
-
-    /// Records a registered debit: the seq moves past it and nothing is in flight.
-    pub fn finish(&mut self, proof: DebitProof) -> Result<(), FileError> {
-        let seq = proof.transfer().seq;
-        self.state.next_seq = self.next_seq().max(Seq(seq.0.saturating_add(1)));
-        self.state.pending = None;
-        self.state.recent.retain(|known| known.transfer().seq != seq);
-        self.state.recent.push(proof);
-        let excess = self.state.recent.len().saturating_sub(DEPS_MAX);
-        self.state.recent.drain(..excess);
-        self.save()
-    }
-
-    /// Moves the next seq up to what the section reports.
-    pub fn observe_next_seq(&mut self, next_seq: Seq) {
-        self.state.next_seq = self.next_seq().max(next_seq);
-    }
-
-    fn save(&self) -> Result<(), FileError> {
+    /// Replaces the remembered state and writes it, atomically, before anything that depends
+    /// on it is sent.
+    pub fn save(&mut self, state: WalletState) -> Result<(), FileError> {
         let bytes =
-            codec::encode(&self.state).map_err(|error| FileError::new(&self.state_path, error))?;
-        files::replace(&self.state_path, &bytes, SECRET_FILE_MODE)
+            codec::encode(&state).map_err(|error| FileError::new(&self.state_path, error))?;
+        files::replace(&self.state_path, &bytes, SECRET_FILE_MODE)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Replaces the remembered state in memory only: what it adds (the next seq the elders
+    /// agree on) is learnt again if lost.
+    pub fn remember(&mut self, state: WalletState) {
+        self.state = state;
     }
 }
 

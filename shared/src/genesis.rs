@@ -5,8 +5,8 @@ use blsttc::rand::Rng;
 use blsttc::SecretKeySet;
 use ed25519_dalek::SigningKey;
 
-use crate::client::account_id;
 use crate::crypto;
+use crate::driver::account_id;
 use crate::network::{shares_needed, ElderInfo, Network, SectionInfo};
 use crate::types::{BlsSignature, DebitProof, ElderIndex, Prefix, SignedTransfer};
 

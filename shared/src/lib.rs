@@ -8,13 +8,14 @@
 //! - [`crypto`]: domain-separated hashing, account signatures, BLS shares.
 //! - [`ledger`]: the elder's state machine, its `handle_*` inputs and persisted records.
 //! - [`genesis`]: a trusted dealer's key sets and sections.
-//! - [`client`]: building transfers, verifying and combining shares, agreeing on answers.
+//! - [`driver`]: the client's side as sans-IO drivers: send a transfer to its end, query a
+//!   section, collect shares, agree on answers; the wallet's state and rules.
 //! - [`rejection`]: the one enum of expected rejections.
 //! - [`limits`]: every bound, as a named constant.
 
-pub mod client;
 pub mod codec;
 pub mod crypto;
+pub mod driver;
 pub mod genesis;
 pub mod ledger;
 pub mod limits;

@@ -16,7 +16,7 @@ use futures::stream::{self, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use shared::client::{account_id, build_transfer};
+use shared::driver::{account_id, build_transfer};
 use shared::limits::DEPS_MAX;
 use shared::messages::{ClientReply, ClientRequest};
 use shared::network::Network;

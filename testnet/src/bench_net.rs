@@ -15,7 +15,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use shared::client::{account_id, build_transfer};
+use shared::driver::{account_id, build_transfer};
 use shared::genesis::account_key_in;
 use shared::types::{AccountId, Amount, Memo, Seq};
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::genesis::{self, Plan};
 use client::wallet::Wallet;
 use client::{Client, ClientError};
+use shared::driver::DriverError;
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::rejection::Rejection;
@@ -155,7 +156,11 @@ async fn tour(
     let alice = wallets[0].account();
     let overspend = client.send(&mut wallets[1], alice, Amount(1_000_000), Memo::default()).await;
     let refusal = match &overspend {
-        Err(error @ ClientError::Invalid(Rejection::InsufficientFunds { .. })) => error.to_string(),
+        Err(
+            error @ ClientError::Failed(DriverError::Invalid(Rejection::InsufficientFunds {
+                ..
+            })),
+        ) => error.to_string(),
         Err(error) => format!("unexpected error: {error}"),
         Ok(receipt) => format!("it went through as transfer {}", receipt.transfer),
     };

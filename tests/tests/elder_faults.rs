@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use shared::client::build_transfer;
+use shared::driver::build_transfer;
 use shared::genesis::{account_key_in, dealer_proof};
 use shared::messages::{ClientReply, ClientRequest};
 use shared::types::{Amount, ElderIndex, Memo, Seq};
@@ -28,7 +28,7 @@ async fn a_panic_on_the_ledger_thread_ends_the_elder_with_a_non_zero_status() {
     let proofs: Vec<_> = (0..2)
         .map(|_| {
             let to =
-                shared::client::account_id(&account_key_in(&mut rng, network.sections[0].prefix));
+                shared::driver::account_id(&account_key_in(&mut rng, network.sections[0].prefix));
             let signed =
                 build_transfer(faucet.key(), &network, to, Amount(5), Seq(1), Memo::default())
                     .expect("a valid transfer");
@@ -109,7 +109,7 @@ async fn a_connection_flood_from_one_address_leaves_honest_clients_served_and_id
     let mut faucet = net.faucet();
     let mut rng = ChaCha20Rng::seed_from_u64(84);
     let to =
-        shared::client::account_id(&account_key_in(&mut rng, network.sections[1 - home].prefix));
+        shared::driver::account_id(&account_key_in(&mut rng, network.sections[1 - home].prefix));
     client
         .send(&mut faucet, to, Amount(3), Memo::default())
         .await

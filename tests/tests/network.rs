@@ -9,10 +9,10 @@ use client::{Client, ClientError};
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use shared::client::{account_id, build_transfer};
+use shared::driver::{account_id, build_transfer, DriverError};
 use shared::genesis::account_key_in;
 use shared::messages::ElderStatus;
-use shared::types::{AccountId, Amount, Memo, Seq};
+use shared::types::{AccountId, Amount, Memo, Seq, SignedTransfer};
 use testnet::elders::Signal;
 use tests::net::{wait_for, TestNet};
 
@@ -20,6 +20,13 @@ use tests::net::{wait_for, TestNet};
 static ONE_NET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A new wallet in section `section` of `net`, saved in the net's directory.
+/// Records `signed` in flight in the wallet, as a client that crashed right after would leave it.
+fn leave_in_flight(wallet: &mut Wallet, signed: SignedTransfer) {
+    let mut state = wallet.state().clone();
+    state.set_pending(Some(signed));
+    wallet.save(state).expect("save the wallet");
+}
+
 fn wallet_in(net: &TestNet, section: usize, name: &str, seed: u64) -> Wallet {
     let key =
         account_key_in(&mut ChaCha20Rng::seed_from_u64(seed), net.network.sections[section].prefix);
@@ -85,12 +92,15 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
 
     // Crash after writing the pending transfer, before sending it.
     let unsent = transfer(10, 1);
-    faucet.set_pending(Some(unsent)).expect("pending");
+    leave_in_flight(&mut faucet, unsent);
     drop(faucet);
     let mut faucet = net.faucet();
     let resumed = client.send(&mut faucet, alice.account(), Amount(20), Memo::default()).await;
     assert!(
-        matches!(resumed, Err(ClientError::Resumed { amount: Amount(10), .. })),
+        matches!(
+            resumed,
+            Err(ClientError::Failed(DriverError::Resumed { amount: Amount(10), .. }))
+        ),
         "the earlier transfer is completed and reported first: {resumed:?}"
     );
     let receipt =
@@ -99,7 +109,7 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
 
     // Crash after registering, before the wallet recorded it.
     let registered = transfer(30, 3);
-    faucet.set_pending(Some(registered.clone())).expect("pending");
+    leave_in_flight(&mut faucet, registered.clone());
     let proof = client.certify(registered, &[]).await.expect("certify");
     client.register(&proof, &[]).await.expect("register");
     drop(faucet);
@@ -185,7 +195,10 @@ async fn double_spend_at_one_seq_certifies_at_most_one_transfer() {
         assert!(certified.len() <= 1, "round {round}: both transfers of one seq were certified");
         for outcome in &outcomes {
             if let Err(error) = outcome {
-                assert!(matches!(error, ClientError::Conflict { .. }), "round {round}: {error}");
+                assert!(
+                    matches!(error, ClientError::Failed(DriverError::Conflict { .. })),
+                    "round {round}: {error}"
+                );
             }
         }
         if let Some(proof) = certified.first() {
@@ -222,7 +235,7 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
         match client.send(&mut faucet, to, Amount(1), Memo::default()).await {
             Ok(_) => {}
             // The send cut short below left its transfer in the wallet; it was finished now.
-            Err(ClientError::Resumed { .. }) => {
+            Err(ClientError::Failed(DriverError::Resumed { .. })) => {
                 sent += 1;
                 client.send(&mut faucet, to, Amount(1), Memo::default()).await.expect("send");
             }

@@ -15,8 +15,8 @@ use std::collections::HashSet;
 use super::{
     CryptoWork, ElderId, Input, Ledger, LedgerError, Output, Precomputed, ProofSource, Record,
 };
-use crate::client::account_id;
 use crate::crypto;
+use crate::driver::account_id;
 use crate::limits::{
     DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };

@@ -11,8 +11,8 @@ use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::client::{account_id, Progress, ShareCollector};
 use crate::crypto;
+use crate::driver::{account_id, Progress, ShareCollector};
 use crate::genesis::{account_key_in, deal_sections};
 use crate::ledger::{ElderId, Ledger, Output};
 use crate::messages::{AccountReport, ClientReply, ClientRequest};

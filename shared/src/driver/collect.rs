@@ -1,49 +1,15 @@
-//! The client's side of the protocol: build the next signed transfer, verify every share before
-//! counting it (R8), combine `n − f` into a debit proof, recognise a conflict, and accept an
-//! answer only once `f + 1` elders give the same one.
+//! Judging a section's answers: verify every share before counting it (R8), combine `n − f`
+//! into a debit proof, recognise a conflict, and accept an answer only once `f + 1` elders
+//! give the same one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-use ed25519_dalek::SigningKey;
 
 use crate::crypto;
 use crate::messages::ClientReply;
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
-use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
-    TransferId,
-};
-
-/// The account an ed25519 key controls.
-pub fn account_id(key: &SigningKey) -> AccountId {
-    AccountId(key.verifying_key().to_bytes())
-}
-
-/// Builds and signs a transfer, refusing locally what every honest elder would refuse.
-pub fn build_transfer(
-    key: &SigningKey,
-    network: &Network,
-    to: AccountId,
-    amount: Amount,
-    seq: Seq,
-    memo: Memo,
-) -> Result<SignedTransfer, Rejection> {
-    let from = account_id(key);
-    crate::messages::check_memo(&memo)?;
-    if amount == Amount::ZERO {
-        return Err(Rejection::ZeroAmount);
-    }
-    if from == to {
-        return Err(Rejection::SelfTransfer { account: from });
-    }
-    if !crypto::is_account_key(&to.0) {
-        return Err(Rejection::InvalidRecipient { to });
-    }
-    let transfer = Transfer { from, to, amount, seq, memo };
-    Ok(crypto::sign_transfer(key, &network.genesis, transfer))
-}
+use crate::types::{BlsSignature, DebitProof, ElderIndex, SignedTransfer, TransferId};
 
 /// Where collecting shares for one transfer stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,8 +221,10 @@ impl<T: PartialEq + Clone> AgreedAnswer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::account_id;
     use crate::ledger::tests::fixtures::{validate, Fixture, AWAY, HOME};
     use crate::ledger::Ledger;
+    use crate::types::{Amount, Seq, Transfer};
 
     /// A collector for a fresh faucet transfer, with the home section's elders at genesis.
     fn collecting(fx: &Fixture) -> (ShareCollector, Vec<Ledger>) {
@@ -460,24 +428,5 @@ mod tests {
         // The liar switching to the truth counts once, as its latest answer.
         assert_eq!(agreed.add(ElderIndex(3), 10), Some(10));
         assert_eq!(agreed.add(ElderIndex(3), 1_000_000), None);
-    }
-
-    #[test]
-    fn build_transfer_refuses_what_every_honest_elder_would_refuse() {
-        let fx = Fixture::new(70);
-        let (key, to) = (&fx.faucet, fx.account_in(HOME));
-        let build = |to, amount, memo: Vec<u8>| {
-            build_transfer(key, &fx.network, to, Amount(amount), Seq(1), Memo(memo))
-        };
-        let long = vec![0; crate::limits::MEMO_BYTES_MAX + 1];
-        let max = crate::limits::MEMO_BYTES_MAX as u64;
-        assert_eq!(build(to, 5, long), Err(Rejection::MemoTooLong { bytes: max + 1, max }));
-        assert_eq!(build(to, 0, vec![]), Err(Rejection::ZeroAmount));
-        let me = account_id(key);
-        assert_eq!(build(me, 5, vec![]), Err(Rejection::SelfTransfer { account: me }));
-        let weak = AccountId([0; 32]);
-        assert_eq!(build(weak, 5, vec![]), Err(Rejection::InvalidRecipient { to: weak }));
-        let signed = build(to, 5, b"rent".to_vec()).unwrap();
-        assert!(crypto::account_signature_is_valid(&fx.genesis(), &signed));
     }
 }

@@ -1,0 +1,618 @@
+//! Driving one transfer to its end (R9 for the client): once a signed transfer for a seq may
+//! have reached an elder, the wallet never signs another for that seq; the driver keeps
+//! driving that one (sending lagging elders the debits they lack, waiting out refusals that
+//! may change) until its debit is registered, a rival of the account is found and completed
+//! instead, or it is certain that no proof can form.
+//!
+//! A send goes: a transfer left in flight is resumed first; otherwise the balance `f + 1`
+//! elders agree on tells what may be spent, the transfer is built and recorded in flight (the
+//! wallet is saved before anything leaves), certified by `n − f` shares, and registered with
+//! `n − f` elders. A seq the elders say is used is settled from the account's history.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+
+use super::asking::{Asking, Timing};
+use super::query::Query;
+use super::{
+    account_id, build_transfer, problem_of, Drive, DriverError, Progress, Ready, Receipt,
+    ShareCollector, Unsaved, WalletState,
+};
+use crate::crypto;
+use crate::messages::{AccountReport, ClientReply, ClientRequest};
+use crate::network::{Network, Section};
+use crate::rejection::Rejection;
+use crate::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, SignedTransfer};
+
+/// What a transfer driver is asked to do.
+#[derive(Clone, Debug)]
+pub enum Goal {
+    /// Pay `amount` to `to` from the wallet; a transfer it left in flight is completed first.
+    Send {
+        /// The recipient.
+        to: AccountId,
+        /// The amount.
+        amount: Amount,
+        /// The memo.
+        memo: Memo,
+    },
+    /// Certify a transfer signed elsewhere (the caller tracks its seqs), and register its debit
+    /// proof unless `register` is false; a conflict is an error.
+    Complete {
+        /// The transfer.
+        signed: SignedTransfer,
+        /// Whether to register the proof once certified.
+        register: bool,
+    },
+    /// Register a debit proof with its sender's section.
+    Register(DebitProof),
+}
+
+/// What the agreed balance is asked for.
+#[derive(Clone, Debug)]
+enum Purpose {
+    /// Is the transfer left in flight still open, or was its seq used?
+    Resume(SignedTransfer),
+    /// How much may be spent at the next seq?
+    Spend { to: AccountId, amount: Amount, memo: Memo },
+    /// Has the seq the elders say is used been applied by `f + 1` of them?
+    Settle(SignedTransfer),
+}
+
+/// What a registered debit ends the send with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Its receipt.
+    Receipt,
+    /// Its receipt, without registering (certify only).
+    Certified,
+    /// A resumed transfer that is not the one asked for.
+    Resumed,
+    /// A rival of the transfer asked for, completed instead.
+    Conflict,
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Asking the balance; `loop_deadline_ms` is when asking again stops, once it has begun.
+    Balance {
+        query: Box<Query>,
+        purpose: Purpose,
+        loop_deadline_ms: Option<u64>,
+    },
+    Certifying {
+        collector: Box<ShareCollector>,
+        asking: Asking,
+    },
+    Registering {
+        proof: Box<DebitProof>,
+        asking: Asking,
+        registered: BTreeSet<ElderIndex>,
+    },
+    History {
+        query: Box<Query>,
+        signed: Box<SignedTransfer>,
+        report: AccountReport,
+    },
+    Done,
+}
+
+/// A transfer driver: one send, certify or registration.
+#[derive(Clone, Debug)]
+pub struct TransferDriver {
+    network: Arc<Network>,
+    /// The account key, for a send; `None` when the caller tracks the account.
+    key: Option<SigningKey>,
+    account: AccountId,
+    wallet: WalletState,
+    timing: Timing,
+    phase: Phase,
+    ending: Ending,
+    refusals: Vec<(ElderIndex, Rejection)>,
+    wallet_changed: bool,
+    refused_for_funds: bool,
+    waited_out: bool,
+    outcome: Option<Result<Receipt, DriverError>>,
+    next_tag: u64,
+}
+
+impl TransferDriver {
+    /// Starts `goal` at `now_ms` for the account of `key` (a send) with its wallet state, or for
+    /// the sender of the transfer given (certify, register) with `wallet` holding its deps.
+    /// The first [`Drive::handle_timeout`] sends the first requests.
+    pub fn new(
+        network: Arc<Network>,
+        key: Option<SigningKey>,
+        wallet: WalletState,
+        goal: Goal,
+        timing: Timing,
+        now_ms: u64,
+    ) -> TransferDriver {
+        let account = match (&goal, &key) {
+            (Goal::Send { .. }, Some(key)) => account_id(key),
+            (Goal::Send { .. }, None) => panic!("a send needs the account key"),
+            (Goal::Complete { signed, .. }, _) => signed.transfer.from,
+            (Goal::Register(proof), _) => proof.transfer().from,
+        };
+        let mut driver = TransferDriver {
+            network,
+            key,
+            account,
+            wallet,
+            timing,
+            phase: Phase::Done,
+            ending: Ending::Receipt,
+            refusals: Vec::new(),
+            wallet_changed: false,
+            refused_for_funds: false,
+            waited_out: false,
+            outcome: None,
+            next_tag: 0,
+        };
+        match goal {
+            Goal::Send { to, amount, memo } => match driver.wallet.pending().cloned() {
+                Some(pending) => {
+                    let asked = &pending.transfer;
+                    // Most likely the same command run again after a failure: never pay twice.
+                    if (asked.to, asked.amount, &asked.memo) != (to, amount, &memo) {
+                        driver.ending = Ending::Resumed;
+                    }
+                    driver.ask_balance(Purpose::Resume(pending), now_ms, None);
+                }
+                None => driver.ask_balance(Purpose::Spend { to, amount, memo }, now_ms, None),
+            },
+            Goal::Complete { signed, register } => {
+                if !register {
+                    driver.ending = Ending::Certified;
+                }
+                driver.certify(signed, now_ms);
+            }
+            Goal::Register(proof) => driver.register(proof, now_ms),
+        }
+        driver
+    }
+
+    /// The wallet state as the driver left it: save it when [`Ready::wallet_changed`] says.
+    pub fn wallet(&self) -> &WalletState {
+        &self.wallet
+    }
+
+    /// Whether an elder first refused the transfer for funds it did not have yet and the
+    /// transfer was certified all the same, once it caught up.
+    pub fn waited_out_a_refusal(&self) -> bool {
+        self.waited_out
+    }
+
+    /// The transfer being certified, if certifying: for diagnostics.
+    pub fn certifying(&self) -> Option<&ShareCollector> {
+        match &self.phase {
+            Phase::Certifying { collector, .. } => Some(collector),
+            _ => None,
+        }
+    }
+
+    fn section_of(&self, account: &AccountId) -> usize {
+        self.network.section_index_of(account)
+    }
+
+    fn home(&self) -> &Section {
+        self.network.section_of(&self.account)
+    }
+
+    fn tags_from(&mut self, next: u64) {
+        self.next_tag = self.next_tag.max(next);
+    }
+
+    fn finish(&mut self, outcome: Result<Receipt, DriverError>) {
+        self.phase = Phase::Done;
+        self.outcome = Some(outcome);
+    }
+
+    fn change_wallet(&mut self, change: impl FnOnce(&mut WalletState)) {
+        change(&mut self.wallet);
+        self.wallet_changed = true;
+    }
+
+    /// Asks the home section the account's balance from `at_ms`, for `purpose`.
+    fn ask_balance(&mut self, purpose: Purpose, at_ms: u64, loop_deadline_ms: Option<u64>) {
+        let request = ClientRequest::Balance { account: self.account };
+        let section = self.section_of(&self.account);
+        let query = Query::new(&self.network, section, request, self.timing, self.next_tag, at_ms);
+        self.tags_from(query.next_tag());
+        self.phase = Phase::Balance { query: Box::new(query), purpose, loop_deadline_ms };
+    }
+
+    /// Asks again after a pause, or gives up with `problem` once `loop_deadline_ms` is past.
+    fn ask_balance_again(
+        &mut self,
+        purpose: Purpose,
+        now_ms: u64,
+        loop_deadline_ms: u64,
+        give_up: impl FnOnce(&Self) -> DriverError,
+    ) {
+        if now_ms >= loop_deadline_ms {
+            let error = give_up(self);
+            return self.finish(Err(error));
+        }
+        let at_ms = now_ms.saturating_add(self.timing.retry_ms);
+        self.ask_balance(purpose, at_ms, Some(loop_deadline_ms));
+    }
+
+    fn on_balance(
+        &mut self,
+        report: AccountReport,
+        purpose: Purpose,
+        loop_deadline_ms: Option<u64>,
+        now_ms: u64,
+    ) {
+        let loop_deadline_ms =
+            loop_deadline_ms.unwrap_or_else(|| now_ms.saturating_add(self.timing.patience_ms));
+        match purpose {
+            Purpose::Resume(pending) if report.next_seq <= pending.transfer.seq => {
+                self.certify(pending, now_ms)
+            }
+            Purpose::Resume(signed) | Purpose::Settle(signed)
+                if report.next_seq > signed.transfer.seq =>
+            {
+                self.read_debit(signed, report, now_ms)
+            }
+            Purpose::Resume(signed) | Purpose::Settle(signed) => {
+                let (seq, transfer) = (signed.transfer.seq, crypto::transfer_id(&signed));
+                let give_up = move |_: &Self| DriverError::InFlight {
+                    transfer,
+                    seq,
+                    problem: format!("elders disagree whether seq {seq} is used"),
+                };
+                self.ask_balance_again(Purpose::Settle(signed), now_ms, loop_deadline_ms, give_up)
+            }
+            Purpose::Spend { to, amount, memo } => {
+                self.wallet.observe_next_seq(report.next_seq);
+                let Some(spendable) = self.wallet.spendable(report.balance, report.next_seq) else {
+                    // The agreeing elders lag by more debits than the wallet keeps.
+                    let purpose = Purpose::Spend { to, amount, memo };
+                    let seq = report.next_seq;
+                    let give_up = move |driver: &Self| {
+                        let problem = format!("its elders have not applied seq {seq} yet");
+                        DriverError::unreachable(driver.home(), driver.timing, problem)
+                    };
+                    return self.ask_balance_again(purpose, now_ms, loop_deadline_ms, give_up);
+                };
+                self.spend(to, amount, memo, spendable, now_ms)
+            }
+        }
+    }
+
+    /// Builds the transfer, records it in flight and certifies it; an overspend is refused
+    /// here, before anything is signed: once sent, a transfer must be driven to its end, and
+    /// this one could only wait for credits.
+    fn spend(&mut self, to: AccountId, amount: Amount, memo: Memo, balance: Amount, now_ms: u64) {
+        if amount > balance {
+            let rejection = Rejection::InsufficientFunds { balance, amount };
+            return self.finish(Err(DriverError::Invalid(rejection)));
+        }
+        let key = self.key.as_ref().expect("a send has its key");
+        let seq = self.wallet.next_seq();
+        match build_transfer(key, &self.network, to, amount, seq, memo) {
+            Ok(signed) => {
+                self.change_wallet(|wallet| wallet.set_pending(Some(signed.clone())));
+                self.certify(signed, now_ms);
+            }
+            Err(rejection) => self.finish(Err(DriverError::Invalid(rejection))),
+        }
+    }
+
+    fn certify(&mut self, signed: SignedTransfer, now_ms: u64) {
+        let section = self.section_of(&signed.transfer.from);
+        let elders = self.network.sections[section].elder_count();
+        let request = ClientRequest::Validate { transfer: signed.clone(), deps: Vec::new() };
+        let asking = Asking::new(section, elders, &request, self.next_tag, self.timing, now_ms);
+        let collector = Box::new(ShareCollector::new(self.network.clone(), signed));
+        self.phase = Phase::Certifying { collector, asking };
+    }
+
+    fn on_validate_answer(
+        &mut self,
+        elder: ElderIndex,
+        reply: Result<ClientReply, String>,
+        request: ClientRequest,
+        now_ms: u64,
+    ) {
+        let Phase::Certifying { collector, asking } = &mut self.phase else {
+            return;
+        };
+        let reply = match reply {
+            Err(_) => return asking.again(elder, request, now_ms),
+            Ok(ClientReply::Rejected(rejection)) if rejection.is_retryable() => {
+                self.refused_for_funds |= matches!(rejection, Rejection::InsufficientFunds { .. });
+                let deps = self.wallet.deps_for(&rejection);
+                let transfer = collector.signed().clone();
+                return asking.again(elder, ClientRequest::Validate { transfer, deps }, now_ms);
+            }
+            Ok(reply) => reply,
+        };
+        let signed = collector.signed().clone();
+        match collector.add(elder, reply) {
+            Progress::Waiting => {}
+            Progress::Certified(proof) => {
+                self.waited_out = self.refused_for_funds;
+                if self.ending == Ending::Certified {
+                    return self.finish(Ok(Receipt::of(proof)));
+                }
+                self.register(proof, now_ms);
+            }
+            Progress::Conflict(rival) if self.key.is_some() => {
+                // Finish the transfer the elders hold so the account moves on, and report
+                // the conflict.
+                self.ending = Ending::Conflict;
+                self.change_wallet(|wallet| wallet.set_pending(Some(rival.clone())));
+                self.certify(rival, now_ms);
+            }
+            Progress::Conflict(rival) => {
+                let (seq, existing) = (rival.transfer.seq, crypto::transfer_id(&rival));
+                self.finish(Err(DriverError::Conflict { seq, existing }));
+            }
+            // More than f elders hold the seq used: by this transfer or by a rival of ours.
+            Progress::Refused(refusals)
+                if self.key.is_some()
+                    && refusals.iter().any(|(_, r)| matches!(r, Rejection::StaleSeq { .. })) =>
+            {
+                self.ask_balance(Purpose::Settle(signed), now_ms, None);
+            }
+            // More than f elders refused for good: no proof can form, ever.
+            Progress::Refused(refusals) => {
+                if self.key.is_some() {
+                    self.change_wallet(|wallet| wallet.set_pending(None));
+                }
+                let prefix = self.home().prefix;
+                self.finish(Err(DriverError::refused(prefix, refusals)));
+            }
+        }
+    }
+
+    fn register(&mut self, proof: DebitProof, now_ms: u64) {
+        let section = self.section_of(&proof.transfer().from);
+        let elders = self.network.sections[section].elder_count();
+        let request = ClientRequest::Register { proof: proof.clone(), deps: Vec::new() };
+        let asking = Asking::new(section, elders, &request, self.next_tag, self.timing, now_ms);
+        self.refusals.clear();
+        let registered = BTreeSet::new();
+        self.phase = Phase::Registering { proof: Box::new(proof), asking, registered };
+    }
+
+    fn on_register_answer(
+        &mut self,
+        elder: ElderIndex,
+        reply: Result<ClientReply, String>,
+        request: ClientRequest,
+        now_ms: u64,
+    ) {
+        let needed = self.home().shares_needed();
+        let faults = self.home().faults_max();
+        let Phase::Registering { proof, asking, registered } = &mut self.phase else {
+            return;
+        };
+        match reply {
+            Err(_) => asking.again(elder, request, now_ms),
+            Ok(ClientReply::Registered { .. }) => {
+                registered.insert(elder);
+                if registered.len() >= needed {
+                    let proof = (**proof).clone();
+                    self.registered(proof);
+                }
+            }
+            Ok(ClientReply::Rejected(rejection)) if rejection.is_retryable() => {
+                let deps = self.wallet.deps_for(&rejection);
+                let proof = (**proof).clone();
+                asking.again(elder, ClientRequest::Register { proof, deps }, now_ms);
+            }
+            Ok(ClientReply::Rejected(rejection)) => {
+                self.refusals.push((elder, rejection));
+                if self.refusals.len() > faults {
+                    let error = DriverError::refused(self.home().prefix, self.refusals.clone());
+                    self.finish(Err(error));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// `n − f` elders applied the debit: the wallet moves past it.
+    fn registered(&mut self, proof: DebitProof) {
+        if self.key.is_some() {
+            self.change_wallet(|wallet| wallet.finish(proof.clone()));
+        }
+        let outcome = self.ending_with(proof);
+        self.finish(outcome);
+    }
+
+    fn ending_with(&self, proof: DebitProof) -> Result<Receipt, DriverError> {
+        let transfer = &proof.signed.transfer;
+        match self.ending {
+            Ending::Receipt | Ending::Certified => Ok(Receipt::of(proof)),
+            Ending::Resumed => Err(DriverError::Resumed {
+                transfer: crypto::transfer_id(&proof.signed),
+                amount: transfer.amount,
+                to: transfer.to,
+            }),
+            Ending::Conflict => Err(DriverError::Conflict {
+                seq: transfer.seq,
+                existing: crypto::transfer_id(&proof.signed),
+            }),
+        }
+    }
+
+    /// The seq is applied: reads the debit there from the account's history.
+    fn read_debit(&mut self, signed: SignedTransfer, report: AccountReport, now_ms: u64) {
+        let seq = signed.transfer.seq;
+        let request =
+            ClientRequest::History { account: self.account, debits_from: seq, credits_after: None };
+        let section = self.section_of(&self.account);
+        let query = Query::new(&self.network, section, request, self.timing, self.next_tag, now_ms);
+        self.tags_from(query.next_tag());
+        let (query, signed) = (Box::new(query), Box::new(signed));
+        self.phase = Phase::History { query, signed, report };
+    }
+
+    fn on_history(&mut self, page: ClientReply, signed: SignedTransfer, report: AccountReport) {
+        let seq = signed.transfer.seq;
+        let debit = match page {
+            ClientReply::History(page) if page.account == self.account => {
+                page.debits.into_iter().find(|proof| proof.transfer().seq == seq)
+            }
+            other => {
+                let error = DriverError::unexpected(self.home(), self.timing, other);
+                return self.finish(Err(error));
+            }
+        };
+        let Some(proof) = debit else {
+            let problem = format!("the debit at seq {seq} is applied but no elder returned it");
+            let error = DriverError::unreachable(self.home(), self.timing, problem);
+            return self.finish(Err(error));
+        };
+        self.change_wallet(|wallet| {
+            wallet.finish(proof.clone());
+            wallet.observe_next_seq(report.next_seq);
+        });
+        if proof.signed == signed {
+            let outcome = self.ending_with(proof);
+            return self.finish(outcome);
+        }
+        let existing = crypto::transfer_id(&proof.signed);
+        self.finish(Err(DriverError::Conflict { seq, existing }));
+    }
+
+    /// A query phase's driver and what to do with its outcome.
+    fn on_query_outcome(&mut self, now_ms: u64) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        match phase {
+            Phase::Balance { mut query, purpose, loop_deadline_ms } => match query.take_outcome() {
+                None => self.phase = Phase::Balance { query, purpose, loop_deadline_ms },
+                Some(Err(error)) => self.query_failed(error, &purpose),
+                Some(Ok(ClientReply::Balance(report))) if report.account == self.account => {
+                    self.on_balance(report, purpose, loop_deadline_ms, now_ms)
+                }
+                Some(Ok(other)) => {
+                    let error = DriverError::unexpected(self.home(), self.timing, other);
+                    self.finish(Err(error))
+                }
+            },
+            Phase::History { mut query, signed, report } => match query.take_outcome() {
+                None => self.phase = Phase::History { query, signed, report },
+                Some(Err(error)) => self.finish(Err(error)),
+                Some(Ok(page)) => self.on_history(page, *signed, report),
+            },
+            other => self.phase = other,
+        }
+    }
+
+    /// A balance query found no agreement: a transfer already sent stays in flight.
+    fn query_failed(&mut self, error: DriverError, purpose: &Purpose) {
+        let error = match (purpose, error) {
+            (Purpose::Resume(signed) | Purpose::Settle(signed), error) => {
+                let (seq, transfer) = (signed.transfer.seq, crypto::transfer_id(signed));
+                DriverError::InFlight { transfer, seq, problem: error.to_string() }
+            }
+            (Purpose::Spend { .. }, error) => error,
+        };
+        self.finish(Err(error));
+    }
+
+    /// Certifying or registering ran out of patience.
+    fn step_gave_up(&mut self, problem: String) {
+        match &self.phase {
+            Phase::Certifying { collector, .. } if self.key.is_some() => {
+                let signed = collector.signed();
+                let (seq, transfer) = (signed.transfer.seq, collector.transfer_id());
+                self.finish(Err(DriverError::InFlight { transfer, seq, problem }))
+            }
+            _ => {
+                let error = DriverError::unreachable(self.home(), self.timing, problem);
+                self.finish(Err(error))
+            }
+        }
+    }
+}
+
+impl Drive for TransferDriver {
+    type Outcome = Result<Receipt, DriverError>;
+
+    fn handle_reply(
+        &mut self,
+        elder: ElderIndex,
+        tag: u64,
+        reply: Result<ClientReply, String>,
+        now_ms: u64,
+    ) {
+        match &mut self.phase {
+            Phase::Balance { query, .. } | Phase::History { query, .. } => {
+                query.handle_reply(elder, tag, reply, now_ms);
+                self.on_query_outcome(now_ms);
+            }
+            Phase::Certifying { asking, .. } | Phase::Registering { asking, .. } => {
+                let Some(request) = asking.answered(elder, tag) else {
+                    return;
+                };
+                if let Some(problem) = problem_of(elder, &reply) {
+                    asking.last_problem = problem;
+                }
+                if matches!(self.phase, Phase::Certifying { .. }) {
+                    self.on_validate_answer(elder, reply, request, now_ms);
+                } else {
+                    self.on_register_answer(elder, reply, request, now_ms);
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now_ms: u64) {
+        match &mut self.phase {
+            Phase::Balance { query, .. } | Phase::History { query, .. } => {
+                query.handle_timeout(now_ms);
+                let next = query.next_tag();
+                self.tags_from(next);
+                self.on_query_outcome(now_ms);
+            }
+            Phase::Certifying { asking, .. } | Phase::Registering { asking, .. } => {
+                if asking.gave_up(now_ms) {
+                    let problem = asking.last_problem.clone();
+                    return self.step_gave_up(problem);
+                }
+                asking.handle_timeout(now_ms);
+                let next = asking.next_tag();
+                self.tags_from(next);
+            }
+            Phase::Done => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Balance { query, .. } | Phase::History { query, .. } => query.poll_timeout(),
+            Phase::Certifying { asking, .. } | Phase::Registering { asking, .. } => {
+                Some(asking.poll_timeout())
+            }
+            Phase::Done => None,
+        }
+    }
+
+    fn poll(&mut self) -> Ready {
+        let requests = match &mut self.phase {
+            Phase::Balance { query, .. } | Phase::History { query, .. } => {
+                query.poll().unsaved.saved()
+            }
+            Phase::Certifying { asking, .. } | Phase::Registering { asking, .. } => {
+                asking.take_outgoing()
+            }
+            Phase::Done => Vec::new(),
+        };
+        let wallet_changed = std::mem::take(&mut self.wallet_changed);
+        Ready { wallet_changed, unsaved: Unsaved { requests } }
+    }
+
+    fn take_outcome(&mut self) -> Option<Self::Outcome> {
+        self.outcome.take()
+    }
+}

@@ -1,0 +1,161 @@
+//! The account's own side: the id a key controls, building its next signed transfer, and what
+//! a wallet remembers between runs (next seq, the transfer in flight, its latest debit proofs)
+//! with the rules for changing it. Writing it to disk is the shell's job; the drivers say when.
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::limits::DEPS_MAX;
+use crate::network::Network;
+use crate::rejection::Rejection;
+use crate::types::{AccountId, Amount, DebitProof, Memo, Seq, SignedTransfer, Transfer};
+
+/// The account an ed25519 key controls.
+pub fn account_id(key: &SigningKey) -> AccountId {
+    AccountId(key.verifying_key().to_bytes())
+}
+
+/// Builds and signs a transfer, refusing locally what every honest elder would refuse.
+pub fn build_transfer(
+    key: &SigningKey,
+    network: &Network,
+    to: AccountId,
+    amount: Amount,
+    seq: Seq,
+    memo: Memo,
+) -> Result<SignedTransfer, Rejection> {
+    let from = account_id(key);
+    crate::messages::check_memo(&memo)?;
+    if amount == Amount::ZERO {
+        return Err(Rejection::ZeroAmount);
+    }
+    if from == to {
+        return Err(Rejection::SelfTransfer { account: from });
+    }
+    if !crypto::is_account_key(&to.0) {
+        return Err(Rejection::InvalidRecipient { to });
+    }
+    let transfer = Transfer { from, to, amount, seq, memo };
+    Ok(crypto::sign_transfer(key, &network.genesis, transfer))
+}
+
+/// What a wallet remembers between runs. A transfer in flight is written before it is sent,
+/// so a client that crashes resumes it instead of signing a conflicting one (R9).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletState {
+    next_seq: Seq,
+    pending: Option<SignedTransfer>,
+    recent: Vec<DebitProof>,
+}
+
+impl WalletState {
+    /// The lowest seq the next transfer may take, as far as this wallet knows.
+    pub fn next_seq(&self) -> Seq {
+        self.next_seq.max(Seq::FIRST)
+    }
+
+    /// The transfer signed and possibly sent but not yet registered.
+    pub fn pending(&self) -> Option<&SignedTransfer> {
+        self.pending.as_ref()
+    }
+
+    /// The latest own debit proofs, for elders that lag behind.
+    pub fn recent(&self) -> &[DebitProof] {
+        &self.recent
+    }
+
+    /// A state holding only `proofs`, for certifying or registering without a wallet.
+    pub fn with_deps(proofs: &[DebitProof]) -> WalletState {
+        WalletState { recent: proofs.to_vec(), ..WalletState::default() }
+    }
+
+    /// Records a transfer as in flight (or none).
+    pub fn set_pending(&mut self, pending: Option<SignedTransfer>) {
+        self.pending = pending;
+    }
+
+    /// Records a registered debit: the seq moves past it and nothing is in flight.
+    pub fn finish(&mut self, proof: DebitProof) {
+        let seq = proof.transfer().seq;
+        self.next_seq = self.next_seq().max(Seq(seq.0.saturating_add(1)));
+        self.pending = None;
+        self.recent.retain(|known| known.transfer().seq != seq);
+        self.recent.push(proof);
+        let excess = self.recent.len().saturating_sub(DEPS_MAX);
+        self.recent.drain(..excess);
+    }
+
+    /// Moves the next seq up to what the section reports.
+    pub fn observe_next_seq(&mut self, next_seq: Seq) {
+        self.next_seq = self.next_seq().max(next_seq);
+    }
+
+    /// What the account can spend at its next seq, given the balance and next seq `f + 1`
+    /// elders agree on: their balance less the wallet's own debits they have not applied yet.
+    /// At least one of them is honest and lacks no debit counted here, so every honest elder
+    /// will come to hold at least this much (credits only add). `None` when they lag by more
+    /// debits than the wallet keeps: ask again.
+    pub fn spendable(&self, balance: Amount, next_seq: Seq) -> Option<Amount> {
+        let unapplied = self.recent.iter().filter(|proof| proof.transfer().seq >= next_seq);
+        let behind = self.next_seq().0.saturating_sub(next_seq.0);
+        if unapplied.clone().count() as u64 != behind {
+            return None;
+        }
+        let mut debits = unapplied.map(|proof| proof.transfer().amount);
+        let owed = debits.try_fold(Amount::ZERO, |sum, amount| sum.checked_add(amount));
+        Some(owed.and_then(|owed| balance.checked_sub(owed)).unwrap_or_default())
+    }
+
+    /// The own debits an elder lacks, by its `SeqAhead` answer.
+    pub fn deps_for(&self, rejection: &Rejection) -> Vec<DebitProof> {
+        match rejection {
+            Rejection::SeqAhead { next_seq, .. } => {
+                let lacking = self.recent.iter().filter(|proof| proof.transfer().seq >= *next_seq);
+                lacking.cloned().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::tests::fixtures::{Fixture, HOME};
+
+    #[test]
+    fn build_transfer_refuses_what_every_honest_elder_would_refuse() {
+        let fx = Fixture::new(70);
+        let (key, to) = (&fx.faucet, fx.account_in(HOME));
+        let build = |to, amount, memo: Vec<u8>| {
+            build_transfer(key, &fx.network, to, Amount(amount), Seq(1), Memo(memo))
+        };
+        let long = vec![0; crate::limits::MEMO_BYTES_MAX + 1];
+        let max = crate::limits::MEMO_BYTES_MAX as u64;
+        assert_eq!(build(to, 5, long), Err(Rejection::MemoTooLong { bytes: max + 1, max }));
+        assert_eq!(build(to, 0, vec![]), Err(Rejection::ZeroAmount));
+        let me = account_id(key);
+        assert_eq!(build(me, 5, vec![]), Err(Rejection::SelfTransfer { account: me }));
+        let weak = AccountId([0; 32]);
+        assert_eq!(build(weak, 5, vec![]), Err(Rejection::InvalidRecipient { to: weak }));
+        let signed = build(to, 5, b"rent".to_vec()).unwrap();
+        assert!(crypto::account_signature_is_valid(&fx.genesis(), &signed));
+    }
+
+    #[test]
+    fn spendable_subtracts_debits_the_agreeing_elders_lack_and_waits_when_it_cannot_tell() {
+        let fx = Fixture::new(72);
+        let to = fx.account_in(HOME);
+        let mut wallet = WalletState::default();
+        for seq in 1..=3 {
+            wallet.finish(fx.certify(fx.signed(&fx.faucet, to, 10 * seq, seq)));
+        }
+        assert_eq!(wallet.next_seq(), Seq(4));
+        assert_eq!(wallet.spendable(Amount(100), Seq(4)), Some(Amount(100)), "all applied");
+        assert_eq!(wallet.spendable(Amount(100), Seq(3)), Some(Amount(70)), "seq 3 unapplied");
+        assert_eq!(wallet.spendable(Amount(40), Seq(2)), Some(Amount(0)), "never below zero");
+        wallet.recent.remove(0);
+        assert_eq!(wallet.spendable(Amount(100), Seq(1)), None, "seq 1 is no longer kept");
+    }
+}
