@@ -24,7 +24,7 @@ use crate::crypto;
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, SignedTransfer};
+use crate::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, SignedTransfer, TransferId};
 
 /// What a transfer driver is asked to do.
 #[derive(Clone, Debug)]
@@ -114,6 +114,11 @@ pub struct TransferDriver {
     wallet_changed: bool,
     refused_for_funds: bool,
     waited_out: bool,
+    certified: Option<DebitProof>,
+    /// Transfers this driver has tried to certify: a rival is completed once, never in turn
+    /// with the transfer it conflicts with (two of an account's transfers that split the
+    /// elders between them can never be certified, R9).
+    tried: BTreeSet<TransferId>,
     outcome: Option<Result<Receipt, DriverError>>,
     next_tag: u64,
 }
@@ -148,6 +153,8 @@ impl TransferDriver {
             wallet_changed: false,
             refused_for_funds: false,
             waited_out: false,
+            certified: None,
+            tried: BTreeSet::new(),
             outcome: None,
             next_tag: 0,
         };
@@ -183,6 +190,12 @@ impl TransferDriver {
     /// transfer was certified all the same, once it caught up.
     pub fn waited_out_a_refusal(&self) -> bool {
         self.waited_out
+    }
+
+    /// The debit proof this driver combined, if it got that far (a registration that then
+    /// failed may still have reached some elders).
+    pub fn certified(&self) -> Option<&DebitProof> {
+        self.certified.as_ref()
     }
 
     /// The transfer being certified, if certifying: for diagnostics.
@@ -309,6 +322,7 @@ impl TransferDriver {
         let request = ClientRequest::Validate { transfer: signed.clone(), deps: Vec::new() };
         let asking = Asking::new(section, elders, &request, self.next_tag, self.timing, now_ms);
         let collector = Box::new(ShareCollector::new(self.network.clone(), signed));
+        self.tried.insert(collector.transfer_id());
         self.phase = Phase::Certifying { collector, asking };
     }
 
@@ -335,8 +349,11 @@ impl TransferDriver {
         let signed = collector.signed().clone();
         match collector.add(elder, reply) {
             Progress::Waiting => {}
+            // Tried already: wait for the shares that may still come, until the patience ends.
+            Progress::Conflict(rival) if self.tried.contains(&crypto::transfer_id(&rival)) => {}
             Progress::Certified(proof) => {
                 self.waited_out = self.refused_for_funds;
+                self.certified = Some(proof.clone());
                 if self.ending == Ending::Certified {
                     return self.finish(Ok(Receipt::of(proof)));
                 }

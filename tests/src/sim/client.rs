@@ -1,7 +1,9 @@
-//! A simulated client: transfers through validate → certify → register, balance queries
-//! accepted once `f + 1` elders agree, and deliberate misbehaviour ("probes").
+//! A simulated client: the `shared::driver` drivers the `bank` command line runs, over the
+//! simulated network, and deliberate misbehaviour ("probes") as thin wrappers around them: a
+//! driver given a transfer an honest wallet would never sign, two drivers racing for one seq,
+//! a transfer forgotten before the driver signs another, requests kept from half a section.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
@@ -9,30 +11,36 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::crypto;
-use shared::driver::{account_id, build_transfer, AgreedAnswer, Progress, ShareCollector};
-use shared::limits::DEPS_MAX;
+use shared::driver::{
+    account_id, build_transfer, Drive, DriverError, Goal, Outgoing, Query, Timing, TransferDriver,
+    WalletState,
+};
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
-use shared::network::{Network, Section};
-use shared::rejection::Rejection;
+use shared::network::Network;
 use shared::types::{
     AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
 };
 
-/// How long a client waits for answers before asking again.
+/// How long a client waits for an elder's answer before asking again, and the pause before
+/// asking again after an answer that may change.
 pub const RESEND_MS: u64 = 250;
-/// Rounds a refusal probe waits before it ends without a refusal quorum (elders down).
-const PROBE_ROUNDS_MAX: u32 = 8;
-/// Rounds an equivocating client tries before it accepts being stuck at its seq (R9).
-const EQUIVOCATION_ROUNDS_MAX: u32 = 40;
-/// Operation numbers per operation: candidate `k` of an operation uses `op + k`.
-const OP_STRIDE: u64 = 16;
+const RETRY_MS: u64 = 100;
+/// How long an honest step keeps trying before the client starts it over.
+const PATIENCE_MS: u64 = 30_000;
+/// How long a probe that every honest elder refuses keeps trying: it never certifies.
+const PROBE_PATIENCE_MS: u64 = 2_000;
+/// How long a client racing itself for one seq tries before it accepts being stuck (R9).
+const RACE_PATIENCE_MS: u64 = 10_000;
+/// Operation numbers per operation: driver `k` of an operation tags from `op + k · DRIVER_TAGS`.
+const OP_STRIDE: u64 = 1 << 40;
+const DRIVER_TAGS: u64 = 1 << 32;
 /// How much the faucet gives each client.
 pub const FUNDING: Amount = Amount(1_000_000_000);
 
 /// A deliberate client misbehaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
-    /// Two transfers for one seq, to different halves of the section.
+    /// Two transfers for one seq, first to different halves of the section.
     Equivocation,
     /// Signs a transfer, forgets it, signs another for the same seq, and must recover.
     LostTrack,
@@ -89,43 +97,33 @@ pub struct Step {
     pub requests: Vec<(usize, ElderIndex, u64, ClientRequest)>,
     /// What happened.
     pub events: Vec<ClientEvent>,
-    /// When to wake next, from now.
-    pub wake_in: Option<u64>,
+    /// When to wake next, in virtual time.
+    pub wake_at: Option<u64>,
 }
 
-struct Validation {
-    candidates: Vec<ShareCollector>,
-    probe: Option<Probe>,
-    rounds: u32,
-    /// Whether an elder refused for funds it did not have yet.
-    refused_for_funds: bool,
+/// One driver of an operation, and how its requests and outcome are bent.
+struct Running {
+    driver: Driver,
+    /// Elders its first requests may reach (the rest are kept from it): an equivocation's
+    /// halves.
+    first_only: Option<Vec<ElderIndex>>,
 }
 
-/// Where and why a proof is being registered.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Registration {
-    /// At home, to apply the debit: done at `n − f` acknowledgements.
-    Home,
-    /// At home again, an already applied proof (a probe).
-    Replay,
-    /// Only at the recipient's section, as a dependency of a request it refuses (a probe):
-    /// done once `f + 1` elders there answered, so an honest one took the proof.
-    Abroad,
+enum Driver {
+    Transfer(Box<TransferDriver>),
+    Query(Box<Query>),
 }
 
+/// What the client is doing.
 enum State {
     Idle,
-    /// Lost-track probe: a first transfer went out; the next one follows on wake.
-    Forgetting(SignedTransfer),
-    Validating(Validation),
-    Registering {
-        proof: DebitProof,
-        acked: BTreeSet<ElderIndex>,
-        kind: Registration,
-    },
-    Querying {
-        answers: AgreedAnswer<AccountReport>,
-        reports: BTreeMap<ElderIndex, AccountReport>,
+    /// Lost-track probe: a first transfer went out and is forgotten; the honest send follows
+    /// on wake, at the same seq.
+    Forgetting,
+    /// Drivers at work, for `probe` if it is one.
+    Running {
+        drivers: Vec<Running>,
+        probe: Option<Probe>,
     },
 }
 
@@ -136,7 +134,8 @@ pub struct SimClient {
     pub account: AccountId,
     network: Arc<Network>,
     section: usize,
-    next_seq: Seq,
+    wallet: WalletState,
+    /// Every own debit proof registered, for replays.
     proofs: Vec<DebitProof>,
     /// Its current operation number; replies and timers of older operations are ignored.
     pub op: u64,
@@ -145,7 +144,6 @@ pub struct SimClient {
     stuck: bool,
     funded: bool,
     to_fund: Vec<AccountId>,
-    elder_next_seq: BTreeMap<ElderIndex, Seq>,
     /// Transfers already signed for future seqs: when the account gets there it sends these,
     /// never a second transfer for the same seq (a late copy may still get signed).
     signed_ahead: BTreeMap<Seq, SignedTransfer>,
@@ -170,7 +168,7 @@ impl SimClient {
             key,
             account,
             network,
-            next_seq: Seq::FIRST,
+            wallet: WalletState::default(),
             proofs: Vec::new(),
             op: 0,
             state: State::Idle,
@@ -178,7 +176,6 @@ impl SimClient {
             stuck: false,
             funded,
             to_fund,
-            elder_next_seq: BTreeMap::new(),
             signed_ahead: BTreeMap::new(),
             relay: false,
             spendable: None,
@@ -195,13 +192,9 @@ impl SimClient {
         self.section
     }
 
-    fn section_info(&self) -> &Section {
-        &self.network.sections[self.section]
-    }
-
-    /// Whether no operation is under way.
+    /// Whether no operation is under way and nothing is left in flight.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Idle)
+        matches!(self.state, State::Idle) && (self.stuck || self.wallet.pending().is_none())
     }
 
     /// Whether the client has nothing more to do.
@@ -212,26 +205,32 @@ impl SimClient {
     /// The current operation, for diagnostics.
     pub fn describe(&self) -> String {
         match &self.state {
-            State::Idle => "idle".to_string(),
-            State::Forgetting(_) => "forgetting a transfer".to_string(),
-            State::Validating(v) => format!(
-                "validating {:?} (probe {:?}, round {}), shares from {:?}",
-                v.candidates.iter().map(|c| c.signed().transfer.clone()).collect::<Vec<_>>(),
-                v.probe,
-                v.rounds,
-                v.candidates.iter().map(|c| c.shared_by().collect::<Vec<_>>()).collect::<Vec<_>>()
-            ),
-            State::Registering { proof, acked, .. } => {
-                format!("registering {:?}, acked by {acked:?}", proof.transfer())
+            State::Idle => format!("idle, in flight: {:?}", self.wallet.pending()),
+            State::Forgetting => "forgetting a transfer".to_string(),
+            State::Running { drivers, probe } => {
+                let certifying: Vec<_> = drivers
+                    .iter()
+                    .filter_map(|running| match &running.driver {
+                        Driver::Transfer(driver) => driver.certifying(),
+                        Driver::Query(_) => None,
+                    })
+                    .map(|c| (c.signed().transfer.clone(), c.shared_by().collect::<Vec<_>>()))
+                    .collect();
+                format!("probe {probe:?}, certifying (transfer, shared by): {certifying:?}")
             }
-            State::Querying { .. } => "querying its balance".to_string(),
         }
     }
 
-    /// A timer fires; `healing` forbids starting new operations.
+    fn timing(patience_ms: u64) -> Timing {
+        Timing { answer_ms: RESEND_MS, retry_ms: RETRY_MS, patience_ms }
+    }
+
+    /// A timer fires; `healing` forbids starting new operations, though a transfer left in
+    /// flight is still driven to its end.
     pub fn wake(
         &mut self,
         op: u64,
+        now: u64,
         rng: &mut ChaCha8Rng,
         accounts: &[AccountId],
         healing: bool,
@@ -241,238 +240,302 @@ impl SimClient {
             return step;
         }
         match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle if self.stuck => {}
+            State::Idle if self.wallet.pending().is_some() => self.resume(now, &mut step),
             State::Idle if self.is_done() || healing => {}
-            State::Idle if !self.funded => self.start_query(&mut step),
-            State::Idle => self.start_action(rng, accounts, &mut step),
-            State::Forgetting(next) => {
-                let candidates = vec![ShareCollector::new(self.network.clone(), next)];
-                let validation = Validation {
-                    candidates,
-                    probe: Some(Probe::LostTrack),
-                    rounds: 0,
-                    refused_for_funds: false,
-                };
-                self.send_validations(&validation, &mut step);
-                self.state = State::Validating(validation);
+            State::Idle if !self.funded => self.start_query(now, &mut step),
+            State::Idle => self.start_action(rng, accounts, now, &mut step),
+            State::Forgetting => {
+                let to = random_other(self.account, rng, accounts);
+                let goal =
+                    Goal::Send { to, amount: Amount(rng.gen_range(1..=1000)), memo: memo(now) };
+                let driver = self.send_driver(goal, Self::timing(RACE_PATIENCE_MS), now);
+                self.start(
+                    vec![Running { driver, first_only: None }],
+                    Some(Probe::LostTrack),
+                    now,
+                    &mut step,
+                );
             }
-            State::Validating(mut validation) => {
-                validation.rounds += 1;
-                let limit = match validation.probe {
-                    Some(probe) if probe.must_be_refused() => PROBE_ROUNDS_MAX,
-                    Some(_) => EQUIVOCATION_ROUNDS_MAX,
-                    // Rivals at one seq can split the elders for good (R9).
-                    None if validation.candidates.len() > 1 => EQUIVOCATION_ROUNDS_MAX,
-                    None => u32::MAX,
-                };
-                if validation.rounds > limit {
-                    if !validation.probe.is_some_and(Probe::must_be_refused) {
-                        self.stuck = true;
-                        step.events.push(ClientEvent::Stuck);
-                    }
-                    self.finish(rng, &mut step);
-                } else {
-                    self.send_validations(&validation, &mut step);
-                    self.state = State::Validating(validation);
+            State::Running { mut drivers, probe } => {
+                for running in &mut drivers {
+                    running.driver.handle_timeout(now);
                 }
+                self.advance(drivers, probe, now, &mut step);
             }
-            State::Registering { proof, acked, kind } => {
-                self.send_registrations(&proof, &acked, kind, &mut step);
-                self.state = State::Registering { proof, acked, kind };
-            }
-            State::Querying { .. } => self.start_query(&mut step),
         }
         step
     }
 
     /// An elder's reply to operation `op` arrives.
-    pub fn reply(
-        &mut self,
-        elder: ElderIndex,
-        op: u64,
-        reply: ClientReply,
-        rng: &mut ChaCha8Rng,
-    ) -> Step {
+    pub fn reply(&mut self, elder: ElderIndex, op: u64, reply: ClientReply, now: u64) -> Step {
         let mut step = Step::default();
-        let Some(candidate) = op.checked_sub(self.op).map(|k| k as usize) else {
+        let Some(offset) = op.checked_sub(self.op).filter(|offset| *offset < OP_STRIDE) else {
             return step;
         };
-        if let ClientReply::Rejected(Rejection::SeqAhead { next_seq, .. }) = &reply {
-            self.elder_next_seq.insert(elder, *next_seq);
-        }
-        match std::mem::replace(&mut self.state, State::Idle) {
-            State::Validating(mut validation) if candidate < validation.candidates.len() => {
-                if let ClientReply::Rejected(Rejection::InsufficientFunds { .. }) = &reply {
-                    validation.refused_for_funds |= validation.probe.is_none();
-                }
-                let progress = validation.candidates[candidate].add(elder, reply);
-                self.on_progress(progress, validation, rng, &mut step);
-            }
-            State::Registering { proof, mut acked, kind } if candidate == 0 => {
-                let id = crypto::transfer_id(&proof.signed);
-                let (taken, needed) = match kind {
-                    Registration::Abroad => (
-                        matches!(reply, ClientReply::Rejected(Rejection::WrongSection { .. })),
-                        self.network.section_of(&proof.transfer().to).faults_max() + 1,
-                    ),
-                    Registration::Home | Registration::Replay => (
-                        reply == (ClientReply::Registered { transfer: id }),
-                        self.section_info().shares_needed(),
-                    ),
-                };
-                if taken {
-                    acked.insert(elder);
-                }
-                if acked.len() >= needed {
-                    self.registered(proof, kind, rng, &mut step);
-                } else {
-                    self.state = State::Registering { proof, acked, kind };
-                }
-            }
-            State::Querying { mut answers, mut reports } if candidate == 0 => match reply {
-                ClientReply::Balance(report) if report.account == self.account => {
-                    reports.insert(elder, report.clone());
-                    if let Some(agreed) = answers.add(elder, report) {
-                        if !self.funded && agreed.balance > Amount::ZERO {
-                            self.funded = true;
-                            self.next_seq = agreed.next_seq;
-                        }
-                        if self.relay && agreed.next_seq == self.next_seq {
-                            self.spendable = Some(agreed.balance);
-                        }
-                        step.events.push(ClientEvent::BalanceAgreed { report: agreed, reports });
-                        self.finish(rng, &mut step);
-                    } else {
-                        self.state = State::Querying { answers, reports };
-                    }
-                }
-                _ => self.state = State::Querying { answers, reports },
-            },
-            state => self.state = state,
+        let (k, tag) = ((offset / DRIVER_TAGS) as usize, offset % DRIVER_TAGS);
+        let State::Running { drivers, .. } = &mut self.state else {
+            return step;
+        };
+        let Some(running) = drivers.get_mut(k) else {
+            return step;
+        };
+        running.driver.handle_reply(elder, tag, Ok(reply), now);
+        if let State::Running { drivers, probe } = std::mem::replace(&mut self.state, State::Idle) {
+            self.advance(drivers, probe, now, &mut step);
         }
         step
     }
 
-    fn on_progress(
+    /// Starts drivers for an operation: their first requests go out now.
+    fn start(
         &mut self,
-        progress: Progress,
-        mut validation: Validation,
-        rng: &mut ChaCha8Rng,
+        mut drivers: Vec<Running>,
+        probe: Option<Probe>,
+        now: u64,
         step: &mut Step,
     ) {
-        match progress {
-            Progress::Certified(proof) => {
-                // A rival the elders held (found through a conflict) is a genuine transfer of
-                // ours, not the probe: only the probe's own transfer must never be certified.
-                let id = crypto::transfer_id(&proof.signed);
-                let probe = validation.probe.filter(|probe| {
-                    !probe.must_be_refused() || validation.candidates[0].transfer_id() == id
-                });
-                step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
-                if validation.refused_for_funds {
-                    step.events.push(ClientEvent::WaitedOut);
-                }
-                let kind = match probe {
-                    Some(Probe::SkipRegister) => Registration::Abroad,
-                    _ => Registration::Home,
-                };
-                let acked = BTreeSet::new();
-                self.send_registrations(&proof, &acked, kind, step);
-                self.state = State::Registering { proof, acked, kind };
-                return;
-            }
-            Progress::Conflict(existing) => {
-                // Finish the transfer the elders hold: it is ours, signed with our key.
-                let id = crypto::transfer_id(&existing);
-                let known = validation.candidates.iter().any(|c| c.transfer_id() == id);
-                if !known && validation.candidates.len() < OP_STRIDE as usize {
-                    let k = validation.candidates.len();
-                    validation.candidates.push(ShareCollector::new(self.network.clone(), existing));
-                    self.send_candidate(&validation.candidates[k], k, None, step);
-                }
-            }
-            Progress::Refused(_) if validation.probe.is_some_and(Probe::must_be_refused) => {
-                self.finish(rng, step);
-                return;
-            }
-            Progress::Refused(_) | Progress::Waiting => {}
+        if let Some(probe) = probe {
+            step.events.push(ClientEvent::ProbeStarted(probe));
         }
-        self.state = State::Validating(validation);
+        for running in &mut drivers {
+            running.driver.handle_timeout(now);
+        }
+        self.advance(drivers, probe, now, step);
     }
 
-    fn registered(
+    /// Sends what the drivers ask (the wallet is in memory and never lost here), ends the
+    /// operation once every driver is done, and sets the next wake.
+    fn advance(
         &mut self,
-        proof: DebitProof,
-        kind: Registration,
-        rng: &mut ChaCha8Rng,
+        mut drivers: Vec<Running>,
+        probe: Option<Probe>,
+        now: u64,
         step: &mut Step,
     ) {
-        if kind != Registration::Replay {
-            self.advance(&proof);
+        for (k, running) in drivers.iter_mut().enumerate() {
+            let ready = running.driver.poll();
+            for Outgoing { section, elder, tag, request } in ready.unsaved.saved() {
+                // An equivocation's halves: the requests kept from an elder look lost.
+                if running.first_only.as_ref().is_some_and(|only| !only.contains(&elder)) {
+                    continue;
+                }
+                let op = self.op + k as u64 * DRIVER_TAGS + tag;
+                step.requests.push((section, elder, op, request));
+            }
+            running.first_only = None;
         }
-        if kind != Registration::Abroad {
-            step.events.push(ClientEvent::Registered { replay: kind == Registration::Replay });
+        let wake = drivers.iter().filter_map(|running| running.driver.poll_timeout()).min();
+        match wake {
+            Some(at) => {
+                step.wake_at = Some(at.max(now));
+                self.state = State::Running { drivers, probe };
+            }
+            None => self.finish(drivers, probe, now, step),
         }
-        self.finish(rng, step);
+    }
+
+    /// Every driver of the operation is done: report what it certified and learnt.
+    fn finish(&mut self, drivers: Vec<Running>, probe: Option<Probe>, now: u64, step: &mut Step) {
+        let mut registered_any = false;
+        for running in drivers {
+            match running.driver {
+                Driver::Transfer(mut driver) => {
+                    let outcome = driver.take_outcome().expect("a finished driver has an outcome");
+                    let Some(proof) = driver.certified().cloned() else {
+                        registered_any |= self.learn(&driver, None, probe, step);
+                        continue;
+                    };
+                    step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
+                    if driver.waited_out_a_refusal() && probe.is_none() {
+                        step.events.push(ClientEvent::WaitedOut);
+                    }
+                    if probe == Some(Probe::SkipRegister) {
+                        return self.hand_abroad(proof, now, step);
+                    }
+                    let registered = outcome.is_ok().then_some(proof);
+                    registered_any |= self.learn(&driver, registered, probe, step);
+                }
+                Driver::Query(mut query) => {
+                    let outcome = query.take_outcome().expect("a finished query has an outcome");
+                    self.agreed(&query, outcome, step);
+                }
+            }
+        }
+        if matches!(probe, Some(Probe::Equivocation | Probe::LostTrack)) && !registered_any {
+            self.stuck = true;
+            step.events.push(ClientEvent::Stuck);
+        }
+        self.state = State::Idle;
+        self.op += OP_STRIDE;
+        let pause = if self.funded { think_time(now) } else { RESEND_MS };
+        step.wake_at = Some(now + pause);
+    }
+
+    /// Skip-register probe, second half: the certified proof goes to the recipient's section
+    /// only, as a dep of a registration it refuses (wrong section) and keeps. Once `f + 1`
+    /// elders there agree on that answer, an honest one took the proof, and routing brings the
+    /// debit home.
+    fn hand_abroad(&mut self, proof: DebitProof, now: u64, step: &mut Step) {
+        let section = self.network.section_index_of(&proof.transfer().to);
+        let request = ClientRequest::Register { proof: proof.clone(), deps: vec![proof.clone()] };
+        let timing = Self::timing(PATIENCE_MS);
+        let query = Query::new(&self.network, section, request, timing, 0, now);
+        self.wallet.finish(proof.clone());
+        self.count(&proof);
+        self.op += OP_STRIDE;
+        let driver = Driver::Query(Box::new(query));
+        self.start(vec![Running { driver, first_only: None }], None, now, step);
+    }
+
+    /// What a transfer driver's end teaches the client, given the proof it registered if any;
+    /// whether a debit of the account was registered.
+    fn learn(
+        &mut self,
+        driver: &TransferDriver,
+        registered: Option<DebitProof>,
+        probe: Option<Probe>,
+        step: &mut Step,
+    ) -> bool {
+        let proof = if matches!(probe, None | Some(Probe::LostTrack)) {
+            // A send: the driver kept the wallet, a rival it completed included.
+            let before = self.wallet.next_seq();
+            self.wallet = driver.wallet().clone();
+            if self.wallet.next_seq() == before {
+                return false;
+            }
+            self.wallet.recent().last().cloned().expect("a finished debit is kept")
+        } else {
+            let Some(proof) = registered else { return false };
+            if probe == Some(Probe::Replay) {
+                step.events.push(ClientEvent::Registered { replay: true });
+                return false;
+            }
+            self.wallet.finish(proof.clone());
+            proof
+        };
+        step.events.push(ClientEvent::Registered { replay: false });
+        self.count(&proof);
+        true
     }
 
     /// The account moved past the proof's seq.
-    fn advance(&mut self, proof: &DebitProof) {
+    fn count(&mut self, proof: &DebitProof) {
         let transfer = proof.transfer();
         if self.to_fund.first() == Some(&transfer.to) && transfer.amount == FUNDING {
             self.to_fund.remove(0);
         } else {
             self.transfers_left = self.transfers_left.saturating_sub(1);
         }
-        self.next_seq = transfer.seq.next().expect("seq within range");
         self.proofs.push(proof.clone());
     }
 
-    fn finish(&mut self, rng: &mut ChaCha8Rng, step: &mut Step) {
-        self.state = State::Idle;
-        self.op += OP_STRIDE;
-        step.wake_in = Some(if self.funded { rng.gen_range(1..=30) } else { RESEND_MS });
+    /// A balance query ended.
+    fn agreed(
+        &mut self,
+        query: &Query,
+        outcome: Result<ClientReply, DriverError>,
+        step: &mut Step,
+    ) {
+        let Ok(ClientReply::Balance(agreed)) = outcome else { return };
+        if agreed.account != self.account {
+            return;
+        }
+        if !self.funded && agreed.balance > Amount::ZERO {
+            self.funded = true;
+            self.wallet.observe_next_seq(agreed.next_seq);
+        }
+        if self.relay && agreed.next_seq == self.wallet.next_seq() {
+            self.spendable = Some(agreed.balance);
+        }
+        let reports = query
+            .answers()
+            .iter()
+            .filter_map(|(elder, reply)| match reply {
+                ClientReply::Balance(report) => Some((*elder, report.clone())),
+                _ => None,
+            })
+            .collect();
+        step.events.push(ClientEvent::BalanceAgreed { report: agreed, reports });
     }
 
-    fn start_query(&mut self, step: &mut Step) {
-        let answers = AgreedAnswer::new(self.section_info());
-        self.state = State::Querying { answers, reports: BTreeMap::new() };
-        for elder in &self.section_info().elders {
-            let request = ClientRequest::Balance { account: self.account };
-            step.requests.push((self.section, elder.index, self.op, request));
-        }
-        step.wake_in = Some(RESEND_MS);
+    fn send_driver(&self, goal: Goal, timing: Timing, now: u64) -> Driver {
+        let key = Some(self.key.clone());
+        let (network, wallet) = (self.network.clone(), self.wallet.clone());
+        Driver::Transfer(Box::new(TransferDriver::new(network, key, wallet, goal, timing, now)))
     }
 
-    fn start_action(&mut self, rng: &mut ChaCha8Rng, accounts: &[AccountId], step: &mut Step) {
-        if let Some(to) = self.to_fund.first().copied() {
-            let signed = self.sign(to, FUNDING, self.next_seq);
-            return self.start_validation(vec![signed], None, step);
-        }
-        if self.relay {
-            return match self.spendable.take() {
+    /// A wallet-less driver for a transfer the probe built itself.
+    fn probe_driver(&self, goal: Goal, patience_ms: u64, now: u64) -> Driver {
+        let wallet = WalletState::with_deps(self.wallet.recent());
+        let timing = Self::timing(patience_ms);
+        let driver = TransferDriver::new(self.network.clone(), None, wallet, goal, timing, now);
+        Driver::Transfer(Box::new(driver))
+    }
+
+    /// Drives the transfer left in flight to its end.
+    fn resume(&mut self, now: u64, step: &mut Step) {
+        let pending = self.wallet.pending().expect("resumed only when in flight").transfer.clone();
+        let goal = Goal::Send { to: pending.to, amount: pending.amount, memo: pending.memo };
+        let driver = self.send_driver(goal, Self::timing(PATIENCE_MS), now);
+        self.start(vec![Running { driver, first_only: None }], None, now, step);
+    }
+
+    fn start_query(&mut self, now: u64, step: &mut Step) {
+        let request = ClientRequest::Balance { account: self.account };
+        let timing = Self::timing(PATIENCE_MS);
+        let query = Query::new(&self.network, self.section, request, timing, 0, now);
+        let driver = Driver::Query(Box::new(query));
+        self.start(vec![Running { driver, first_only: None }], None, now, step);
+    }
+
+    fn start_action(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        accounts: &[AccountId],
+        now: u64,
+        step: &mut Step,
+    ) {
+        let honest = |client: &Self, to: AccountId, amount: Amount| {
+            let goal = Goal::Send { to, amount, memo: memo(now) };
+            client.send_driver(goal, Self::timing(PATIENCE_MS), now)
+        };
+        let driver = if let Some(to) = self.to_fund.first().copied() {
+            honest(self, to, FUNDING)
+        } else if self.relay {
+            match self.spendable.take() {
                 Some(balance) if balance > Amount::ZERO => {
-                    let to = self.random_other(rng, accounts);
-                    let signed = self.sign(to, balance, self.next_seq);
-                    self.start_validation(vec![signed], None, step)
+                    honest(self, random_other(self.account, rng, accounts), balance)
                 }
-                _ => self.start_query(step),
-            };
-        }
-        match rng.gen_range(0..100) {
-            0..=2 => self.start_query(step),
-            3..=14 => self.start_probe(rng, accounts, step),
-            _ => {
-                self.signed_ahead.retain(|seq, _| *seq >= self.next_seq);
-                let signed = match self.signed_ahead.remove(&self.next_seq) {
-                    Some(signed) => signed,
-                    None => self.random_transfer(rng, accounts, self.next_seq),
-                };
-                self.start_validation(vec![signed], None, step);
+                _ => return self.start_query(now, step),
             }
-        }
+        } else {
+            match rng.gen_range(0..100) {
+                0..=2 => return self.start_query(now, step),
+                3..=14 => return self.start_probe(rng, accounts, now, step),
+                _ => {
+                    let next = self.wallet.next_seq();
+                    self.signed_ahead.retain(|seq, _| *seq >= next);
+                    if let Some(signed) = self.signed_ahead.remove(&next) {
+                        // Signed ahead by a probe: this one, never a second for the seq.
+                        self.wallet.set_pending(Some(signed));
+                        return self.resume(now, step);
+                    }
+                    let to = random_other(self.account, rng, accounts);
+                    honest(self, to, Amount(rng.gen_range(1..=1000)))
+                }
+            }
+        };
+        self.start(vec![Running { driver, first_only: None }], None, now, step);
     }
 
-    fn start_probe(&mut self, rng: &mut ChaCha8Rng, accounts: &[AccountId], step: &mut Step) {
+    fn start_probe(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        accounts: &[AccountId],
+        now: u64,
+        step: &mut Step,
+    ) {
         let probe = *[
             Probe::Equivocation,
             Probe::LostTrack,
@@ -487,17 +550,35 @@ impl SimClient {
         ]
         .choose(rng)
         .expect("probes");
-        let seq = self.next_seq;
-        let signed = match probe {
+        let seq = self.wallet.next_seq();
+        let refused = |client: &Self, signed: SignedTransfer| Running {
+            driver: client.probe_driver(
+                Goal::Complete { signed, register: false },
+                PROBE_PATIENCE_MS,
+                now,
+            ),
+            first_only: None,
+        };
+        let drivers = match probe {
             Probe::Equivocation => {
-                let first = self.random_transfer(rng, accounts, seq);
-                let second = self.random_transfer(rng, accounts, seq);
-                step.events.push(ClientEvent::ProbeStarted(probe));
-                return self.start_validation(vec![first, second], Some(probe), step);
+                // Two drivers race for one seq, each first heard by a different half.
+                let elders: Vec<ElderIndex> =
+                    self.network.sections[self.section].elders.iter().map(|e| e.index).collect();
+                let half = elders.len() / 2;
+                let halves = [elders[..half].to_vec(), elders[half..].to_vec()];
+                halves
+                    .into_iter()
+                    .map(|only| {
+                        let signed = self.random_transfer(rng, accounts, seq);
+                        let goal = Goal::Complete { signed, register: true };
+                        let driver = self.probe_driver(goal, RACE_PATIENCE_MS, now);
+                        Running { driver, first_only: Some(only) }
+                    })
+                    .collect()
             }
             Probe::LostTrack => {
                 let forgotten = self.random_transfer(rng, accounts, seq);
-                for elder in &self.section_info().elders {
+                for elder in &self.network.sections[self.section].elders {
                     let request =
                         ClientRequest::Validate { transfer: forgotten.clone(), deps: vec![] };
                     // An operation number no reply will match: the client forgot it.
@@ -508,21 +589,17 @@ impl SimClient {
                         request,
                     ));
                 }
-                self.state = State::Forgetting(self.random_transfer(rng, accounts, seq));
                 step.events.push(ClientEvent::ProbeStarted(probe));
-                step.wake_in = Some(RESEND_MS);
+                self.state = State::Forgetting;
+                step.wake_at = Some(now + RESEND_MS);
                 return;
             }
             Probe::Replay => {
                 let Some(proof) = self.proofs.choose(rng).cloned() else {
-                    return self.start_query(step);
+                    return self.start_query(now, step);
                 };
-                step.events.push(ClientEvent::ProbeStarted(probe));
-                let acked = BTreeSet::new();
-                let kind = Registration::Replay;
-                self.send_registrations(&proof, &acked, kind, step);
-                self.state = State::Registering { proof, acked, kind };
-                return;
+                let driver = self.probe_driver(Goal::Register(proof), PATIENCE_MS, now);
+                vec![Running { driver, first_only: None }]
             }
             Probe::SkipRegister => {
                 let abroad: Vec<AccountId> = accounts
@@ -531,11 +608,12 @@ impl SimClient {
                     .filter(|a| self.network.section_index_of(a) != self.section)
                     .collect();
                 let Some(to) = abroad.choose(rng).copied() else {
-                    return self.start_query(step);
+                    return self.start_query(now, step);
                 };
-                step.events.push(ClientEvent::ProbeStarted(probe));
                 let signed = self.sign(to, Amount(rng.gen_range(1..=1000)), seq);
-                return self.start_validation(vec![signed], Some(probe), step);
+                let goal = Goal::Complete { signed, register: false };
+                let driver = self.probe_driver(goal, PATIENCE_MS, now);
+                vec![Running { driver, first_only: None }]
             }
             Probe::SeqAhead => {
                 let ahead = Seq(seq.0 + rng.gen_range(1..5));
@@ -544,38 +622,32 @@ impl SimClient {
                     None => self.random_transfer(rng, accounts, ahead),
                 };
                 self.signed_ahead.insert(ahead, signed.clone());
-                signed
+                vec![refused(self, signed)]
             }
             Probe::StaleSeq if seq > Seq::FIRST => {
-                self.random_transfer(rng, accounts, Seq(seq.0 - 1))
+                vec![refused(self, self.random_transfer(rng, accounts, Seq(seq.0 - 1)))]
             }
-            Probe::StaleSeq => return self.start_query(step),
+            Probe::StaleSeq => return self.start_query(now, step),
             Probe::Overspend => {
-                self.sign(self.random_other(rng, accounts), self.network.map.supply, seq)
+                let to = random_other(self.account, rng, accounts);
+                vec![refused(self, self.sign(to, self.network.map.supply, seq))]
             }
             Probe::ZeroAmount => {
-                self.sign_unchecked(self.random_other(rng, accounts), Amount::ZERO, seq)
+                let to = random_other(self.account, rng, accounts);
+                vec![refused(self, self.sign_unchecked(to, Amount::ZERO, seq))]
             }
-            Probe::SelfTransfer => self.sign_unchecked(self.account, Amount(1), seq),
+            Probe::SelfTransfer => {
+                vec![refused(self, self.sign_unchecked(self.account, Amount(1), seq))]
+            }
             Probe::BadSignature => {
                 let mut signed = self.random_transfer(rng, accounts, seq);
                 let mut bytes = signed.signature.to_bytes();
                 bytes[0] ^= 1;
                 signed.signature = ed25519_dalek::Signature::from_bytes(&bytes);
-                signed
+                vec![refused(self, signed)]
             }
         };
-        step.events.push(ClientEvent::ProbeStarted(probe));
-        self.start_validation(vec![signed], Some(probe), step);
-    }
-
-    fn random_other(&self, rng: &mut ChaCha8Rng, accounts: &[AccountId]) -> AccountId {
-        loop {
-            let to = *accounts.choose(rng).expect("accounts");
-            if to != self.account {
-                return to;
-            }
-        }
+        self.start(drivers, Some(probe), now, step);
     }
 
     fn random_transfer(
@@ -584,7 +656,7 @@ impl SimClient {
         accounts: &[AccountId],
         seq: Seq,
     ) -> SignedTransfer {
-        let to = self.random_other(rng, accounts);
+        let to = random_other(self.account, rng, accounts);
         self.sign(to, Amount(rng.gen_range(1..=1000)), seq)
     }
 
@@ -599,90 +671,58 @@ impl SimClient {
         let transfer = Transfer { from: self.account, to, amount, seq, memo: Memo::default() };
         crypto::sign_transfer(&self.key, &self.network.genesis, transfer)
     }
+}
 
-    fn start_validation(
+impl Driver {
+    fn handle_reply(
         &mut self,
-        transfers: Vec<SignedTransfer>,
-        probe: Option<Probe>,
-        step: &mut Step,
+        elder: ElderIndex,
+        tag: u64,
+        reply: Result<ClientReply, String>,
+        now: u64,
     ) {
-        let candidates =
-            transfers.into_iter().map(|t| ShareCollector::new(self.network.clone(), t)).collect();
-        let validation = Validation { candidates, probe, rounds: 0, refused_for_funds: false };
-        if probe == Some(Probe::Equivocation) {
-            // Each half of the section first hears a different transfer.
-            let half = self.section_info().elder_count() / 2;
-            let elders: Vec<ElderIndex> =
-                self.section_info().elders.iter().map(|e| e.index).collect();
-            self.send_candidate(&validation.candidates[0], 0, Some(&elders[..half]), step);
-            self.send_candidate(&validation.candidates[1], 1, Some(&elders[half..]), step);
-        } else {
-            self.send_validations(&validation, step);
-        }
-        self.state = State::Validating(validation);
-    }
-
-    fn send_validations(&self, validation: &Validation, step: &mut Step) {
-        for (k, candidate) in validation.candidates.iter().enumerate() {
-            self.send_candidate(candidate, k, None, step);
+        match self {
+            Driver::Transfer(driver) => driver.handle_reply(elder, tag, reply, now),
+            Driver::Query(query) => query.handle_reply(elder, tag, reply, now),
         }
     }
 
-    /// Asks the elders (all, or `only`) that have not shared yet to validate candidate `k`.
-    fn send_candidate(
-        &self,
-        candidate: &ShareCollector,
-        k: usize,
-        only: Option<&[ElderIndex]>,
-        step: &mut Step,
-    ) {
-        let shared: BTreeSet<ElderIndex> = candidate.shared_by().collect();
-        for elder in &self.section_info().elders {
-            let index = elder.index;
-            if shared.contains(&index) || only.is_some_and(|only| !only.contains(&index)) {
-                continue;
-            }
-            let request = ClientRequest::Validate {
-                transfer: candidate.signed().clone(),
-                deps: self.deps_for(index),
-            };
-            step.requests.push((self.section, index, self.op + k as u64, request));
+    fn handle_timeout(&mut self, now: u64) {
+        match self {
+            Driver::Transfer(driver) => driver.handle_timeout(now),
+            Driver::Query(query) => query.handle_timeout(now),
         }
-        step.wake_in = Some(RESEND_MS);
     }
 
-    fn send_registrations(
-        &self,
-        proof: &DebitProof,
-        acked: &BTreeSet<ElderIndex>,
-        kind: Registration,
-        step: &mut Step,
-    ) {
-        let section = match kind {
-            Registration::Abroad => self.network.section_index_of(&proof.transfer().to),
-            Registration::Home | Registration::Replay => self.section,
-        };
-        for elder in &self.network.sections[section].elders {
-            if !acked.contains(&elder.index) {
-                let deps = match kind {
-                    Registration::Abroad => vec![proof.clone()],
-                    Registration::Home | Registration::Replay => self.deps_for(elder.index),
-                };
-                let request = ClientRequest::Register { proof: proof.clone(), deps };
-                step.requests.push((section, elder.index, self.op, request));
-            }
+    fn poll_timeout(&self) -> Option<u64> {
+        match self {
+            Driver::Transfer(driver) => driver.poll_timeout(),
+            Driver::Query(query) => query.poll_timeout(),
         }
-        step.wake_in = Some(RESEND_MS);
     }
 
-    /// The client's own proofs an elder reported missing (it answered `SeqAhead`).
-    fn deps_for(&self, elder: ElderIndex) -> Vec<DebitProof> {
-        match self.elder_next_seq.get(&elder) {
-            Some(seq) if *seq < self.next_seq => {
-                let first = usize::try_from(seq.0 - 1).expect("small seq");
-                self.proofs.iter().skip(first).take(DEPS_MAX).cloned().collect()
-            }
-            _ => Vec::new(),
+    fn poll(&mut self) -> shared::driver::Ready {
+        match self {
+            Driver::Transfer(driver) => driver.poll(),
+            Driver::Query(query) => query.poll(),
         }
     }
+}
+
+fn random_other(me: AccountId, rng: &mut ChaCha8Rng, accounts: &[AccountId]) -> AccountId {
+    loop {
+        let to = *accounts.choose(rng).expect("accounts");
+        if to != me {
+            return to;
+        }
+    }
+}
+
+fn memo(now: u64) -> Memo {
+    Memo(format!("at {now}").into_bytes())
+}
+
+/// A short think time between operations, varied by the clock.
+fn think_time(now: u64) -> u64 {
+    1 + now % 30
 }

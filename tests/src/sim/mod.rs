@@ -371,11 +371,12 @@ impl World {
             }
             (Node::Client(c), Payload::Reply { elder, op, bytes }) => {
                 let reply: ClientReply = decode(&bytes)?;
-                let step = self.clients[c].reply(elder, op, reply, &mut self.rng);
+                let step = self.clients[c].reply(elder, op, reply, self.now);
                 self.apply_step(c, step)
             }
             (Node::Client(c), Payload::Wake { op }) => {
-                let step = self.clients[c].wake(op, &mut self.rng, &self.accounts, self.healing);
+                let step =
+                    self.clients[c].wake(op, self.now, &mut self.rng, &self.accounts, self.healing);
                 self.apply_step(c, step)
             }
             (to, payload) => Err(format!("misrouted event {payload:?} to {to:?}")),
@@ -494,9 +495,9 @@ impl World {
         for event in step.events {
             self.on_client_event(section, event)?;
         }
-        if let Some(delay) = step.wake_in {
+        if let Some(at) = step.wake_at {
             let op = self.clients[c].op;
-            self.net.schedule(self.now + delay, Node::Client(c), Payload::Wake { op });
+            self.net.schedule(at, Node::Client(c), Payload::Wake { op });
         }
         Ok(())
     }
