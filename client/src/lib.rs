@@ -8,9 +8,11 @@
 //! elder does.
 //!
 //! - [`wallet`]: the account key file and the account's state beside it.
+//! - [`limits`]: the client's own bounds and timings.
 //! - `section`: running a driver: its requests over kept connections, its timers.
 //! - [`Client`]: balance, history, send and waiting for a credit.
 
+pub mod limits;
 mod section;
 pub mod wallet;
 
@@ -29,16 +31,12 @@ use shared::types::{
     AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, TransferId,
 };
 
+use crate::limits::{CREDIT_POLL_MS, HISTORY_PAGES_MAX};
 pub use shared::driver::Receipt;
 use transport::files::FileError;
 use transport::map::MapError;
 use transport::quic::{self, TransportError};
 use wallet::Wallet;
-
-/// Pause between checks whether a credit has landed.
-const CREDIT_POLL_MS: u64 = 200;
-/// Pages of history a client reads for one account at most.
-const HISTORY_PAGES_MAX: usize = 10_000;
 
 /// Why a client operation failed; the message is one line a user can act on.
 #[derive(Debug, thiserror::Error)]

@@ -3,21 +3,13 @@
 //! which no client can use up, and clients share a bounded pool with a limit per address.
 //! A slot is given back when its guard is dropped.
 
+use crate::limits::{
+    CLIENT_CONNECTIONS_MAX, CLIENT_CONNECTIONS_PER_ADDRESS_MAX, CONNECTIONS_PER_ELDER_MAX,
+    HANDSHAKES_MAX, HANDSHAKES_PER_ADDRESS_MAX,
+};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-
-/// TLS handshakes in progress at most.
-pub const HANDSHAKES_MAX: usize = 256;
-/// TLS handshakes in progress from one address at most: room for every elder and client of
-/// a local testnet (one address for all) reconnecting at once after a restart.
-pub const HANDSHAKES_PER_ADDRESS_MAX: usize = 64;
-/// Client connections served at once at most; more are closed after the handshake.
-pub const CLIENT_CONNECTIONS_MAX: usize = 1024;
-/// Client connections from one address at most.
-pub const CLIENT_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
-/// Connections per elder of the map at most (one each way, and one being replaced).
-pub const CONNECTIONS_PER_ELDER_MAX: usize = 3;
 
 /// What a slot was taken for.
 #[derive(Clone, Copy)]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::limits::{CLIENT_IDLE_MS_DEFAULT, SMALL_FILE_BYTES_MAX};
 use blsttc::SecretKeyShare;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,6 @@ use shared::network::Network;
 use shared::types::{ElderIndex, Prefix};
 use transport::files::{self, FileError};
 use transport::map::{self, MapError};
-
-/// Largest config or key file read.
-const SMALL_FILE_BYTES_MAX: usize = 16 * 1024;
 
 /// The config file as written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +42,6 @@ pub struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_idle_ms: Option<u64>,
 }
-
-/// How long a client connection may stay without a request, unless the config says otherwise.
-pub const CLIENT_IDLE_MS_DEFAULT: u64 = 60_000;
 
 /// A config with every file it names loaded and checked.
 pub struct Config {

@@ -3,6 +3,7 @@
 //!
 //! - [`admission`]: connection slots: handshakes, the elders' own, clients per address.
 //! - [`config`]: the TOML config and the files it names, checked before anything starts.
+//! - [`limits`]: every bound and timing of the process, in one place.
 //! - [`store`]: the redb record log and the identity of its directory.
 //! - [`node`]: the one thread that owns the ledger and commits before anything leaves.
 //! - [`server`]: the QUIC endpoint, connection and stream handling, limits.
@@ -11,6 +12,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod limits;
 pub mod node;
 pub mod peers;
 pub mod queue;

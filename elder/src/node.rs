@@ -15,16 +15,10 @@ use std::time::{Duration, Instant};
 
 use shared::ledger::{CryptoWork, Ledger, Precomputed, Record, Unpersisted};
 
+use crate::limits::{GROUP_COMMIT_MAX, PARALLEL_ITEMS_MIN, WORKERS_MAX};
 use crate::peers::Peers;
 use crate::queue::{Inputs, ReplyTo};
 use crate::store::Store;
-
-/// Inputs handled per commit at most.
-pub const GROUP_COMMIT_MAX: usize = 256;
-/// Threads that share a batch's crypto at most.
-const WORKERS_MAX: usize = 8;
-/// Fewer proofs and transfers than this in a batch are not worth a thread.
-const PARALLEL_ITEMS_MIN: usize = 8;
 
 /// One handled batch on its way to the store: its records, then what they release.
 struct Commit {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::limits::{CONNECT_TIMEOUT_MS, PEER_QUEUE_MAX, RECONNECT_DELAY_MS};
 use shared::codec;
 use shared::ledger::ElderId;
 use shared::messages::PeerMessage;
@@ -12,13 +13,6 @@ use shared::network::{ElderInfo, Network};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use transport::quic;
-
-/// Messages queued for one elder at most.
-pub const PEER_QUEUE_MAX: usize = 1024;
-/// How long connecting to an elder, or sending it one message, may take.
-const CONNECT_TIMEOUT_MS: u64 = 2_000;
-/// Pause after a failed connection before trying again.
-const RECONNECT_DELAY_MS: u64 = 500;
 
 /// Queues towards every other elder of the network.
 #[derive(Clone)]

@@ -8,20 +8,10 @@ use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::limits::{CLIENT_INPUTS_MAX, INPUT_QUEUE_BYTES_MAX, INPUT_QUEUE_MAX, PEER_INPUTS_MAX};
 use shared::ledger::{ElderId, Input};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use tokio::sync::oneshot;
-
-/// Inputs waiting for the ledger at most.
-pub const INPUT_QUEUE_MAX: usize = 4096;
-/// Encoded bytes of the inputs waiting for the ledger at most: 4 096 full-size messages would
-/// be 4 GiB, so the queue is bounded by bytes as well as by count.
-pub const INPUT_QUEUE_BYTES_MAX: usize = 64 << 20;
-/// Client requests waiting at most; beyond it they are turned away. The rest of the queue is
-/// kept for peers, so client load never crowds out credits, acknowledgements and sync.
-pub const CLIENT_INPUTS_MAX: usize = 3072;
-/// Messages waiting from one elder at most: one peer cannot fill the queue.
-pub const PEER_INPUTS_MAX: usize = 1024;
 
 /// Who an input came from; each has its own queue.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

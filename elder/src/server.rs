@@ -16,15 +16,12 @@ use shared::network::Network;
 use shared::types::Digest;
 use tokio::sync::oneshot;
 use tracing::Instrument;
-use transport::quic::{self, MESSAGE_READ_TIMEOUT_MS};
+use transport::limits::MESSAGE_READ_TIMEOUT_MS;
+use transport::quic;
 
 use crate::admission::Admission;
+use crate::limits::{HANDSHAKE_TIMEOUT_MS, OVERLOAD_LOG_MS};
 use crate::queue::{Inputs, NotQueued};
-
-/// Overload warnings are logged at most this often, each with its count.
-const OVERLOAD_LOG_MS: u64 = 1_000;
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
 /// Why a connection was closed by the elder: its application close code.
 #[derive(Clone, Copy)]

@@ -15,12 +15,11 @@ use rand_chacha::ChaCha8Rng;
 use shared::codec;
 use shared::crypto;
 use shared::driver::account_id;
-use shared::genesis::deal_sections;
+use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
-use shared::network::{ElderInfo, Network, NetworkMap};
+use shared::network::Network;
 use shared::types::{
-    Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer,
-    Transfer,
+    Amount, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
 };
 
 /// One section of `elders` elders with its secret key set, and a faucet key.
@@ -32,21 +31,15 @@ struct Setup {
 
 fn setup(elders: usize) -> Setup {
     let mut rng = ChaCha8Rng::seed_from_u64(elders as u64);
-    let (sections, mut key_sets) =
-        deal_sections(&mut rng, &[Prefix::ROOT], elders, |_, index| ElderInfo {
-            index,
-            address: format!("127.0.0.1:{}", 7000 + index.0),
-            cert_fingerprint: Digest::default(),
-        });
-    let faucet = SigningKey::from_bytes(&rng.gen());
-    let map = NetworkMap {
+    let shape = Shape {
+        prefixes: vec![Prefix::ROOT],
+        elders,
         supply: Amount(u64::MAX),
-        faucet: account_id(&faucet),
-        sections,
-        certificate_authority: vec![1],
+        authority: vec![1],
     };
-    let network = Network::new(map).expect("a valid map");
-    Setup { network, keys: key_sets.remove(0), faucet }
+    let faucet = |rng: &mut ChaCha8Rng| SigningKey::from_bytes(&rng.gen());
+    let mut dealt = deal_network(&mut rng, shape, offline_elder, faucet).expect("a valid map");
+    Setup { network: dealt.network, keys: dealt.key_sets.remove(0), faucet: dealt.faucet }
 }
 
 impl Setup {

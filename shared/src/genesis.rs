@@ -7,8 +7,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::crypto;
 use crate::driver::account_id;
-use crate::network::{shares_needed, ElderInfo, Network, SectionInfo};
-use crate::types::{BlsSignature, DebitProof, ElderIndex, Prefix, SignedTransfer};
+use crate::network::{shares_needed, ElderInfo, MapError, Network, NetworkMap, SectionInfo};
+use crate::types::{Amount, BlsSignature, DebitProof, ElderIndex, Prefix, SignedTransfer};
 
 /// Deals one key set per prefix and describes each section with `elders` elders, named by
 /// `elder(prefix, index)`. Returns the sections for the map and the secret key sets, whose
@@ -33,6 +33,56 @@ pub fn deal_sections(
         })
         .collect();
     (sections, key_sets)
+}
+
+/// The shape of a network to deal.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    /// One section per prefix.
+    pub prefixes: Vec<Prefix>,
+    /// Elders per section.
+    pub elders: usize,
+    /// All the money there is, held by the faucet at genesis.
+    pub supply: Amount,
+    /// The certificate authority's DER certificate, for the map.
+    pub authority: Vec<u8>,
+}
+
+/// A dealt network with what only the dealer knows.
+pub struct Dealt {
+    /// The validated network.
+    pub network: Network,
+    /// Each section's secret key set; share `i` belongs to elder `i`.
+    pub key_sets: Vec<SecretKeySet>,
+    /// The faucet's key.
+    pub faucet: SigningKey,
+}
+
+/// Deals a whole network of `shape`: the key sets (see [`deal_sections`]), then the faucet's
+/// key from `faucet` (drawn after the key sets, from the same randomness), then the map,
+/// checked. Genesis, the simulation, the fixtures and the benchmarks all build theirs here.
+pub fn deal_network<R: Rng>(
+    rng: &mut R,
+    shape: Shape,
+    elder: impl FnMut(Prefix, ElderIndex) -> ElderInfo,
+    faucet: impl FnOnce(&mut R) -> SigningKey,
+) -> Result<Dealt, MapError> {
+    let (sections, key_sets) = deal_sections(rng, &shape.prefixes, shape.elders, elder);
+    let faucet = faucet(rng);
+    let map = NetworkMap {
+        supply: shape.supply,
+        faucet: account_id(&faucet),
+        sections,
+        certificate_authority: shape.authority,
+    };
+    Ok(Dealt { network: Network::new(map)?, key_sets, faucet })
+}
+
+/// An elder of a network that never opens a socket (tests, the simulation, benchmarks):
+/// an address and fingerprint that name it and nothing more.
+pub fn offline_elder(_prefix: Prefix, index: ElderIndex) -> ElderInfo {
+    let address = format!("127.0.0.1:{}", 1000 + index.0);
+    ElderInfo { index, address, cert_fingerprint: crate::types::Digest([index.0 as u8; 32]) }
 }
 
 /// A fresh account key whose account falls in `prefix`.

@@ -33,3 +33,13 @@ pub const OUTBOX_RETRY_DELAY_MS_MAX: u64 = 10_000;
 /// new transfers to that section. Only signing is refused: registrations, credits and sync
 /// never wait on an outbox, so sections cut apart drain each other once they meet again.
 pub const OUTBOX_CREDITS_PER_SECTION_MAX: usize = 100_000;
+/// Debit messages an elder keeps hashed from signing a share, for the proof check that
+/// follows: transfers validated and not yet applied, about 19 MB when full.
+pub const DEBIT_MESSAGES_KEPT_MAX: usize = 65_536;
+/// How long a client waits for an elder's answer before it asks again.
+pub const CLIENT_ANSWER_MS_MAX: u64 = 5_000;
+/// The pause before a client asks an elder again after an answer that may change.
+pub const CLIENT_RETRY_DELAY_MS: u64 = 200;
+/// How long one client step (a query, certifying, registering) keeps trying before it reports
+/// the section unreachable.
+pub const CLIENT_PATIENCE_MS: u64 = 30_000;

@@ -82,7 +82,7 @@ pub enum Rejection {
         /// The slot.
         slot: Slot,
         /// The transfer this elder signed there.
-        existing: Box<SignedTransfer>,
+        rival: Box<SignedTransfer>,
     },
     /// The balance does not cover the amount.
     #[error("balance {balance} does not cover amount {amount}")]

@@ -168,9 +168,9 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         seqs.clone().prop_map(|(seq, next_seq)| Rejection::StaleSeq { seq, next_seq }),
         seqs.prop_map(|(seq, next_seq)| Rejection::SeqAhead { seq, next_seq }),
         account().prop_map(|account| Rejection::SeqExhausted { account }),
-        (signed_transfer(), transfer()).prop_map(|(existing, rival)| Rejection::Conflict {
-            slot: rival.slot(),
-            existing: Box::new(existing),
+        (signed_transfer(), transfer()).prop_map(|(rival, asked)| Rejection::Conflict {
+            slot: asked.slot(),
+            rival: Box::new(rival),
         }),
         amounts
             .clone()

@@ -23,7 +23,7 @@ use shared::network::Network;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer};
 
 use crate::elders::{cpu_seconds, free_base_port, resident_bytes, Elders, Signal};
-use crate::{probe, RunError};
+use crate::{survey, RunError};
 
 /// Where the benchmark looks for free ports.
 const BENCH_PORTS_FROM: u16 = 19_100;
@@ -107,9 +107,9 @@ pub async fn run(
     let mut processes = Elders::new(genesis, false)?;
     processes.check_ports()?;
     processes.spawn(0)?;
-    let streams = transport::quic::STREAMS_PER_CONNECTION_MAX as usize;
-    let clients = probe::clients(&network, in_flight, streams)?;
-    if !probe::wait_until(Duration::from_secs(60), || answers(&clients[0], 0)).await {
+    let streams = transport::limits::STREAMS_PER_CONNECTION_MAX as usize;
+    let clients = survey::clients(&network, in_flight, streams)?;
+    if !survey::wait_until(Duration::from_secs(60), || answers(&clients[0], 0)).await {
         return Err(RunError::Failed("the elder did not answer within 60 s".to_string()));
     }
     let started = Instant::now();
@@ -117,20 +117,7 @@ pub async fn run(
     let funded_per_second = funded as f64 / started.elapsed().as_secs_f64();
 
     let elder_pid = processes.pid(0).unwrap_or_default();
-    let cpu = || (cpu_seconds(elder_pid), cpu_seconds(std::process::id()));
-    let (elder_start, client_start) = cpu();
-    let started = Instant::now();
-    send_all(&clients, prepared.validates, in_flight, "validating", &progress, |reply| {
-        matches!(reply, ClientReply::Share { .. })
-    })
-    .await?;
-    let validate_seconds = started.elapsed().as_secs_f64();
-    let (elder_validated, _) = cpu();
-    let started = Instant::now();
-    send_all(&clients, prepared.registers, in_flight, "registering", &progress, is_registered)
-        .await?;
-    let register_seconds = started.elapsed().as_secs_f64();
-    let (elder_end, client_end) = cpu();
+    let timed = measure(&clients, prepared, in_flight, elder_pid, &progress).await?;
 
     let applied = funded + transfers;
     if !answers(&clients[0], applied).await {
@@ -148,14 +135,14 @@ pub async fn run(
         transfers,
         accounts,
         in_flight,
-        validate_seconds,
-        register_seconds,
-        validated_per_second: count / validate_seconds,
-        registered_per_second: count / register_seconds,
-        transfers_per_second: count / (validate_seconds + register_seconds),
-        elder_cpu_us_per_validate: micros_each(elder_validated - elder_start),
-        elder_cpu_us_per_register: micros_each(elder_end - elder_validated),
-        client_cpu_us_per_transfer: micros_each(client_end - client_start),
+        validate_seconds: timed.validate_seconds,
+        register_seconds: timed.register_seconds,
+        validated_per_second: count / timed.validate_seconds,
+        registered_per_second: count / timed.register_seconds,
+        transfers_per_second: count / (timed.validate_seconds + timed.register_seconds),
+        elder_cpu_us_per_validate: micros_each(timed.elder_validate_cpu),
+        elder_cpu_us_per_register: micros_each(timed.elder_register_cpu),
+        client_cpu_us_per_transfer: micros_each(timed.client_cpu),
         funded_per_second,
         store_bytes,
         resident_bytes,
@@ -163,9 +150,50 @@ pub async fn run(
     })
 }
 
+/// Wall and CPU seconds of the two measured phases.
+struct Timed {
+    validate_seconds: f64,
+    register_seconds: f64,
+    elder_validate_cpu: f64,
+    elder_register_cpu: f64,
+    client_cpu: f64,
+}
+
+/// Sends every validate request, then every register request, timing each phase and the CPU
+/// the elder (`elder_pid`) and this process spend on it.
+async fn measure(
+    clients: &[Client],
+    prepared: Prepared,
+    in_flight: usize,
+    elder_pid: u32,
+    progress: &impl Fn(&str, usize, usize),
+) -> Result<Timed, RunError> {
+    let cpu = || (cpu_seconds(elder_pid), cpu_seconds(std::process::id()));
+    let (elder_start, client_start) = cpu();
+    let started = Instant::now();
+    send_all(clients, prepared.validates, in_flight, "validating", progress, |reply| {
+        matches!(reply, ClientReply::Share { .. })
+    })
+    .await?;
+    let validate_seconds = started.elapsed().as_secs_f64();
+    let (elder_validated, _) = cpu();
+    let started = Instant::now();
+    send_all(clients, prepared.registers, in_flight, "registering", progress, is_registered)
+        .await?;
+    let register_seconds = started.elapsed().as_secs_f64();
+    let (elder_end, client_end) = cpu();
+    Ok(Timed {
+        validate_seconds,
+        register_seconds,
+        elder_validate_cpu: elder_validated - elder_start,
+        elder_register_cpu: elder_end - elder_validated,
+        client_cpu: client_end - client_start,
+    })
+}
+
 /// Whether the elder answers a status request with at least `applied` proofs applied.
 async fn answers(client: &Client, applied: usize) -> bool {
-    probe::status(client, 0, 0).await.is_some_and(|status| status.applied >= applied as u64)
+    survey::status(client, 0, 0).await.is_some_and(|status| status.applied >= applied as u64)
 }
 
 /// Stops the elder cleanly, starts it again and times how long it takes to answer with all
@@ -183,7 +211,7 @@ async fn restart(
     }
     let started = Instant::now();
     processes.spawn(0)?;
-    if !probe::wait_until(RESTART_PATIENCE, || answers(client, applied)).await {
+    if !survey::wait_until(RESTART_PATIENCE, || answers(client, applied)).await {
         return Err(RunError::Failed(format!(
             "the restarted elder did not answer with its {applied} proofs within {} s",
             RESTART_PATIENCE.as_secs()

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::genesis::Genesis;
 use client::Client;
@@ -17,6 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use shared::driver::{account_id, build_transfer};
 use shared::genesis::account_key_in;
+use shared::network::Network;
 use shared::types::{AccountId, Amount, Memo, Seq};
 
 use crate::catch_up::CatchUp;
@@ -98,7 +99,7 @@ pub async fn run(
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<NetBench, RunError> {
     let network = Arc::new(transport::map::read(&genesis.map)?);
-    let clients = crate::probe::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
+    let clients = crate::survey::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts: Vec<Account> = (0..load.accounts)
         .map(|k| {
@@ -120,41 +121,8 @@ pub async fn run(
         .outage
         .map(|down| tokio::spawn(crate::catch_up::run(genesis.clone(), network.clone(), down)));
     let started = Instant::now();
-    let mut idle: VecDeque<usize> = (0..accounts.len()).collect();
-    let mut running = FuturesUnordered::new();
-    let mut latencies = Vec::with_capacity(load.transfers);
-    let (mut sent, mut slot) = (0usize, 0usize);
-    while latencies.len() < load.transfers {
-        while running.len() < load.in_flight && sent < load.transfers {
-            let Some(from) = idle.pop_front() else { break };
-            let to = pick_recipient(&mut rng, &accounts, from, load.cross_section);
-            let account = &mut accounts[from];
-            let signed = build_transfer(
-                &account.key,
-                &network,
-                to,
-                Amount(1),
-                account.next_seq,
-                Memo::default(),
-            )
-            .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
-            account.next_seq = Seq(account.next_seq.0 + 1);
-            let client = &clients[slot % clients.len()];
-            slot += 1;
-            sent += 1;
-            running.push(async move {
-                let began = Instant::now();
-                let receipt = client.certify_and_register(signed, &[]).await?;
-                client.wait_for_credit(&receipt).await?;
-                Ok::<_, client::ClientError>((from, began.elapsed()))
-            });
-        }
-        let Some(done) = running.next().await else { break };
-        let (from, latency) = done?;
-        idle.push_back(from);
-        latencies.push(latency);
-        progress("load", latencies.len(), load.transfers);
-    }
+    let mut latencies =
+        drive_load(&network, &clients, &mut accounts, &load, &mut rng, &mut progress).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu_after: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
     let catch_up = match outage {
@@ -187,6 +155,54 @@ pub async fn run(
             / pids.len().max(1) as f64,
         catch_up,
     })
+}
+
+/// Keeps `load.in_flight` transfers going, each from an account with none in flight, until
+/// `load.transfers` are confirmed; returns each one's time from send to credit.
+async fn drive_load(
+    network: &Arc<Network>,
+    clients: &[Client],
+    accounts: &mut [Account],
+    load: &Load,
+    rng: &mut ChaCha20Rng,
+    progress: &mut impl FnMut(&str, usize, usize),
+) -> Result<Vec<Duration>, RunError> {
+    let mut idle: VecDeque<usize> = (0..accounts.len()).collect();
+    let mut running = FuturesUnordered::new();
+    let mut latencies = Vec::with_capacity(load.transfers);
+    let (mut sent, mut slot) = (0usize, 0usize);
+    while latencies.len() < load.transfers {
+        while running.len() < load.in_flight && sent < load.transfers {
+            let Some(from) = idle.pop_front() else { break };
+            let to = pick_recipient(rng, accounts, from, load.cross_section);
+            let account = &mut accounts[from];
+            let signed = build_transfer(
+                &account.key,
+                network,
+                to,
+                Amount(1),
+                account.next_seq,
+                Memo::default(),
+            )
+            .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
+            account.next_seq = Seq(account.next_seq.0 + 1);
+            let client = &clients[slot % clients.len()];
+            slot += 1;
+            sent += 1;
+            running.push(async move {
+                let began = Instant::now();
+                let receipt = client.certify_and_register(signed, &[]).await?;
+                client.wait_for_credit(&receipt).await?;
+                Ok::<_, client::ClientError>((from, began.elapsed()))
+            });
+        }
+        let Some(done) = running.next().await else { break };
+        let (from, latency) = done?;
+        idle.push_back(from);
+        latencies.push(latency);
+        progress("load", latencies.len(), load.transfers);
+    }
+    Ok(latencies)
 }
 
 /// Tries at picking a recipient of the asked kind before taking any other account.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use shared::network::Network;
 
 use crate::elders::{is_elder_process, recorded_pid, send_signal, Elders, Signal};
-use crate::{probe, RunError};
+use crate::{survey, RunError};
 
 /// How long the restarted elder may take to catch up before the run fails.
 const CATCH_UP_PATIENCE: Duration = Duration::from_secs(300);
@@ -45,7 +45,7 @@ pub async fn run(
     let name = format!("{}/{index}", section.prefix);
     // Genesis lists the elders section by section, so the first section's come first.
     let position = index as usize;
-    let status = |index| probe::status(&client, 0, index);
+    let status = |index| survey::status(&client, 0, index);
     let missing = || RunError::Failed(format!("elder {name} does not answer"));
     let before = status(index).await.ok_or_else(missing)?.applied;
     let pid = recorded_pid(&genesis.elders[position])

@@ -16,7 +16,7 @@ use shared::rejection::Rejection;
 use shared::types::{Amount, Memo};
 
 use crate::elders::{free_base_port, Elders};
-use crate::{probe, RunError};
+use crate::{survey, RunError};
 
 /// Money in the demo network.
 const SUPPLY: Amount = Amount(1_000_000_000);
@@ -67,7 +67,7 @@ pub async fn run(elders: usize) -> Result<bool, RunError> {
     );
     let started = Instant::now();
     processes.spawn_all()?;
-    let missing = probe::wait_ready(&client, PATIENCE, |_, _| {}).await;
+    let missing = survey::wait_ready(&client, PATIENCE, |_, _| {}).await;
     if !missing.is_empty() {
         return Err(RunError::Failed(format!(
             "elders {} did not answer within 60 s; see elder.log in their directories",
@@ -106,20 +106,7 @@ async fn tour(
     dir: &Path,
     faucet_key: &Path,
 ) -> Result<Checks, RunError> {
-    let mut checks = Checks::default();
-    let names = ["alice", "bob", "carol", "dave"];
-    let mut wallets = Vec::new();
-    println!("\naccounts:");
-    for (n, name) in names.iter().enumerate() {
-        let section = &network.sections[n / 2];
-        let key = account_key_in(&mut rand::rngs::OsRng, section.prefix);
-        let path = dir.join(format!("{name}.key"));
-        Wallet::create(&path, &key).map_err(ClientError::from)?;
-        let wallet = Wallet::open(&path).map_err(ClientError::from)?;
-        println!("  {name:<6} section {}  {}", section.prefix, wallet.account());
-        wallets.push(wallet);
-    }
-
+    let mut wallets = accounts(network, dir)?;
     let mut faucet = Wallet::open(faucet_key).map_err(ClientError::from)?;
     println!("\nthe faucet pays each {FUNDING}…");
     for wallet in &wallets {
@@ -128,31 +115,8 @@ async fn tour(
         client.wait_for_credit(&receipt).await?;
     }
     let before = balances(client, &wallets).await?;
-    println!("balances before: {}", show(&names, &before));
-
-    let transfers =
-        [(0, 1, 100, "hello bob"), (0, 2, 250, "rent"), (2, 3, 50, ""), (3, 0, 20, "thanks")];
-    let mut expected = before.clone();
-    println!("\ntransfers:");
-    for (from, to, amount, memo) in transfers {
-        let to_account = wallets[to].account();
-        let kind = if from / 2 == to / 2 { "same section " } else { "cross-section" };
-        let one = Instant::now();
-        let receipt = client
-            .send(&mut wallets[from], to_account, Amount(amount), Memo(memo.as_bytes().to_vec()))
-            .await?;
-        client.wait_for_credit(&receipt).await?;
-        let bytes = shared::codec::encode(&receipt.proof).map_or(0, |bytes| bytes.len());
-        println!(
-            "  {:<6}→ {:<6}{amount:>5}  {kind}  seq {}  proof {bytes} bytes  {} ms to credit",
-            names[from],
-            names[to],
-            receipt.seq,
-            one.elapsed().as_millis()
-        );
-        expected[from] -= amount;
-        expected[to] += amount;
-    }
+    println!("balances before: {}", show(&NAMES, &before));
+    let expected = transfers(client, &mut wallets, before).await?;
     let alice = wallets[0].account();
     let overspend = client.send(&mut wallets[1], alice, Amount(1_000_000), Memo::default()).await;
     let refusal = match &overspend {
@@ -166,11 +130,12 @@ async fn tour(
     };
     println!("  bob   → alice 1000000  refused: {refusal}");
     let after = balances(client, &wallets).await?;
-    println!("\nbalances after:  {}", show(&names, &after));
+    println!("\nbalances after:  {}", show(&NAMES, &after));
     println!("checks:");
+    let mut checks = Checks::default();
     checks.check(
         after == expected,
-        &format!("every balance is as expected ({})", show(&names, &expected)),
+        &format!("every balance is as expected ({})", show(&NAMES, &expected)),
     );
     checks.check(
         refusal.contains("does not cover"),
@@ -182,7 +147,63 @@ async fn tour(
         history.debits.len() == 2 && history.credits.len() == 2,
         "alice's history holds her 2 debits and 2 credits, each a section-signed proof",
     );
-    let (settled, views) = probe::wait_settled(client, PATIENCE).await;
+    check_conservation(client, network, &mut checks).await;
+    Ok(checks)
+}
+
+/// The tour's accounts.
+const NAMES: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// A new wallet for each of the tour's accounts, two in each section.
+fn accounts(network: &Network, dir: &Path) -> Result<Vec<Wallet>, RunError> {
+    println!("\naccounts:");
+    let mut wallets = Vec::new();
+    for (n, name) in NAMES.iter().enumerate() {
+        let section = &network.sections[n / 2];
+        let key = account_key_in(&mut rand::rngs::OsRng, section.prefix);
+        let path = dir.join(format!("{name}.key"));
+        Wallet::create(&path, &key).map_err(ClientError::from)?;
+        let wallet = Wallet::open(&path).map_err(ClientError::from)?;
+        println!("  {name:<6} section {}  {}", section.prefix, wallet.account());
+        wallets.push(wallet);
+    }
+    Ok(wallets)
+}
+
+/// The tour's transfers, within and across sections; returns the balances they should leave.
+async fn transfers(
+    client: &Client,
+    wallets: &mut [Wallet],
+    mut expected: Vec<u64>,
+) -> Result<Vec<u64>, RunError> {
+    let transfers =
+        [(0, 1, 100, "hello bob"), (0, 2, 250, "rent"), (2, 3, 50, ""), (3, 0, 20, "thanks")];
+    println!("\ntransfers:");
+    for (from, to, amount, memo) in transfers {
+        let to_account = wallets[to].account();
+        let kind = if from / 2 == to / 2 { "same section " } else { "cross-section" };
+        let one = Instant::now();
+        let receipt = client
+            .send(&mut wallets[from], to_account, Amount(amount), Memo(memo.as_bytes().to_vec()))
+            .await?;
+        client.wait_for_credit(&receipt).await?;
+        let bytes = shared::codec::encode(&receipt.proof).map_or(0, |bytes| bytes.len());
+        println!(
+            "  {:<6}→ {:<6}{amount:>5}  {kind}  seq {}  proof {bytes} bytes  {} ms to credit",
+            NAMES[from],
+            NAMES[to],
+            receipt.seq,
+            one.elapsed().as_millis()
+        );
+        expected[from] -= amount;
+        expected[to] += amount;
+    }
+    Ok(expected)
+}
+
+/// Waits for the network to settle and checks that the sections hold the whole supply.
+async fn check_conservation(client: &Client, network: &Network, checks: &mut Checks) {
+    let (settled, views) = survey::wait_settled(client, PATIENCE).await;
     let totals: Vec<String> = views
         .iter()
         .map(|view| view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string()))
@@ -196,7 +217,6 @@ async fn tour(
             network.map.supply
         ),
     );
-    Ok(checks)
 }
 
 async fn balances(client: &Client, wallets: &[Wallet]) -> Result<Vec<u64>, ClientError> {

@@ -11,10 +11,9 @@ use rand::{CryptoRng, Rng};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use shared::codec;
 use shared::crypto;
-use shared::driver::account_id;
-use shared::genesis::deal_sections;
+use shared::genesis::{deal_network, Dealt, Shape};
 use shared::limits::{ELDERS_MAX, SECTIONS_MAX};
-use shared::network::{ElderInfo, Network, NetworkMap};
+use shared::network::ElderInfo;
 use shared::types::{Amount, ElderIndex, Prefix};
 
 use elder::config::{prefix_bits, ConfigFile};
@@ -151,23 +150,7 @@ pub fn write_keeping_dealer_keys(
     plan: &Plan,
     rng: &mut (impl Rng + CryptoRng),
 ) -> Result<(Genesis, DealerKeys), GenesisError> {
-    let sections_ok = plan.sections.is_power_of_two() && plan.sections <= SECTIONS_MAX;
-    if !sections_ok || plan.elders == 0 || plan.elders > ELDERS_MAX {
-        return Err(GenesisError::Plan(format!(
-            "{} sections of {} elders: sections must be a power of two up to {SECTIONS_MAX} \
-             and elders 1 to {ELDERS_MAX}",
-            plan.sections, plan.elders
-        )));
-    }
-    let count = plan.sections * plan.elders;
-    if plan.addresses.len() != count {
-        let given = plan.addresses.len();
-        return Err(GenesisError::Plan(format!(
-            "{count} elders need {count} addresses; {given} given"
-        )));
-    }
-    let listens: Vec<SocketAddr> =
-        plan.addresses.iter().map(|address| listen_address(address)).collect::<Result<_, _>>()?;
+    let listens = check_plan(plan)?;
     std::fs::create_dir_all(dir).map_err(|error| FileError::new(dir, error))?;
     let authority = Authority::new()?;
     let prefixes = Prefix::all_of_len(plan.sections.trailing_zeros() as u8);
@@ -190,23 +173,24 @@ pub fn write_keeping_dealer_keys(
         }
     }
     let mut next = 0;
-    let (sections, key_sets) = deal_sections(rng, &prefixes, plan.elders, |_, index| {
+    let shape = Shape {
+        prefixes: prefixes.clone(),
+        elders: plan.elders,
+        supply: plan.supply,
+        authority: authority.der(),
+    };
+    let named = |_, index| {
         let elder = &elders[next];
         let fingerprint = crypto::certificate_fingerprint(&certificates[next].0);
         next += 1;
         ElderInfo { index, address: elder.address.clone(), cert_fingerprint: fingerprint }
-    });
-    let faucet = ed25519_dalek::SigningKey::generate(rng);
-    let map = NetworkMap {
-        supply: plan.supply,
-        faucet: account_id(&faucet),
-        sections,
-        certificate_authority: authority.der(),
     };
-    let network =
-        Network::new(map.clone()).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    let Dealt { network, key_sets, faucet } =
+        deal_network(rng, shape, named, |rng| ed25519_dalek::SigningKey::generate(rng))
+            .map_err(|error| GenesisError::Plan(error.to_string()))?;
     let map_path = dir.join(MAP_FILE);
-    let map_bytes = codec::encode(&map).map_err(|error| GenesisError::Plan(error.to_string()))?;
+    let map_bytes =
+        codec::encode(&network.map).map_err(|error| GenesisError::Plan(error.to_string()))?;
     files::replace(&map_path, &map_bytes, 0o644)?;
     let faucet_key = dir.join(FAUCET_KEY_FILE);
     Wallet::create(&faucet_key, &faucet)?;
@@ -221,6 +205,26 @@ pub fn write_keeping_dealer_keys(
         Store::create(&elder.data_dir(), identity)?;
     }
     Ok((Genesis { map: map_path, faucet_key, elders }, key_sets))
+}
+
+/// Checks that `plan` can be built and returns where each elder listens.
+fn check_plan(plan: &Plan) -> Result<Vec<SocketAddr>, GenesisError> {
+    let sections_ok = plan.sections.is_power_of_two() && plan.sections <= SECTIONS_MAX;
+    if !sections_ok || plan.elders == 0 || plan.elders > ELDERS_MAX {
+        return Err(GenesisError::Plan(format!(
+            "{} sections of {} elders: sections must be a power of two up to {SECTIONS_MAX} \
+             and elders 1 to {ELDERS_MAX}",
+            plan.sections, plan.elders
+        )));
+    }
+    let count = plan.sections * plan.elders;
+    if plan.addresses.len() != count {
+        let given = plan.addresses.len();
+        return Err(GenesisError::Plan(format!(
+            "{count} elders need {count} addresses; {given} given"
+        )));
+    }
+    plan.addresses.iter().map(|address| listen_address(address)).collect()
 }
 
 /// Where an elder with this map address listens: the address itself if it is an IP address,

@@ -3,7 +3,7 @@
 //!
 //! - [`genesis`]: a trusted dealer writing a whole network's files.
 //! - [`elders`]: starting, signalling and stopping elder processes; pid and log files.
-//! - [`probe`]: asking elders for their status; readiness, agreement and conservation.
+//! - [`survey`]: asking elders for their status; readiness, agreement and conservation.
 //! - [`demo`]: the one-command tour.
 //! - [`bench_elder`]: one elder's throughput, measured the way FastPay measures one authority.
 //! - [`bench_net`]: end-to-end load against a running network.
@@ -15,7 +15,7 @@ pub mod catch_up;
 pub mod demo;
 pub mod elders;
 pub mod genesis;
-pub mod probe;
+pub mod survey;
 
 /// Why the demo or a benchmark could not run (a failed check is reported, not an error).
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use client::wallet::Wallet;
 use client::Client;
+use shared::messages::ElderStatus;
 use shared::types::{AccountId, Amount, Memo};
 use testnet::elders::{self, Elders};
-use testnet::genesis::{self, Genesis, Plan};
-use testnet::probe;
+use testnet::genesis::{self, ElderFiles, Genesis, Plan};
+use testnet::survey;
 
 /// Money in a new network, in the smallest unit.
 const SUPPLY: u64 = 1_000_000_000_000;
@@ -181,45 +182,13 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Status { dir, json } => status(&dir.dir, json).await,
-        Command::Faucet { dir, to, amount } => {
-            let genesis = open(&dir.dir)?;
-            let client = Client::connect(&genesis.map)?;
-            let mut faucet = Wallet::open(&genesis.faucet_key)?;
-            let receipt = client.send(&mut faucet, to, Amount(amount), Memo::default()).await?;
-            client.wait_for_credit(&receipt).await?;
-            println!("paid {amount} to {to}: transfer {} (seq {})", receipt.transfer, receipt.seq);
-            Ok(true)
-        }
-        Command::Genesis { dir, hosts, sections } => {
-            let elders = hosts.len() / sections.max(1);
-            if elders * sections != hosts.len() || elders == 0 {
-                bail!("{} hosts do not split evenly into {sections} sections", hosts.len());
-            }
-            let plan = Plan { sections, elders, addresses: hosts, supply: Amount(SUPPLY) };
-            let genesis = create(&dir.dir, &plan)?;
-            println!("wrote {} elder directories:", genesis.elders.len());
-            for elder in &genesis.elders {
-                let dir = elder.config.parent().unwrap_or(Path::new("."));
-                println!(
-                    "  {}  {}  (elder --config {})",
-                    elder.address,
-                    dir.display(),
-                    elder.config.display()
-                );
-            }
-            println!(
-                "network map: {}\nfaucet key:  {}",
-                genesis.map.display(),
-                genesis.faucet_key.display()
-            );
-            Ok(true)
-        }
+        Command::Faucet { dir, to, amount } => faucet(&dir.dir, to, amount).await,
+        Command::Genesis { dir, hosts, sections } => write_genesis(&dir.dir, hosts, sections),
         Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
         Command::Bench { dir, accounts, transfers, in_flight, cross_section, out, outage } => {
             if !(0.0..=1.0).contains(&cross_section) {
                 bail!("--cross-section must be between 0 and 1; got {cross_section}");
             }
-            let genesis = open(&dir.dir)?;
             let load = testnet::bench_net::Load {
                 accounts: accounts as usize,
                 transfers: transfers as usize,
@@ -227,92 +196,134 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 cross_section,
                 outage: outage.map(Duration::from_secs),
             };
-            let bar = progress_bar()?;
-            let report = testnet::bench_net::run(&genesis, load, |phase, done, total| {
-                show_progress(&bar, phase, done, total)
-            })
-            .await?;
-            bar.finish_and_clear();
-            let out = out.unwrap_or_else(|| dir.dir.join("bench-summary.json"));
-            std::fs::write(&out, serde_json::to_string_pretty(&report)?)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            let latency = &report.latency_ms;
-            println!(
-                "{} × {} elders, {} accounts, {} in flight, {:.0}% cross-section:\n  \
-                 confirmed {} transfers in {:.1} s = {:.0} transfers/s\n  \
-                 latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n  \
-                 elder CPU {:.2} ms per transfer per elder\nsummary: {}",
-                report.sections,
-                report.elders,
-                report.accounts,
-                report.in_flight,
-                report.cross_section * 100.0,
-                report.transfers,
-                report.seconds,
-                report.transfers_per_second,
-                latency.p50,
-                latency.p90,
-                latency.p99,
-                latency.max,
-                report.cpu_seconds_per_transfer_per_elder * 1e3,
-                out.display()
-            );
-            if let Some(catch_up) = &report.catch_up {
-                println!(
-                    "outage: elder {} down {:.1} s, {} proofs behind; caught up {:.2} s after \
-                     its restart",
-                    catch_up.elder,
-                    catch_up.down_seconds,
-                    catch_up.proofs_missed,
-                    catch_up.catch_up_seconds
-                );
-            }
-            Ok(true)
+            bench(&dir.dir, load, out).await
         }
         Command::BenchElder { elders, transfers, accounts, in_flight, json } => {
-            let (elders, transfers, in_flight) =
-                (elders as usize, transfers as usize, in_flight as usize);
-            let accounts = accounts.map_or(transfers, |accounts| accounts as usize);
-            let bar = if json { indicatif::ProgressBar::hidden() } else { progress_bar()? };
-            let report = testnet::bench_elder::run(
-                elders,
-                transfers,
-                accounts,
-                in_flight,
-                |phase, done, total| show_progress(&bar, phase, done, total),
-            )
-            .await?;
-            bar.finish_and_clear();
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
-                println!(
-                    "one elder of {elders}, {} accounts, {transfers} transfers, {in_flight} in \
-                     flight:\n  \
-                     validate {:.0}/s ({:.2} s), elder CPU {:.0} µs each\n  \
-                     register {:.0}/s ({:.2} s), elder CPU {:.0} µs each\n  \
-                     load client CPU {:.0} µs per transfer\n  \
-                     funding {:.0} proofs/s; store {:.1} MiB; resident {:.1} MiB; restart {:.2} s\n\
-                     transfers/s: {:.0}",
-                    report.accounts,
-                    report.validated_per_second,
-                    report.validate_seconds,
-                    report.elder_cpu_us_per_validate,
-                    report.registered_per_second,
-                    report.register_seconds,
-                    report.elder_cpu_us_per_register,
-                    report.client_cpu_us_per_transfer,
-                    report.funded_per_second,
-                    mib(report.store_bytes),
-                    mib(report.resident_bytes),
-                    report.restart_seconds,
-                    report.transfers_per_second
-                );
-            }
-            Ok(true)
+            let accounts = accounts.map_or(transfers as usize, |accounts| accounts as usize);
+            let shape = (elders as usize, transfers as usize, accounts, in_flight as usize);
+            bench_elder(shape, json).await
         }
     }
+}
+
+/// `testnet faucet`: pays from the faucet and waits for the credit.
+async fn faucet(dir: &Path, to: AccountId, amount: u64) -> anyhow::Result<bool> {
+    let genesis = open(dir)?;
+    let client = Client::connect(&genesis.map)?;
+    let mut faucet = Wallet::open(&genesis.faucet_key)?;
+    let receipt = client.send(&mut faucet, to, Amount(amount), Memo::default()).await?;
+    client.wait_for_credit(&receipt).await?;
+    println!("paid {amount} to {to}: transfer {} (seq {})", receipt.transfer, receipt.seq);
+    Ok(true)
+}
+
+/// `testnet genesis`: one self-contained directory per elder, for several machines.
+fn write_genesis(dir: &Path, hosts: Vec<String>, sections: usize) -> anyhow::Result<bool> {
+    let elders = hosts.len() / sections.max(1);
+    if elders * sections != hosts.len() || elders == 0 {
+        bail!("{} hosts do not split evenly into {sections} sections", hosts.len());
+    }
+    let plan = Plan { sections, elders, addresses: hosts, supply: Amount(SUPPLY) };
+    let genesis = create(dir, &plan)?;
+    println!("wrote {} elder directories:", genesis.elders.len());
+    for elder in &genesis.elders {
+        let dir = elder.config.parent().unwrap_or(Path::new("."));
+        let config = elder.config.display();
+        println!("  {}  {}  (elder --config {config})", elder.address, dir.display());
+    }
+    let (map, key) = (genesis.map.display(), genesis.faucet_key.display());
+    println!("network map: {map}\nfaucet key:  {key}");
+    Ok(true)
+}
+
+/// `testnet bench`: end-to-end load against the running network in `dir`.
+async fn bench(
+    dir: &Path,
+    load: testnet::bench_net::Load,
+    out: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let genesis = open(dir)?;
+    let bar = progress_bar()?;
+    let report = testnet::bench_net::run(&genesis, load, |phase, done, total| {
+        show_progress(&bar, phase, done, total)
+    })
+    .await?;
+    bar.finish_and_clear();
+    let out = out.unwrap_or_else(|| dir.join("bench-summary.json"));
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let latency = &report.latency_ms;
+    println!(
+        "{} × {} elders, {} accounts, {} in flight, {:.0}% cross-section:\n  \
+         confirmed {} transfers in {:.1} s = {:.0} transfers/s\n  \
+         latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n  \
+         elder CPU {:.2} ms per transfer per elder\nsummary: {}",
+        report.sections,
+        report.elders,
+        report.accounts,
+        report.in_flight,
+        report.cross_section * 100.0,
+        report.transfers,
+        report.seconds,
+        report.transfers_per_second,
+        latency.p50,
+        latency.p90,
+        latency.p99,
+        latency.max,
+        report.cpu_seconds_per_transfer_per_elder * 1e3,
+        out.display()
+    );
+    if let Some(catch_up) = &report.catch_up {
+        println!(
+            "outage: elder {} down {:.1} s, {} proofs behind; caught up {:.2} s after its restart",
+            catch_up.elder,
+            catch_up.down_seconds,
+            catch_up.proofs_missed,
+            catch_up.catch_up_seconds
+        );
+    }
+    Ok(true)
+}
+
+/// `testnet bench-elder`: one elder's throughput, as (elders, transfers, accounts, in flight).
+async fn bench_elder(
+    (elders, transfers, accounts, in_flight): (usize, usize, usize, usize),
+    json: bool,
+) -> anyhow::Result<bool> {
+    let bar = if json { indicatif::ProgressBar::hidden() } else { progress_bar()? };
+    let report =
+        testnet::bench_elder::run(elders, transfers, accounts, in_flight, |phase, done, total| {
+            show_progress(&bar, phase, done, total)
+        })
+        .await?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(true);
+    }
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    println!(
+        "one elder of {elders}, {} accounts, {transfers} transfers, {in_flight} in flight:\n  \
+         validate {:.0}/s ({:.2} s), elder CPU {:.0} µs each\n  \
+         register {:.0}/s ({:.2} s), elder CPU {:.0} µs each\n  \
+         load client CPU {:.0} µs per transfer\n  \
+         funding {:.0} proofs/s; store {:.1} MiB; resident {:.1} MiB; restart {:.2} s\n\
+         transfers/s: {:.0}",
+        report.accounts,
+        report.validated_per_second,
+        report.validate_seconds,
+        report.elder_cpu_us_per_validate,
+        report.registered_per_second,
+        report.register_seconds,
+        report.elder_cpu_us_per_register,
+        report.client_cpu_us_per_transfer,
+        report.funded_per_second,
+        mib(report.store_bytes),
+        mib(report.resident_bytes),
+        report.restart_seconds,
+        report.transfers_per_second
+    );
+    Ok(true)
 }
 
 /// The network in `dir`, with an error that says what to do if there is none.
@@ -380,7 +391,8 @@ async fn up(
     )?);
     bar.set_message("starting");
     let missing =
-        probe::wait_ready(&client, READY_PATIENCE, |ready, _| bar.set_position(ready as u64)).await;
+        survey::wait_ready(&client, READY_PATIENCE, |ready, _| bar.set_position(ready as u64))
+            .await;
     bar.finish_and_clear();
     if !missing.is_empty() {
         processes.stop_all();
@@ -452,13 +464,17 @@ fn sibling_binary(name: &str) -> String {
     }
 }
 
+/// One elder's line in `status`: its files, its answer (if up) and its store size.
+type StatusRow<'a> = (&'a ElderFiles, &'a Option<ElderStatus>, u64);
+
+/// `testnet status`: every elder's answer, each section's agreement, conservation of supply.
 async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     let genesis = open(dir)?;
     let mut client = Client::connect(&genesis.map)?;
     client.set_patience(Duration::from_secs(5));
-    let views = probe::survey(&client).await;
+    let views = survey::survey(&client).await;
     let supply = client.network().map.supply;
-    let total = probe::total_balance(&views);
+    let total = survey::total_balance(&views);
     let mut rows = Vec::new();
     for (elder, status) in
         genesis.elders.iter().zip(views.iter().flat_map(|view| view.elders.iter()))
@@ -470,88 +486,98 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     let agreeing: Vec<bool> =
         views.iter().map(|view| view.answering_agree() && view.agreed().is_some()).collect();
     if json {
-        let elders: Vec<_> = rows
-            .iter()
-            .map(|(elder, status, bytes)| {
-                serde_json::json!({
-                    "section": elder.prefix.to_string(),
-                    "index": elder.index.0,
-                    "address": elder.address,
-                    "up": status.is_some(),
-                    "store_bytes": bytes,
-                    "applied": status.as_ref().map(|s| s.applied),
-                    "outbox": status.as_ref().map(|s| s.outbox),
-                    "state_digest": status.as_ref().map(|s| s.state_digest.to_string()),
-                })
-            })
-            .collect();
-        let sections: Vec<_> = views
-            .iter()
-            .zip(&agreeing)
-            .map(|(view, agree)| {
-                serde_json::json!({
-                    "section": view.prefix.to_string(),
-                    "digests_agree": agree,
-                    "balance_total": view.agreed().map(|s| s.balance_total),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "elders": elders,
-                "sections": sections,
-                "supply": supply.0,
-                "balance_total": total,
-            })
-        );
+        print_status_json(&rows, &views, &agreeing, supply, total);
     } else {
-        println!(
-            "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  digest",
-            "section", "elder", "address", "up", "store", "applied", "outbox"
-        );
-        for (elder, status, bytes) in &rows {
-            let (up, applied, outbox, digest) = match status {
-                Some(s) => (
-                    "up",
-                    s.applied.to_string(),
-                    s.outbox.to_string(),
-                    s.state_digest.to_string()[..12].to_string(),
-                ),
-                None => ("down", "-".into(), "-".into(), "-".into()),
-            };
-            println!(
-                "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  {digest}",
-                elder.prefix.to_string(),
-                elder.index.0,
-                elder.address,
-                up,
-                bytes,
-                applied,
-                outbox
-            );
-        }
-        println!();
-        for (view, agree) in views.iter().zip(&agreeing) {
-            let verdict = if *agree { "agree" } else { "DISAGREE or not enough elders up" };
-            let balance = view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string());
-            println!(
-                "section {:<10} digests {verdict}; balances {balance}",
-                view.prefix.to_string()
-            );
-        }
-        match total {
-            Some(total) if total == u128::from(supply.0) => {
-                println!("total of all balances {total} = supply {supply}")
-            }
-            Some(total) => println!(
-                "total of all balances {total} vs supply {supply}: {} in flight between sections",
-                u128::from(supply.0).saturating_sub(total)
-            ),
-            None => println!("total of all balances unknown: a section has no agreeing quorum"),
-        }
+        print_status_table(&rows, &views, &agreeing, supply, total);
     }
     Ok(agreeing.iter().all(|agree| *agree) && total.is_some())
+}
+
+fn print_status_json(
+    rows: &[StatusRow<'_>],
+    views: &[survey::SectionView],
+    agreeing: &[bool],
+    supply: Amount,
+    total: Option<u128>,
+) {
+    let elders: Vec<_> = rows
+        .iter()
+        .map(|(elder, status, bytes)| {
+            serde_json::json!({
+                "section": elder.prefix.to_string(),
+                "index": elder.index.0,
+                "address": elder.address,
+                "up": status.is_some(),
+                "store_bytes": bytes,
+                "applied": status.as_ref().map(|s| s.applied),
+                "outbox": status.as_ref().map(|s| s.outbox),
+                "state_digest": status.as_ref().map(|s| s.state_digest.to_string()),
+            })
+        })
+        .collect();
+    let sections: Vec<_> = views
+        .iter()
+        .zip(agreeing)
+        .map(|(view, agree)| {
+            serde_json::json!({
+                "section": view.prefix.to_string(),
+                "digests_agree": agree,
+                "balance_total": view.agreed().map(|s| s.balance_total),
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "elders": elders,
+        "sections": sections,
+        "supply": supply.0,
+        "balance_total": total,
+    });
+    println!("{report}");
+}
+
+fn print_status_table(
+    rows: &[StatusRow<'_>],
+    views: &[survey::SectionView],
+    agreeing: &[bool],
+    supply: Amount,
+    total: Option<u128>,
+) {
+    println!(
+        "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  digest",
+        "section", "elder", "address", "up", "store", "applied", "outbox"
+    );
+    for (elder, status, bytes) in rows {
+        let (up, applied, outbox, digest) = match status {
+            Some(s) => (
+                "up",
+                s.applied.to_string(),
+                s.outbox.to_string(),
+                s.state_digest.to_string()[..12].to_string(),
+            ),
+            None => ("down", "-".into(), "-".into(), "-".into()),
+        };
+        let (section, index) = (elder.prefix.to_string(), elder.index.0);
+        println!(
+            "{section:<10} {index:>5} {:<22} {up:<5} {bytes:>10} {applied:>8} {outbox:>7}  {digest}",
+            elder.address
+        );
+    }
+    println!();
+    for (view, agree) in views.iter().zip(agreeing) {
+        let verdict = if *agree { "agree" } else { "DISAGREE or not enough elders up" };
+        let balance = view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string());
+        println!("section {:<10} digests {verdict}; balances {balance}", view.prefix.to_string());
+    }
+    match total {
+        Some(total) if total == u128::from(supply.0) => {
+            println!("total of all balances {total} = supply {supply}")
+        }
+        Some(total) => println!(
+            "total of all balances {total} vs supply {supply}: {} in flight between sections",
+            u128::from(supply.0).saturating_sub(total)
+        ),
+        None => println!("total of all balances unknown: a section has no agreeing quorum"),
+    }
 }
 
 /// A progress bar for a benchmark's phases.

@@ -15,7 +15,7 @@ use shared::network::Network;
 use shared::types::Amount;
 use testnet::elders::{free_base_port, Elders, Signal};
 use testnet::genesis::{self, DealerKeys, Genesis, Plan};
-use testnet::probe;
+use testnet::survey;
 
 /// Money in a test network.
 pub const SUPPLY: Amount = Amount(1_000_000_000_000);
@@ -104,12 +104,12 @@ impl TestNet {
     pub async fn status(&self, client: &Client, position: usize) -> Option<ElderStatus> {
         let section = position / self.elders_per_section;
         let index = (position % self.elders_per_section) as u32;
-        probe::status(client, section, index).await
+        survey::status(client, section, index).await
     }
 
     /// Waits until every elder answers a status request.
     pub async fn wait_ready(&self, client: &Client) {
-        let missing = probe::wait_ready(client, PATIENCE, |_, _| {}).await;
+        let missing = survey::wait_ready(client, PATIENCE, |_, _| {}).await;
         assert!(missing.is_empty(), "elders {missing:?} did not come up:\n{}", self.log(0));
     }
 
@@ -117,7 +117,7 @@ impl TestNet {
     pub async fn wait_section_agrees(&self, client: &Client, section: usize) -> ElderStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let view = &probe::survey(client).await[section];
+            let view = &survey::survey(client).await[section];
             let everyone = view.elders.iter().all(Option::is_some);
             if everyone && view.answering_agree() {
                 return view.elders[0].clone().expect("every elder answered");
@@ -134,7 +134,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    probe::wait_until(PATIENCE, condition).await
+    survey::wait_until(PATIENCE, condition).await
 }
 
 /// The first of `count` consecutive UDP ports that are free now, distinct within this process.

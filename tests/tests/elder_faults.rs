@@ -91,7 +91,7 @@ async fn a_connection_flood_from_one_address_leaves_honest_clients_served_and_id
     let mut flooder = quinn::Endpoint::client("127.0.0.2:0".parse().unwrap()).expect("endpoint");
     let config = transport::quic::client_config(&network.map, None).expect("client config");
     flooder.set_default_client_config(config);
-    let share = elder::admission::CLIENT_CONNECTIONS_PER_ADDRESS_MAX;
+    let share = elder::limits::CLIENT_CONNECTIONS_PER_ADDRESS_MAX;
     let mut flood = Vec::new();
     for _ in 0..share + 8 {
         flood.push(connect_from(&flooder, &net, home, 0).await);

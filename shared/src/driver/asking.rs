@@ -3,6 +3,7 @@
 //! answer and settles the elder or asks it again after a pause; an elder that does not answer
 //! in time, or whose connection failed, is asked the same again after the pause.
 
+use crate::limits::{CLIENT_ANSWER_MS_MAX, CLIENT_PATIENCE_MS, CLIENT_RETRY_DELAY_MS};
 use crate::messages::ClientRequest;
 use crate::types::ElderIndex;
 
@@ -33,7 +34,11 @@ pub struct Timing {
 
 impl Timing {
     /// What the `bank` command line and the library use by default.
-    pub const DEFAULT: Timing = Timing { answer_ms: 5_000, retry_ms: 200, patience_ms: 30_000 };
+    pub const DEFAULT: Timing = Timing {
+        answer_ms: CLIENT_ANSWER_MS_MAX,
+        retry_ms: CLIENT_RETRY_DELAY_MS,
+        patience_ms: CLIENT_PATIENCE_MS,
+    };
 }
 
 /// Where one elder stands.

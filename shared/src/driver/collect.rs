@@ -120,9 +120,9 @@ impl ShareCollector {
             (ClientReply::Rejected(rejection), None) => {
                 // A conflict is a refusal like any other: one elder's word must not make the
                 // client drop a transfer that n − f honest elders may still certify (R8).
-                if let Rejection::Conflict { existing, .. } = &rejection {
-                    if self.is_own_rival(existing) {
-                        self.rival = Some((**existing).clone());
+                if let Rejection::Conflict { rival, .. } = &rejection {
+                    if self.is_own_rival(rival) {
+                        self.rival = Some((**rival).clone());
                     }
                 }
                 self.invalid.remove(&elder);
@@ -138,10 +138,10 @@ impl ShareCollector {
 
     /// A conflict answer counts only if it shows another transfer of ours at our slot,
     /// signed with our key: no elder can invent one.
-    fn is_own_rival(&self, existing: &SignedTransfer) -> bool {
-        existing.transfer.slot() == self.signed.transfer.slot()
-            && *existing != self.signed
-            && crypto::account_signature_is_valid(&self.network.genesis, existing)
+    fn is_own_rival(&self, rival: &SignedTransfer) -> bool {
+        rival.transfer.slot() == self.signed.transfer.slot()
+            && *rival != self.signed
+            && crypto::account_signature_is_valid(&self.network.genesis, rival)
     }
 
     fn progress(&self) -> Progress {
@@ -358,9 +358,9 @@ mod tests {
         let ours = collector.signed().transfer.clone();
         let forger = fx.key_in(HOME);
         let invented = fx.sign(&forger, Transfer { amount: Amount(9), ..ours.clone() });
-        let conflict = |existing: SignedTransfer| {
+        let conflict = |rival: SignedTransfer| {
             let slot = ours.slot();
-            ClientReply::Rejected(Rejection::Conflict { slot, existing: Box::new(existing) })
+            ClientReply::Rejected(Rejection::Conflict { slot, rival: Box::new(rival) })
         };
         assert_eq!(collector.add(ElderIndex(0), conflict(invented.clone())), Progress::Waiting);
         // Our own transfer, sent back as its own rival, is no conflict either.

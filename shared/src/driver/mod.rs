@@ -117,14 +117,14 @@ pub enum DriverError {
     },
     /// The account had already signed another transfer at this seq; that one was completed.
     #[error(
-        "conflict: seq {seq} already holds transfer {existing} of this account, which was \
+        "conflict: seq {seq} already holds transfer {rival} of this account, which was \
          completed instead; send again to make a new transfer"
     )]
     Conflict {
         /// The seq.
         seq: Seq,
         /// The transfer that holds it.
-        existing: TransferId,
+        rival: TransferId,
     },
     /// A transfer an earlier run left in flight was completed instead of the one asked for.
     #[error(

@@ -367,8 +367,8 @@ impl TransferDriver {
                 self.certify(rival, now_ms);
             }
             Progress::Conflict(rival) => {
-                let (seq, existing) = (rival.transfer.seq, crypto::transfer_id(&rival));
-                self.finish(Err(DriverError::Conflict { seq, existing }));
+                let (seq, rival) = (rival.transfer.seq, crypto::transfer_id(&rival));
+                self.finish(Err(DriverError::Conflict { seq, rival }));
             }
             // More than f elders hold the seq used: by this transfer or by a rival of ours.
             Progress::Refused(refusals)
@@ -455,7 +455,7 @@ impl TransferDriver {
             }),
             Ending::Conflict => Err(DriverError::Conflict {
                 seq: transfer.seq,
-                existing: crypto::transfer_id(&proof.signed),
+                rival: crypto::transfer_id(&proof.signed),
             }),
         }
     }
@@ -496,8 +496,8 @@ impl TransferDriver {
             let outcome = self.ending_with(proof);
             return self.finish(outcome);
         }
-        let existing = crypto::transfer_id(&proof.signed);
-        self.finish(Err(DriverError::Conflict { seq, existing }));
+        let rival = crypto::transfer_id(&proof.signed);
+        self.finish(Err(DriverError::Conflict { seq, rival }));
     }
 
     /// A query phase's driver and what to do with its outcome.
@@ -631,5 +631,149 @@ impl Drive for TransferDriver {
 
     fn take_outcome(&mut self) -> Option<Self::Outcome> {
         self.outcome.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::Outgoing;
+    use crate::ledger::tests::fixtures::{register, validate, Fixture, HOME};
+    use crate::ledger::Ledger;
+    use crate::types::Seq;
+
+    const TIMING: Timing = Timing { answer_ms: 250, retry_ms: 100, patience_ms: 5_000 };
+
+    /// What one poll of the driver handed out.
+    struct Polled {
+        wallet_changed: bool,
+        validates: usize,
+        pending: Option<SignedTransfer>,
+    }
+
+    /// Runs `driver` against `elders` (answering in index order, at once) until it ends;
+    /// `before` may change the elders as the clock moves.
+    fn run(
+        driver: &mut TransferDriver,
+        elders: &mut [Ledger],
+        mut before: impl FnMut(u64, &mut [Ledger]),
+    ) -> (Result<Receipt, DriverError>, Vec<Polled>) {
+        let (mut now, mut polls) = (0, Vec::new());
+        loop {
+            before(now, elders);
+            driver.handle_timeout(now);
+            let ready = driver.poll();
+            let wallet_changed = ready.wallet_changed;
+            let requests = ready.unsaved.saved();
+            let validates = requests
+                .iter()
+                .filter(|outgoing| matches!(outgoing.request, ClientRequest::Validate { .. }))
+                .count();
+            let pending = driver.wallet().pending().cloned();
+            polls.push(Polled { wallet_changed, validates, pending });
+            for Outgoing { elder, tag, request, .. } in requests {
+                let (reply, _) = elders[elder.0 as usize].handle_client(request, now);
+                driver.handle_reply(elder, tag, Ok(reply), now);
+            }
+            if let Some(outcome) = driver.take_outcome() {
+                return (outcome, polls);
+            }
+            now = driver.poll_timeout().expect("a driver without an outcome waits").max(now);
+        }
+    }
+
+    fn send(
+        fx: &Fixture,
+        key: &SigningKey,
+        wallet: WalletState,
+        to: AccountId,
+        amount: u64,
+    ) -> TransferDriver {
+        let goal = Goal::Send { to, amount: Amount(amount), memo: Memo::default() };
+        TransferDriver::new(fx.network.clone(), Some(key.clone()), wallet, goal, TIMING, 0)
+    }
+
+    #[test]
+    fn a_send_is_saved_in_flight_before_any_validate_leaves_and_ends_registered() {
+        let fx = Fixture::new(90);
+        let mut elders = fx.elders(HOME);
+        let to = fx.account_in(HOME);
+        let mut driver = send(&fx, &fx.faucet, WalletState::default(), to, 7);
+        let (outcome, polls) = run(&mut driver, &mut elders, |_, _| {});
+        let receipt = outcome.expect("sent");
+        let first = polls.iter().position(|poll| poll.validates > 0).expect("validated");
+        assert!(polls[first].wallet_changed, "the wallet is saved in the same step, first");
+        assert_eq!(polls[first].pending.as_ref(), Some(&receipt.proof.signed));
+        assert!(polls[..first].iter().all(|poll| poll.pending.is_none()));
+        assert_eq!(driver.wallet().next_seq(), Seq(2));
+        assert_eq!(driver.wallet().pending(), None);
+        assert!(elders.iter().all(|elder| elder.report(to).balance == Amount(7)));
+    }
+
+    #[test]
+    fn lagging_elders_that_refuse_for_funds_are_waited_out_not_counted_as_refusals() {
+        // Bob was just paid 100: elders 1 and 2 applied the credit, 0 and 3 not yet.
+        let fx = Fixture::new(91);
+        let mut elders = fx.elders(HOME);
+        let bob = fx.key_in(HOME);
+        let paid = fx.certify(fx.signed(&fx.faucet, account_id(&bob), 100, 1));
+        for index in [1, 2] {
+            register(&mut elders[index], &paid, 0);
+        }
+        let mut driver = send(&fx, &bob, WalletState::default(), fx.account_in(HOME), 100);
+        let (outcome, _) = run(&mut driver, &mut elders, |now, elders| {
+            if now >= 1_000 && elders[0].report(account_id(&bob)).balance == Amount::ZERO {
+                register(&mut elders[0], &paid, now);
+            }
+        });
+        let receipt = outcome.expect("certified once elder 0 caught up");
+        assert_eq!(receipt.seq, Seq(1));
+        assert!(driver.waited_out_a_refusal());
+    }
+
+    #[test]
+    fn a_transfer_left_in_flight_whose_seq_is_used_is_settled_from_history() {
+        let fx = Fixture::new(92);
+        let mut elders = fx.elders(HOME);
+        let to = fx.account_in(HOME);
+        let proof = fx.pay(&mut elders, &fx.faucet, to, 9, 1);
+        let mut wallet = WalletState::default();
+        wallet.set_pending(Some(proof.signed.clone()));
+        let mut driver = send(&fx, &fx.faucet, wallet, to, 9);
+        let (outcome, polls) = run(&mut driver, &mut elders, |_, _| {});
+        assert_eq!(outcome, Ok(Receipt::of(proof)));
+        assert!(polls.iter().all(|poll| poll.validates == 0), "nothing is signed again");
+        assert_eq!((driver.wallet().next_seq(), driver.wallet().pending()), (Seq(2), None));
+    }
+
+    #[test]
+    fn a_rival_the_elders_hold_is_completed_and_reported_as_the_conflict() {
+        let fx = Fixture::new(93);
+        let mut elders = fx.elders(HOME);
+        let rival = fx.signed(&fx.faucet, fx.account_in(HOME), 3, 1);
+        for elder in elders.iter_mut() {
+            elder.handle_client(validate(rival.clone()), 0);
+        }
+        let mut driver = send(&fx, &fx.faucet, WalletState::default(), fx.account_in(HOME), 8);
+        let (outcome, _) = run(&mut driver, &mut elders, |_, _| {});
+        let id = crypto::transfer_id(&rival);
+        assert_eq!(outcome, Err(DriverError::Conflict { seq: Seq(1), rival: id }));
+        let kept = driver.wallet().recent().last().expect("the rival's debit is kept");
+        assert_eq!(kept.signed, rival);
+        assert_eq!(driver.wallet().next_seq(), Seq(2));
+    }
+
+    #[test]
+    fn two_transfers_splitting_the_elders_end_in_flight_without_completing_each_other_in_turn() {
+        let fx = Fixture::new(94);
+        let mut elders = fx.elders(HOME);
+        let first = fx.signed(&fx.faucet, fx.account_in(HOME), 3, 1);
+        for elder in &mut elders[..2] {
+            elder.handle_client(validate(first.clone()), 0);
+        }
+        // The wallet lost track of `first`: it signs another at the same seq (not honest).
+        let mut driver = send(&fx, &fx.faucet, WalletState::default(), fx.account_in(HOME), 8);
+        let (outcome, _) = run(&mut driver, &mut elders, |_, _| {});
+        assert!(matches!(outcome, Err(DriverError::InFlight { seq: Seq(1), .. })), "{outcome:?}");
     }
 }

@@ -62,8 +62,9 @@ impl Account {
 
     /// Appends a checked debit of `account`: the caller verified seq and balance.
     pub fn apply_debit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
-        self.balance = self.balance.checked_sub(amount).expect("debit checked before commit");
-        self.next_seq = self.next_seq.next().expect("seq checked before commit");
+        self.balance =
+            self.balance.checked_sub(amount).expect("debit checked before it is applied");
+        self.next_seq = self.next_seq.next().expect("seq checked before it is applied");
         self.signed = None;
         self.debits.push(id);
         self.debit_head = crypto::hash(DEBIT_CHAIN_DOMAIN, [&self.debit_head.0[..], &id.0 .0]);
@@ -72,7 +73,8 @@ impl Account {
 
     /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow.
     pub fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
-        self.balance = self.balance.checked_add(amount).expect("credit checked before commit");
+        self.balance =
+            self.balance.checked_add(amount).expect("credit checked before it is applied");
         self.credits.insert(id);
         let hashed = crypto::hash(CREDIT_SET_DOMAIN, [&id.0 .0[..]]);
         xor_into(&mut self.credit_set, &hashed);

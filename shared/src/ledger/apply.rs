@@ -44,7 +44,7 @@ impl Ledger {
             let from_peer = matches!(source, ProofSource::Elder(peer) if peer.prefix == prefix);
             let due =
                 if from_peer { now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX) } else { now_ms };
-            let outgoing = self.commit(proof.clone(), id, due);
+            let outgoing = self.apply(proof.clone(), id, due);
             output.records.push(Record::Applied(proof));
             if outgoing && !from_peer {
                 self.deliver(id, now_ms, output);
@@ -80,7 +80,7 @@ impl Ledger {
         }
         if self.section().prefix.matches(&transfer.to) {
             // The same-section credit lands in this elder's view, which may hold credits whose
-            // debits it has not applied yet: check it too, so commit cannot overflow.
+            // debits it has not applied yet: check it too, so applying cannot overflow.
             let to_balance = match self.accounts.get(&transfer.to) {
                 _ if transfer.to == transfer.from => balance.checked_sub(transfer.amount),
                 Some(recipient) => Some(recipient.balance),
@@ -192,7 +192,7 @@ impl Ledger {
     /// the sender section, so a proof that reached the recipient without being registered at
     /// home still gets its debit applied and the supply stays conserved; the routing is first
     /// due at `due_ms`. Returns whether the proof was queued for routing.
-    pub(super) fn commit(&mut self, proof: DebitProof, id: TransferId, due_ms: u64) -> bool {
+    pub(super) fn apply(&mut self, proof: DebitProof, id: TransferId, due_ms: u64) -> bool {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);

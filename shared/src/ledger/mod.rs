@@ -26,7 +26,8 @@ use outbox::OutboxEntry;
 
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
-    HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
+    DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX,
+    SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
@@ -145,10 +146,6 @@ enum Ingested {
     /// The proof was already applied; nothing changed.
     AlreadyApplied,
 }
-
-/// Debit messages hashed for a share and kept for the proof check at most: transfers
-/// validated here and not yet applied, about 19 MB when full.
-pub const DEBIT_MESSAGES_KEPT_MAX: usize = 65_536;
 
 /// Crypto work done ahead of a batch of inputs, possibly on other cores.
 #[derive(Clone, Debug, Default)]
@@ -294,7 +291,7 @@ impl Ledger {
                         problem,
                     })?;
                     // Outbox entries come back due at once: delivery resumes on the first tick.
-                    ledger.commit(proof, id, 0);
+                    ledger.apply(proof, id, 0);
                 }
                 Record::Acked { transfer, elder } => {
                     ledger.record_ack(transfer, elder);
@@ -602,10 +599,10 @@ impl Ledger {
         let account = self.accounts.get(&transfer.from);
         check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
         match account.and_then(|account| account.signed.as_deref()) {
-            Some(existing) if existing == signed => return Ok(SlotState::HeldByThis),
-            Some(existing) => {
-                let existing = Box::new(existing.clone());
-                return Err(Rejection::Conflict { slot: transfer.slot(), existing });
+            Some(rival) if rival == signed => return Ok(SlotState::HeldByThis),
+            Some(rival) => {
+                let rival = Box::new(rival.clone());
+                return Err(Rejection::Conflict { slot: transfer.slot(), rival });
             }
             None => {}
         }

@@ -169,7 +169,7 @@ fn second_transfer_for_same_seq_is_refused_with_conflict() {
     assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
     let second = fx.signed(&fx.faucet, to, 6, 1);
     let expected =
-        Rejection::Conflict { slot: second.transfer.slot(), existing: Box::new(first.clone()) };
+        Rejection::Conflict { slot: second.transfer.slot(), rival: Box::new(first.clone()) };
     assert_refused(&mut elder, validate(second), expected);
     let slot =
         elder.account(&fx.faucet_id()).and_then(|account| account.signed.as_deref().cloned());
@@ -756,7 +756,7 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
 
     let rival = fx.signed(&alice, bob, 11, 1);
     let expected =
-        Rejection::Conflict { slot: rival.transfer.slot(), existing: Box::new(signed.clone()) };
+        Rejection::Conflict { slot: rival.transfer.slot(), rival: Box::new(signed.clone()) };
     assert_refused(&mut rebuilt, validate(rival), expected);
     assert_eq!(rebuilt.handle_client(validate(signed), 0).0, share);
 

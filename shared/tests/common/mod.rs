@@ -11,12 +11,12 @@ use rand_chacha::ChaCha8Rng;
 
 use shared::codec::{self, CodecError};
 use shared::crypto;
-use shared::genesis::deal_sections;
+use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::ledger::Record;
 use shared::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
 };
-use shared::network::{ElderInfo, Network, NetworkMap};
+use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
@@ -43,23 +43,17 @@ pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(0x5ec7_10b4);
-        let prefixes = Prefix::all_of_len(1);
-        let (sections, key_sets) =
-            deal_sections(&mut rng, &prefixes, ELDERS as usize, |_, index| ElderInfo {
-                index,
-                address: format!("127.0.0.1:{}", 1000 + index.0),
-                cert_fingerprint: Digest([index.0 as u8; 32]),
-            });
+        let shape = Shape {
+            prefixes: Prefix::all_of_len(1),
+            elders: ELDERS as usize,
+            supply: Amount(1_000_000),
+            authority: vec![1],
+        };
         let alice = SigningKey::from_bytes(&[0xa1; 32]);
         let bob = SigningKey::from_bytes(&[0xb0; 32]);
-        let map = NetworkMap {
-            supply: Amount(1_000_000),
-            faucet: account(&alice),
-            sections,
-            certificate_authority: vec![1],
-        };
-        let network = Network::new(map).expect("the sample map is valid");
-        Keys { network, key_sets, alice, bob }
+        let dealt = deal_network(&mut rng, shape, offline_elder, |_| alice.clone())
+            .expect("the sample map is valid");
+        Keys { network: dealt.network, key_sets: dealt.key_sets, alice, bob }
     })
 }
 
@@ -226,7 +220,7 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
         Rejection::StaleSeq { seq: Seq(2), next_seq: Seq(3) },
         Rejection::SeqAhead { seq: Seq(5), next_seq: Seq(3) },
         Rejection::SeqExhausted { account: alice },
-        Rejection::Conflict { slot: rival.transfer.slot(), existing: Box::new(first) },
+        Rejection::Conflict { slot: rival.transfer.slot(), rival: Box::new(first) },
         Rejection::InsufficientFunds { balance: Amount(100), amount: Amount(250) },
         Rejection::MissingCredits { balance: Amount(10), amount: Amount(250) },
         Rejection::UnknownSectionKey { key: SectionKeyId(Digest([0x5c; 32])) },

@@ -1,6 +1,7 @@
 //! Reading and writing the small files a bank keeps: bounded reads, secrets with mode 0600,
 //! and atomic replacement so a crash leaves the old or the new file, never half of one.
 
+use crate::limits::SECRET_KEY_FILE_BYTES_MAX;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -98,9 +99,6 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     };
     File::open(directory).and_then(|dir| dir.sync_all()).map_err(fail)
 }
-
-/// Bytes of a secret-key file: 64 hex digits and a newline.
-const SECRET_KEY_FILE_BYTES_MAX: usize = 65;
 
 /// Reads a 32-byte secret written as 64 hex digits; `what` names it in the error.
 pub fn read_secret_hex(path: &Path, what: &str) -> Result<[u8; 32], FileError> {

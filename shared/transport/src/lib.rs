@@ -7,8 +7,10 @@
 //!   replacement.
 //! - [`map`]: reading and checking a network map file.
 //! - [`logging`]: one log setup for every binary, filtered by `RUST_LOG`.
+//! - [`limits`]: its bounds and timings.
 
 pub mod files;
+pub mod limits;
 pub mod logging;
 pub mod map;
 pub mod quic;

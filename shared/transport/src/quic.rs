@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::{IDLE_TIMEOUT_MS, KEEP_ALIVE_MS, STREAMS_PER_CONNECTION_MAX};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use shared::codec::{self, CodecError};
@@ -18,14 +19,6 @@ use shared::types::Digest;
 pub const SERVER_NAME: &str = "elder.section-bank";
 /// The application protocol both ends speak.
 pub const ALPN: &[u8] = b"section-bank/1";
-/// Streams a peer may have open at once on one connection, each direction.
-pub const STREAMS_PER_CONNECTION_MAX: u32 = 64;
-/// A connection with no traffic for this long is closed.
-pub const IDLE_TIMEOUT_MS: u32 = 30_000;
-/// How long a peer may take to send one whole message.
-pub const MESSAGE_READ_TIMEOUT_MS: u64 = 10_000;
-/// Keep-alive interval, well under the idle timeout.
-const KEEP_ALIVE_MS: u64 = 5_000;
 
 /// Why talking to an elder failed.
 #[derive(Debug, thiserror::Error)]

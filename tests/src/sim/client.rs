@@ -551,55 +551,15 @@ impl SimClient {
         .choose(rng)
         .expect("probes");
         let seq = self.wallet.next_seq();
-        let refused = |client: &Self, signed: SignedTransfer| Running {
-            driver: client.probe_driver(
-                Goal::Complete { signed, register: false },
-                PROBE_PATIENCE_MS,
-                now,
-            ),
-            first_only: None,
-        };
+        let alone = |driver| vec![Running { driver, first_only: None }];
         let drivers = match probe {
-            Probe::Equivocation => {
-                // Two drivers race for one seq, each first heard by a different half.
-                let elders: Vec<ElderIndex> =
-                    self.network.sections[self.section].elders.iter().map(|e| e.index).collect();
-                let half = elders.len() / 2;
-                let halves = [elders[..half].to_vec(), elders[half..].to_vec()];
-                halves
-                    .into_iter()
-                    .map(|only| {
-                        let signed = self.random_transfer(rng, accounts, seq);
-                        let goal = Goal::Complete { signed, register: true };
-                        let driver = self.probe_driver(goal, RACE_PATIENCE_MS, now);
-                        Running { driver, first_only: Some(only) }
-                    })
-                    .collect()
-            }
-            Probe::LostTrack => {
-                let forgotten = self.random_transfer(rng, accounts, seq);
-                for elder in &self.network.sections[self.section].elders {
-                    let request =
-                        ClientRequest::Validate { transfer: forgotten.clone(), deps: vec![] };
-                    // An operation number no reply will match: the client forgot it.
-                    step.requests.push((
-                        self.section,
-                        elder.index,
-                        self.op + OP_STRIDE - 1,
-                        request,
-                    ));
-                }
-                step.events.push(ClientEvent::ProbeStarted(probe));
-                self.state = State::Forgetting;
-                step.wake_at = Some(now + RESEND_MS);
-                return;
-            }
+            Probe::Equivocation => self.equivocation(rng, accounts, seq, now),
+            Probe::LostTrack => return self.lose_track(rng, accounts, seq, now, step),
             Probe::Replay => {
                 let Some(proof) = self.proofs.choose(rng).cloned() else {
                     return self.start_query(now, step);
                 };
-                let driver = self.probe_driver(Goal::Register(proof), PATIENCE_MS, now);
-                vec![Running { driver, first_only: None }]
+                alone(self.probe_driver(Goal::Register(proof), PATIENCE_MS, now))
             }
             Probe::SkipRegister => {
                 let abroad: Vec<AccountId> = accounts
@@ -612,9 +572,72 @@ impl SimClient {
                 };
                 let signed = self.sign(to, Amount(rng.gen_range(1..=1000)), seq);
                 let goal = Goal::Complete { signed, register: false };
-                let driver = self.probe_driver(goal, PATIENCE_MS, now);
-                vec![Running { driver, first_only: None }]
+                alone(self.probe_driver(goal, PATIENCE_MS, now))
             }
+            refused => {
+                let Some(signed) = self.refused_transfer(refused, rng, accounts, seq) else {
+                    return self.start_query(now, step);
+                };
+                let goal = Goal::Complete { signed, register: false };
+                alone(self.probe_driver(goal, PROBE_PATIENCE_MS, now))
+            }
+        };
+        self.start(drivers, Some(probe), now, step);
+    }
+
+    /// Two drivers race for one seq, each first heard by a different half of the section.
+    fn equivocation(
+        &self,
+        rng: &mut ChaCha8Rng,
+        accounts: &[AccountId],
+        seq: Seq,
+        now: u64,
+    ) -> Vec<Running> {
+        let elders: Vec<ElderIndex> =
+            self.network.sections[self.section].elders.iter().map(|e| e.index).collect();
+        let half = elders.len() / 2;
+        [elders[..half].to_vec(), elders[half..].to_vec()]
+            .into_iter()
+            .map(|only| {
+                let signed = self.random_transfer(rng, accounts, seq);
+                let goal = Goal::Complete { signed, register: true };
+                let driver = self.probe_driver(goal, RACE_PATIENCE_MS, now);
+                Running { driver, first_only: Some(only) }
+            })
+            .collect()
+    }
+
+    /// Lost-track probe, first half: a transfer goes to every elder and is forgotten at once
+    /// (sent with an operation number no reply will match); the send that follows on wake
+    /// signs another at the same seq and must recover through the conflict.
+    fn lose_track(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        accounts: &[AccountId],
+        seq: Seq,
+        now: u64,
+        step: &mut Step,
+    ) {
+        let forgotten = self.random_transfer(rng, accounts, seq);
+        for elder in &self.network.sections[self.section].elders {
+            let request = ClientRequest::Validate { transfer: forgotten.clone(), deps: vec![] };
+            step.requests.push((self.section, elder.index, self.op + OP_STRIDE - 1, request));
+        }
+        step.events.push(ClientEvent::ProbeStarted(Probe::LostTrack));
+        self.state = State::Forgetting;
+        step.wake_at = Some(now + RESEND_MS);
+    }
+
+    /// The transfer a probe that every honest elder must refuse sends, if it can make one.
+    fn refused_transfer(
+        &mut self,
+        probe: Probe,
+        rng: &mut ChaCha8Rng,
+        accounts: &[AccountId],
+        seq: Seq,
+    ) -> Option<SignedTransfer> {
+        let to = random_other(self.account, rng, accounts);
+        Some(match probe {
             Probe::SeqAhead => {
                 let ahead = Seq(seq.0 + rng.gen_range(1..5));
                 let signed = match self.signed_ahead.get(&ahead) {
@@ -622,32 +645,23 @@ impl SimClient {
                     None => self.random_transfer(rng, accounts, ahead),
                 };
                 self.signed_ahead.insert(ahead, signed.clone());
-                vec![refused(self, signed)]
+                signed
             }
             Probe::StaleSeq if seq > Seq::FIRST => {
-                vec![refused(self, self.random_transfer(rng, accounts, Seq(seq.0 - 1)))]
+                self.random_transfer(rng, accounts, Seq(seq.0 - 1))
             }
-            Probe::StaleSeq => return self.start_query(now, step),
-            Probe::Overspend => {
-                let to = random_other(self.account, rng, accounts);
-                vec![refused(self, self.sign(to, self.network.map.supply, seq))]
-            }
-            Probe::ZeroAmount => {
-                let to = random_other(self.account, rng, accounts);
-                vec![refused(self, self.sign_unchecked(to, Amount::ZERO, seq))]
-            }
-            Probe::SelfTransfer => {
-                vec![refused(self, self.sign_unchecked(self.account, Amount(1), seq))]
-            }
+            Probe::Overspend => self.sign(to, self.network.map.supply, seq),
+            Probe::ZeroAmount => self.sign_unchecked(to, Amount::ZERO, seq),
+            Probe::SelfTransfer => self.sign_unchecked(self.account, Amount(1), seq),
             Probe::BadSignature => {
                 let mut signed = self.random_transfer(rng, accounts, seq);
                 let mut bytes = signed.signature.to_bytes();
                 bytes[0] ^= 1;
                 signed.signature = ed25519_dalek::Signature::from_bytes(&bytes);
-                vec![refused(self, signed)]
+                signed
             }
-        };
-        self.start(drivers, Some(probe), now, step);
+            _ => return None,
+        })
     }
 
     fn random_transfer(

@@ -21,12 +21,12 @@ use rand_chacha::ChaCha8Rng;
 use shared::codec;
 use shared::crypto;
 use shared::driver::account_id;
-use shared::genesis::{account_key_in, deal_sections};
+use shared::genesis::{account_key_in, deal_network, offline_elder, Shape};
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
-use shared::network::{faults_max, ElderInfo, Network, NetworkMap};
+use shared::network::{faults_max, Network};
 use shared::rejection::Rejection;
-use shared::types::{AccountId, Amount, DebitProof, Digest, ElderIndex, Prefix, Slot, TransferId};
+use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Prefix, Slot, TransferId};
 
 pub use client::Probe;
 use client::{ClientEvent, SimClient, Step};
@@ -119,20 +119,12 @@ impl World {
         let prefixes = Prefix::all_of_len(config.prefix_len);
         let n = config.elders;
         let f = faults_max(n);
-        let (sections, key_sets) =
-            deal_sections(&mut rng, &prefixes, n, |prefix, index| ElderInfo {
-                index,
-                address: format!("sim://{prefix}/{index}"),
-                cert_fingerprint: Digest([index.0 as u8; 32]),
-            });
-        let faucet = account_key_in(&mut rng, prefixes[0]);
-        let map = NetworkMap {
-            supply: SUPPLY,
-            faucet: account_id(&faucet),
-            sections,
-            certificate_authority: vec![1],
-        };
-        let network = Arc::new(Network::new(map).expect("simulated map is valid"));
+        let shape =
+            Shape { prefixes: prefixes.clone(), elders: n, supply: SUPPLY, authority: vec![1] };
+        let dealt =
+            deal_network(&mut rng, shape, offline_elder, |rng| account_key_in(rng, prefixes[0]))
+                .expect("simulated map is valid");
+        let (network, key_sets, faucet) = (Arc::new(dealt.network), dealt.key_sets, dealt.faucet);
         let mut elders = Vec::new();
         for (k, (prefix, keys)) in prefixes.iter().zip(&key_sets).enumerate() {
             let mut byzantine: Vec<usize> = (0..n).collect();

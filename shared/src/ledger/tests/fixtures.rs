@@ -13,10 +13,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::crypto;
 use crate::driver::{account_id, Progress, ShareCollector};
-use crate::genesis::{account_key_in, deal_sections};
+use crate::genesis::{account_key_in, deal_network, offline_elder, Shape};
 use crate::ledger::{ElderId, Ledger, Output};
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
-use crate::network::{ElderInfo, Network, NetworkMap};
+use crate::network::Network;
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
@@ -52,21 +52,17 @@ impl Fixture {
     /// The network for `seed` with `supply` in the faucet.
     pub(crate) fn with_supply(seed: u64, supply: u64) -> Fixture {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (sections, key_sets) =
-            deal_sections(&mut rng, &PREFIXES, ELDERS as usize, |_, index| ElderInfo {
-                index,
-                address: format!("127.0.0.1:{}", 1000 + index.0),
-                cert_fingerprint: Digest([index.0 as u8; 32]),
-            });
-        let faucet = account_key_in(&mut rng, PREFIXES[HOME]);
-        let map = NetworkMap {
+        let shape = Shape {
+            prefixes: PREFIXES.to_vec(),
+            elders: ELDERS as usize,
             supply: Amount(supply),
-            faucet: account_id(&faucet),
-            sections,
-            certificate_authority: vec![1],
+            authority: vec![1],
         };
-        let network = Arc::new(Network::new(map).expect("the fixture map is valid"));
-        Fixture { rng: RefCell::new(rng), network, key_sets, faucet }
+        let dealt =
+            deal_network(&mut rng, shape, offline_elder, |rng| account_key_in(rng, PREFIXES[HOME]))
+                .expect("the fixture map is valid");
+        let network = Arc::new(dealt.network);
+        Fixture { rng: RefCell::new(rng), network, key_sets: dealt.key_sets, faucet: dealt.faucet }
     }
 
     /// The network's genesis hash.

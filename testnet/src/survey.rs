@@ -7,7 +7,7 @@ use client::Client;
 use shared::messages::{ClientReply, ClientRequest, ElderStatus};
 use shared::types::{ElderIndex, Prefix};
 
-/// How often a waiting probe asks again.
+/// How often a waiting survey asks again.
 const POLL_MS: u64 = 100;
 
 /// The status of elder `index` of section `section`, if it answers.

@@ -1,0 +1,9 @@
+//! The client's own bounds and timings, with the unit last; the protocol's are in
+//! `shared::limits`, a driver's waits in `shared::driver::Timing`.
+
+// Queries.
+
+/// Pause between checks whether a credit has landed.
+pub const CREDIT_POLL_MS: u64 = 200;
+/// Pages of history a client reads for one account at most.
+pub const HISTORY_PAGES_MAX: usize = 10_000;
