@@ -6,8 +6,8 @@
 //! - [`messages`]: the wire messages, one enum per direction.
 //! - [`codec`]: the only place that calls bincode, with its byte limit.
 //! - [`crypto`]: domain-separated hashing, account signatures, BLS shares.
-//! - [`ledger`]: the elder's state machine, its `handle_*` inputs and persisted records.
-//! - [`genesis`]: a trusted dealer's key sets and sections.
+//! - [`ledger`]: the elder's state machine: one batch entry point, a `Ready` out, records.
+//! - [`genesis`]: a trusted dealer: key sets, sections, whole networks.
 //! - [`driver`]: the client's side as sans-IO drivers: send a transfer to its end, query a
 //!   section, collect shares, agree on answers; the wallet's state and rules.
 //! - [`rejection`]: the one enum of expected rejections.

@@ -140,29 +140,7 @@ impl World {
                 elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
             }
         }
-        let client_keys: Vec<SigningKey> = (0..config.clients)
-            .map(|c| account_key_in(&mut rng, prefixes[c % prefixes.len()]))
-            .collect();
-        let mut accounts: Vec<AccountId> = client_keys.iter().map(account_id).collect();
-        let mut clients = vec![SimClient::new(
-            faucet.clone(),
-            network.clone(),
-            config.transfers_per_client,
-            accounts.clone(),
-        )];
-        clients.extend(
-            client_keys.into_iter().map(|key| {
-                SimClient::new(key, network.clone(), config.transfers_per_client, vec![])
-            }),
-        );
-        // Relays start with nothing and spend all that reaches them, as soon as f + 1 elders
-        // agree it has: the pattern where lagging elders refuse for funds at first.
-        for r in 0..config.relays {
-            let key = account_key_in(&mut rng, prefixes[(r + 1) % prefixes.len()]);
-            accounts.push(account_id(&key));
-            clients.push(SimClient::relay(key, network.clone(), config.transfers_per_client / 4));
-        }
-        accounts.insert(0, account_id(&faucet));
+        let (clients, accounts) = clients(&mut rng, &network, &config, faucet);
         let mut world = World {
             rng,
             now: 0,
@@ -553,6 +531,35 @@ impl World {
         };
         *counter += 1;
     }
+}
+
+/// The faucet's client, which funds the others first, the ordinary clients and the relays,
+/// and every client's account (the faucet's first).
+fn clients(
+    rng: &mut ChaCha8Rng,
+    network: &Arc<Network>,
+    config: &SimConfig,
+    faucet: SigningKey,
+) -> (Vec<SimClient>, Vec<AccountId>) {
+    let prefixes = Prefix::all_of_len(config.prefix_len);
+    let transfers = config.transfers_per_client;
+    let keys: Vec<SigningKey> =
+        (0..config.clients).map(|c| account_key_in(rng, prefixes[c % prefixes.len()])).collect();
+    let mut accounts: Vec<AccountId> = keys.iter().map(account_id).collect();
+    let faucet_account = account_id(&faucet);
+    let mut clients = vec![SimClient::new(faucet, network.clone(), transfers, accounts.clone())];
+    clients.extend(
+        keys.into_iter().map(|key| SimClient::new(key, network.clone(), transfers, vec![])),
+    );
+    // Relays start with nothing and spend all that reaches them, as soon as f + 1 elders
+    // agree it has: the pattern where lagging elders refuse for funds at first.
+    for r in 0..config.relays {
+        let key = account_key_in(rng, prefixes[(r + 1) % prefixes.len()]);
+        accounts.push(account_id(&key));
+        clients.push(SimClient::relay(key, network.clone(), transfers / 4));
+    }
+    accounts.insert(0, faucet_account);
+    (clients, accounts)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
