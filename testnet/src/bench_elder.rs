@@ -23,6 +23,7 @@ use shared::network::Network;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer};
 
 use crate::elders::{cpu_seconds, free_base_port, resident_bytes, Elders, Signal};
+use crate::limits::RESTART_PATIENCE;
 use crate::{survey, RunError};
 
 /// Where the benchmark looks for free ports.
@@ -31,8 +32,6 @@ const BENCH_PORTS_FROM: u16 = 19_100;
 const FUNDED_PER_FUNDER: usize = 1_000;
 /// What each account is funded with.
 const FUNDING: u64 = 100;
-/// How long the restarted elder may take to answer with everything it applied.
-const RESTART_PATIENCE: Duration = Duration::from_secs(600);
 
 /// What one run measured.
 #[derive(Clone, Debug, Serialize)]

@@ -22,12 +22,11 @@ use shared::types::{AccountId, Amount, Memo, Seq};
 
 use crate::catch_up::CatchUp;
 use crate::elders::{cpu_seconds, is_elder_process, recorded_pid};
+use crate::limits::{IN_FLIGHT_PER_CLIENT, PICK_TRIES};
 use crate::RunError;
 
 /// What each account gets from the faucet.
 const FUNDING: u64 = 1_000_000;
-/// Requests one client connection carries at once, well under its stream limit.
-const IN_FLIGHT_PER_CLIENT: usize = 32;
 
 /// What one load run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -204,9 +203,6 @@ async fn drive_load(
     }
     Ok(latencies)
 }
-
-/// Tries at picking a recipient of the asked kind before taking any other account.
-const PICK_TRIES: usize = 64;
 
 /// A recipient other than `from`: in another section with probability `cross`, else in the
 /// sender's own. Accounts are spread over the sections in turn, so either kind is common; a

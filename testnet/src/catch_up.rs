@@ -12,12 +12,8 @@ use serde::Serialize;
 use shared::network::Network;
 
 use crate::elders::{is_elder_process, recorded_pid, send_signal, Elders, Signal};
+use crate::limits::{CATCH_UP_PATIENCE, CATCH_UP_POLL_MS};
 use crate::{survey, RunError};
-
-/// How long the restarted elder may take to catch up before the run fails.
-const CATCH_UP_PATIENCE: Duration = Duration::from_secs(300);
-/// Pause between two status checks.
-const POLL_MS: u64 = 50;
 
 /// What one outage measured.
 #[derive(Clone, Debug, Serialize)]
@@ -72,6 +68,6 @@ pub async fn run(
             let seconds = CATCH_UP_PATIENCE.as_secs();
             return Err(RunError::Failed(format!("elder {name} did not catch up in {seconds} s")));
         }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(CATCH_UP_POLL_MS)).await;
     }
 }

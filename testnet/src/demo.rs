@@ -4,7 +4,7 @@
 //! `true` only if all of them held.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::genesis::{self, Plan};
 use client::wallet::Wallet;
@@ -16,14 +16,13 @@ use shared::rejection::Rejection;
 use shared::types::{Amount, Memo};
 
 use crate::elders::{free_base_port, Elders};
+use crate::limits::DEMO_PATIENCE;
 use crate::{survey, RunError};
 
 /// Money in the demo network.
 const SUPPLY: Amount = Amount(1_000_000_000);
 /// What the faucet gives each demo account.
 const FUNDING: u64 = 1_000;
-/// How long the demo waits for elders or for the sections to settle.
-const PATIENCE: Duration = Duration::from_secs(60);
 /// Where the demo looks for free ports.
 const DEMO_PORTS_FROM: u16 = 17_100;
 
@@ -67,7 +66,7 @@ pub async fn run(elders: usize) -> Result<bool, RunError> {
     );
     let started = Instant::now();
     processes.spawn_all()?;
-    let missing = survey::wait_ready(&client, PATIENCE, |_, _| {}).await;
+    let missing = survey::wait_ready(&client, DEMO_PATIENCE, |_, _| {}).await;
     if !missing.is_empty() {
         return Err(RunError::Failed(format!(
             "elders {} did not answer within 60 s; see elder.log in their directories",
@@ -203,7 +202,7 @@ async fn transfers(
 
 /// Waits for the network to settle and checks that the sections hold the whole supply.
 async fn check_conservation(client: &Client, network: &Network, checks: &mut Checks) {
-    let (settled, views) = survey::wait_settled(client, PATIENCE).await;
+    let (settled, views) = survey::wait_settled(client, DEMO_PATIENCE).await;
     let totals: Vec<String> = views
         .iter()
         .map(|view| view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string()))

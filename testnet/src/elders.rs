@@ -9,11 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::genesis::{ElderFiles, Genesis};
-
-/// How long stopping elders may take before they are killed.
-const STOP_PATIENCE: Duration = Duration::from_secs(10);
-/// Pause between checks whether an elder has exited.
-const EXIT_POLL_MS: u64 = 20;
+use crate::limits::{EXIT_POLL_MS, STOP_PATIENCE};
 
 /// Why elders cannot be started or stopped.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 //! - [`demo`]: the one-command tour.
 //! - [`bench_elder`]: one elder's throughput, measured the way FastPay measures one authority.
 //! - [`bench_net`]: end-to-end load against a running network.
+//! - [`limits`]: the tools' waits and bounds.
 //! - [`catch_up`]: one elder taken down under that load, and how fast it catches up.
 
 pub mod bench_elder;
@@ -15,6 +16,7 @@ pub mod catch_up;
 pub mod demo;
 pub mod elders;
 pub mod genesis;
+pub mod limits;
 pub mod survey;
 
 /// Why the demo or a benchmark could not run (a failed check is reported, not an error).

@@ -12,12 +12,11 @@ use shared::messages::ElderStatus;
 use shared::types::{AccountId, Amount, Memo};
 use testnet::elders::{self, Elders};
 use testnet::genesis::{self, ElderFiles, Genesis, Plan};
+use testnet::limits::READY_PATIENCE;
 use testnet::survey;
 
 /// Money in a new network, in the smallest unit.
 const SUPPLY: u64 = 1_000_000_000_000;
-/// How long `up` waits for every elder to answer.
-const READY_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A local section bank network: sections of elder processes on this machine, their keys and
 /// the network map in one directory.

@@ -3,12 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::limits::SURVEY_POLL_MS;
 use client::Client;
 use shared::messages::{ClientReply, ClientRequest, ElderStatus};
 use shared::types::{ElderIndex, Prefix};
-
-/// How often a waiting survey asks again.
-const POLL_MS: u64 = 100;
 
 /// The status of elder `index` of section `section`, if it answers.
 pub async fn status(client: &Client, section: usize, index: u32) -> Option<ElderStatus> {
@@ -45,7 +43,7 @@ pub async fn wait_ready(
         if ready == total || Instant::now() >= deadline {
             return missing(client, &all);
         }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(SURVEY_POLL_MS)).await;
     }
 }
 
@@ -125,11 +123,11 @@ pub async fn wait_settled(client: &Client, patience: Duration) -> (bool, Vec<Sec
         if settled || Instant::now() >= deadline {
             return (settled, views);
         }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(SURVEY_POLL_MS)).await;
     }
 }
 
-/// Polls `condition` every `POLL_MS` until it holds (true) or `patience` runs out (false).
+/// Polls `condition` every `SURVEY_POLL_MS` until it holds (true) or `patience` runs out (false).
 pub async fn wait_until<F, Fut>(patience: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -140,7 +138,7 @@ where
         if condition().await {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(SURVEY_POLL_MS)).await;
     }
     false
 }
