@@ -290,7 +290,7 @@ impl Ledger {
                         record: position as u64,
                         problem,
                     })?;
-                    // Outbox entries come back due at once: delivery resumes on the first tick.
+                    // Outbox entries come back due at once: delivery resumes in the first batch.
                     ledger.apply(proof, id, 0);
                 }
                 Record::Acked { transfer, elder } => {
@@ -461,7 +461,7 @@ impl Ledger {
 
     /// The timer work due at `now_ms`, outside a batch (unit tests).
     #[cfg(test)]
-    pub(crate) fn handle_tick(&mut self, now_ms: u64) -> Output {
+    pub(crate) fn handle_timeout(&mut self, now_ms: u64) -> Output {
         let mut output = Output::default();
         self.timeout_work(now_ms, &mut output);
         output

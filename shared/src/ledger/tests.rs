@@ -510,7 +510,7 @@ fn credit_from_own_section_or_for_another_section_is_ignored() {
 }
 
 #[test]
-fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
+fn outbox_credits_are_sent_again_only_when_due_with_capped_backoff() {
     let fx = Fixture::new(44);
     let mut elder = fx.ledger(HOME, 0);
     let proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(AWAY), 40, 1));
@@ -527,9 +527,9 @@ fn tick_sends_outbox_credits_again_only_when_due_with_capped_backoff() {
         [200, 400, 800, 1_600, 3_200, 6_400, OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MAX]
     {
         assert_eq!(elder.outbox_due.first().map(|(at, _)| *at), Some(due), "indexed by due");
-        let early = elder.handle_tick(due - 1);
+        let early = elder.handle_timeout(due - 1);
         assert!(credits_sent(&early).is_empty(), "credit sent before {due}");
-        let on_time = elder.handle_tick(due);
+        let on_time = elder.handle_timeout(due);
         assert_eq!(credits_sent(&on_time), credit_targets(&fx, AWAY, id, &[2]), "at {due}");
         due += delay;
     }
@@ -766,7 +766,7 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
     let mut expected = credit_targets(&fx, AWAY, to_bob, &[0]);
     expected.extend(credit_targets(&fx, AWAY, to_carol, &[]));
     expected.extend(credit_targets(&fx, AWAY, from_dave, &[]));
-    let mut sent = credits_sent(&rebuilt.handle_tick(0));
+    let mut sent = credits_sent(&rebuilt.handle_timeout(0));
     sent.sort();
     expected.sort();
     assert_eq!(sent, expected);
@@ -875,9 +875,10 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
     let mut lagging = fx.ledger(HOME, 3);
     assert_ne!(lagging.state_digest(), peer.state_digest());
 
-    // One sync request from a tick; a full page is followed by the next request at once.
-    let tick = lagging.handle_tick(0);
-    let mut request = tick.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    // One sync request when the timer runs; a full page is followed by the next request at once.
+    let timeout = lagging.handle_timeout(0);
+    let mut request =
+        timeout.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
     let (mut page_sizes, mut records) = (Vec::new(), Vec::new());
     while let Some(asked) = request.take() {
         let reply = peer.handle_peer(lagging.me(), asked, 0);
@@ -893,9 +894,9 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
     assert_eq!(lagging.state_digest(), peer.state_digest());
     assert_eq!(lagging.log().collect::<Vec<_>>(), peer.log().collect::<Vec<_>>());
     assert_eq!(lagging.outbox().collect::<Vec<_>>(), peer.outbox().collect::<Vec<_>>());
-    assert!(credits_sent(&lagging.handle_tick(OUTBOX_RETRY_DELAY_MS_MAX - 1)).is_empty());
+    assert!(credits_sent(&lagging.handle_timeout(OUTBOX_RETRY_DELAY_MS_MAX - 1)).is_empty());
     let away = crypto::transfer_id(&peer.outbox().next().expect("one credit away").signed);
-    let due = lagging.handle_tick(OUTBOX_RETRY_DELAY_MS_MAX);
+    let due = lagging.handle_timeout(OUTBOX_RETRY_DELAY_MS_MAX);
     assert_eq!(credits_sent(&due), credit_targets(&fx, AWAY, away, &[]), "delivered when due");
 
     // The position is durable: after a restart the elder asks from where it stopped.
@@ -904,8 +905,8 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
     let me = lagging.me();
     let mut restarted =
         Ledger::rebuild(fx.network.clone(), me, fx.key_share(HOME, 3), records).expect("rebuild");
-    let tick = restarted.handle_tick(0);
-    let asked = tick.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
+    let timeout = restarted.handle_timeout(0);
+    let asked = timeout.sync_messages.into_iter().find(|(to, _)| *to == peer.me()).map(|m| m.1);
     assert_eq!(asked, Some(PeerMessage::SyncRequest { position: synced }));
 }
 

@@ -10,7 +10,7 @@ use testnet::genesis::{self, Plan};
 
 /// Runs `elder --config path` and returns its exit code and stderr.
 fn run_elder(config: &Path) -> (Option<i32>, String) {
-    let output = Command::new(testnet::elders::elder_binary().expect("the elder binary is built"))
+    let output = Command::new(env!("CARGO_BIN_EXE_elder"))
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "error")
