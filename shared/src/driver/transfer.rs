@@ -88,6 +88,7 @@ enum Phase {
     },
     Registering {
         proof: Box<DebitProof>,
+        id: TransferId,
         asking: Asking,
         registered: BTreeSet<ElderIndex>,
     },
@@ -264,6 +265,9 @@ impl TransferDriver {
             loop_deadline_ms.unwrap_or_else(|| now_ms.saturating_add(self.timing.patience_ms));
         match purpose {
             Purpose::Resume(pending) if report.next_seq <= pending.transfer.seq => {
+                // Saved again before it is sent again: the shell may hold it in memory only
+                // (an earlier save failed), and a transfer must be durable before it leaves.
+                self.change_wallet(|wallet| wallet.set_pending(Some(pending.clone())));
                 self.certify(pending, now_ms)
             }
             Purpose::Resume(signed) | Purpose::Settle(signed)
@@ -394,8 +398,8 @@ impl TransferDriver {
         let request = ClientRequest::Register { proof: proof.clone(), deps: Vec::new() };
         let asking = Asking::new(section, elders, &request, self.next_tag, self.timing, now_ms);
         self.refusals.clear();
-        let registered = BTreeSet::new();
-        self.phase = Phase::Registering { proof: Box::new(proof), asking, registered };
+        let (registered, id) = (BTreeSet::new(), crypto::transfer_id(&proof.signed));
+        self.phase = Phase::Registering { proof: Box::new(proof), id, asking, registered };
     }
 
     fn on_register_answer(
@@ -407,12 +411,13 @@ impl TransferDriver {
     ) {
         let needed = self.home().shares_needed();
         let faults = self.home().faults_max();
-        let Phase::Registering { proof, asking, registered } = &mut self.phase else {
+        let Phase::Registering { proof, id, asking, registered } = &mut self.phase else {
             return;
         };
         match reply {
             Err(_) => asking.again(elder, request, now_ms),
-            Ok(ClientReply::Registered { .. }) => {
+            // Only an acknowledgement of this very proof counts towards n − f.
+            Ok(ClientReply::Registered { transfer }) if transfer == *id => {
                 registered.insert(elder);
                 if registered.len() >= needed {
                     let proof = (**proof).clone();
@@ -744,6 +749,21 @@ mod tests {
         assert_eq!(outcome, Ok(Receipt::of(proof)));
         assert!(polls.iter().all(|poll| poll.validates == 0), "nothing is signed again");
         assert_eq!((driver.wallet().next_seq(), driver.wallet().pending()), (Seq(2), None));
+    }
+
+    #[test]
+    fn a_transfer_resumed_from_memory_is_saved_again_before_it_is_sent_again() {
+        let fx = Fixture::new(95);
+        let mut elders = fx.elders(HOME);
+        let to = fx.account_in(HOME);
+        let pending = fx.signed(&fx.faucet, to, 4, 1);
+        let mut wallet = WalletState::default();
+        wallet.set_pending(Some(pending.clone()));
+        let mut driver = send(&fx, &fx.faucet, wallet, to, 4);
+        let (outcome, polls) = run(&mut driver, &mut elders, |_, _| {});
+        assert_eq!(outcome.expect("resumed").proof.signed, pending);
+        let first = polls.iter().position(|poll| poll.validates > 0).expect("validated");
+        assert!(polls[first].wallet_changed, "saved in the step that sends it");
     }
 
     #[test]
