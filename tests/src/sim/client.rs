@@ -151,6 +151,8 @@ pub struct SimClient {
     relay: bool,
     /// A relay's balance at its next seq, as `f + 1` elders last agreed.
     spendable: Option<Amount>,
+    /// The earliest wake scheduled for the current operation's drivers, if any.
+    wake_pending: Option<u64>,
 }
 
 impl SimClient {
@@ -179,6 +181,7 @@ impl SimClient {
             signed_ahead: BTreeMap::new(),
             relay: false,
             spendable: None,
+            wake_pending: None,
         }
     }
 
@@ -238,6 +241,9 @@ impl SimClient {
         let mut step = Step::default();
         if op != self.op {
             return step;
+        }
+        if self.wake_pending.is_some_and(|pending| pending <= now) {
+            self.wake_pending = None;
         }
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Idle if self.stuck => {}
@@ -328,7 +334,12 @@ impl SimClient {
         let wake = drivers.iter().filter_map(|running| running.driver.poll_timeout()).min();
         match wake {
             Some(at) => {
-                step.wake_at = Some(at.max(now));
+                // One wake pending per operation is enough: a later one is set when it fires.
+                let at = at.max(now);
+                if self.wake_pending.is_none_or(|pending| at < pending || pending < now) {
+                    self.wake_pending = Some(at);
+                    step.wake_at = Some(at);
+                }
                 self.state = State::Running { drivers, probe };
             }
             None => self.finish(drivers, probe, now, step),
@@ -368,6 +379,7 @@ impl SimClient {
         }
         self.state = State::Idle;
         self.op += OP_STRIDE;
+        self.wake_pending = None;
         let pause = if self.funded { think_time(now) } else { RESEND_MS };
         step.wake_at = Some(now + pause);
     }
@@ -384,6 +396,7 @@ impl SimClient {
         self.wallet.finish(proof.clone());
         self.count(&proof);
         self.op += OP_STRIDE;
+        self.wake_pending = None;
         let driver = Driver::Query(Box::new(query));
         self.start(vec![Running { driver, first_only: None }], None, now, step);
     }
