@@ -466,6 +466,15 @@ fn sibling_binary(name: &str) -> String {
 /// One elder's line in `status`: its files, its answer (if up) and its store size.
 type StatusRow<'a> = (&'a ElderFiles, &'a Option<ElderStatus>, u64);
 
+/// What `status` found: every elder, each section's agreement, and the supply check.
+struct StatusReport<'a> {
+    rows: Vec<StatusRow<'a>>,
+    views: &'a [survey::SectionView],
+    agreeing: Vec<bool>,
+    supply: Amount,
+    total: Option<u128>,
+}
+
 /// `testnet status`: every elder's answer, each section's agreement, conservation of supply.
 async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     let genesis = open(dir)?;
@@ -484,98 +493,96 @@ async fn status(dir: &Path, json: bool) -> anyhow::Result<bool> {
     }
     let agreeing: Vec<bool> =
         views.iter().map(|view| view.answering_agree() && view.agreed().is_some()).collect();
+    let healthy = agreeing.iter().all(|agree| *agree) && total.is_some();
+    let report = StatusReport { rows, views: &views, agreeing, supply, total };
     if json {
-        print_status_json(&rows, &views, &agreeing, supply, total);
+        report.print_json();
     } else {
-        print_status_table(&rows, &views, &agreeing, supply, total);
+        report.print_table();
     }
-    Ok(agreeing.iter().all(|agree| *agree) && total.is_some())
+    Ok(healthy)
 }
 
-fn print_status_json(
-    rows: &[StatusRow<'_>],
-    views: &[survey::SectionView],
-    agreeing: &[bool],
-    supply: Amount,
-    total: Option<u128>,
-) {
-    let elders: Vec<_> = rows
-        .iter()
-        .map(|(elder, status, bytes)| {
-            serde_json::json!({
-                "section": elder.prefix.to_string(),
-                "index": elder.index.0,
-                "address": elder.address,
-                "up": status.is_some(),
-                "store_bytes": bytes,
-                "applied": status.as_ref().map(|s| s.applied),
-                "outbox": status.as_ref().map(|s| s.outbox),
-                "state_digest": status.as_ref().map(|s| s.state_digest.to_string()),
+impl StatusReport<'_> {
+    fn print_json(&self) {
+        let StatusReport { rows, views, agreeing, supply, total } = self;
+        let elders: Vec<_> = rows
+            .iter()
+            .map(|(elder, status, bytes)| {
+                serde_json::json!({
+                    "section": elder.prefix.to_string(),
+                    "index": elder.index.0,
+                    "address": elder.address,
+                    "up": status.is_some(),
+                    "store_bytes": bytes,
+                    "applied": status.as_ref().map(|s| s.applied),
+                    "outbox": status.as_ref().map(|s| s.outbox),
+                    "state_digest": status.as_ref().map(|s| s.state_digest.to_string()),
+                })
             })
-        })
-        .collect();
-    let sections: Vec<_> = views
-        .iter()
-        .zip(agreeing)
-        .map(|(view, agree)| {
-            serde_json::json!({
-                "section": view.prefix.to_string(),
-                "digests_agree": agree,
-                "balance_total": view.agreed().map(|s| s.balance_total),
+            .collect();
+        let sections: Vec<_> = views
+            .iter()
+            .zip(agreeing)
+            .map(|(view, agree)| {
+                serde_json::json!({
+                    "section": view.prefix.to_string(),
+                    "digests_agree": agree,
+                    "balance_total": view.agreed().map(|s| s.balance_total),
+                })
             })
-        })
-        .collect();
-    let report = serde_json::json!({
-        "elders": elders,
-        "sections": sections,
-        "supply": supply.0,
-        "balance_total": total,
-    });
-    println!("{report}");
-}
+            .collect();
+        let report = serde_json::json!({
+            "elders": elders,
+            "sections": sections,
+            "supply": supply.0,
+            "balance_total": total,
+        });
+        println!("{report}");
+    }
 
-fn print_status_table(
-    rows: &[StatusRow<'_>],
-    views: &[survey::SectionView],
-    agreeing: &[bool],
-    supply: Amount,
-    total: Option<u128>,
-) {
-    println!(
-        "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  digest",
-        "section", "elder", "address", "up", "store", "applied", "outbox"
-    );
-    for (elder, status, bytes) in rows {
-        let (up, applied, outbox, digest) = match status {
-            Some(s) => (
-                "up",
-                s.applied.to_string(),
-                s.outbox.to_string(),
-                s.state_digest.to_string()[..12].to_string(),
-            ),
-            None => ("down", "-".into(), "-".into(), "-".into()),
-        };
-        let (section, index) = (elder.prefix.to_string(), elder.index.0);
+    fn print_table(&self) {
+        let StatusReport { rows, views, agreeing, .. } = self;
+        let (supply, total) = (self.supply, self.total);
         println!(
+            "{:<10} {:>5} {:<22} {:<5} {:>10} {:>8} {:>7}  digest",
+            "section", "elder", "address", "up", "store", "applied", "outbox"
+        );
+        for (elder, status, bytes) in rows {
+            let (up, applied, outbox, digest) = match status {
+                Some(s) => (
+                    "up",
+                    s.applied.to_string(),
+                    s.outbox.to_string(),
+                    s.state_digest.to_string()[..12].to_string(),
+                ),
+                None => ("down", "-".into(), "-".into(), "-".into()),
+            };
+            let (section, index) = (elder.prefix.to_string(), elder.index.0);
+            println!(
             "{section:<10} {index:>5} {:<22} {up:<5} {bytes:>10} {applied:>8} {outbox:>7}  {digest}",
             elder.address
         );
-    }
-    println!();
-    for (view, agree) in views.iter().zip(agreeing) {
-        let verdict = if *agree { "agree" } else { "DISAGREE or not enough elders up" };
-        let balance = view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string());
-        println!("section {:<10} digests {verdict}; balances {balance}", view.prefix.to_string());
-    }
-    match total {
-        Some(total) if total == u128::from(supply.0) => {
-            println!("total of all balances {total} = supply {supply}")
         }
-        Some(total) => println!(
-            "total of all balances {total} vs supply {supply}: {} in flight between sections",
-            u128::from(supply.0).saturating_sub(total)
-        ),
-        None => println!("total of all balances unknown: a section has no agreeing quorum"),
+        println!();
+        for (view, agree) in views.iter().zip(agreeing) {
+            let verdict = if *agree { "agree" } else { "DISAGREE or not enough elders up" };
+            let balance = view.agreed().map_or("?".to_string(), |s| s.balance_total.to_string());
+            println!(
+                "section {:<10} digests {verdict}; balances {balance}",
+                view.prefix.to_string()
+            );
+        }
+        match total {
+            Some(total) if total == u128::from(supply.0) => {
+                println!("total of all balances {total} = supply {supply}")
+            }
+            Some(total) => println!(
+                "total of all balances {total} vs supply {supply}: {} in flight between sections",
+                u128::from(supply.0).saturating_sub(total)
+            ),
+            None => println!("total of all balances unknown: a section has no agreeing quorum"),
+        }
     }
 }
 
