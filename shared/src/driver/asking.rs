@@ -4,7 +4,7 @@
 //! in time, or whose connection failed, is asked the same again after the pause.
 
 use crate::limits::{CLIENT_ANSWER_MS_MAX, CLIENT_PATIENCE_MS, CLIENT_RETRY_DELAY_MS};
-use crate::messages::ClientRequest;
+use crate::messages::{ClientReply, ClientRequest};
 use crate::types::ElderIndex;
 
 /// A request for the shell to send to one elder; its answer comes back with the same tag.
@@ -99,17 +99,27 @@ impl Asking {
         now_ms >= self.deadline_ms
     }
 
-    /// The request an answer with `tag` from `elder` answers, if it is the one awaited; the
-    /// elder is then settled until the driver asks it again.
-    pub(crate) fn answered(&mut self, elder: ElderIndex, tag: u64) -> Option<ClientRequest> {
+    /// The request `reply` (with `tag`, from `elder`) answers, if it is the one awaited; the
+    /// elder is then settled until the driver asks it again, and a problem the reply shows is
+    /// kept for the error if the step gives up.
+    pub(crate) fn answered(
+        &mut self,
+        elder: ElderIndex,
+        tag: u64,
+        reply: &Result<ClientReply, String>,
+    ) -> Option<ClientRequest> {
         let slot = self.slots.get_mut(elder.0 as usize)?;
-        match std::mem::replace(slot, Slot::Settled) {
-            Slot::Waiting { tag: awaited, request, .. } if awaited == tag => Some(request),
+        let request = match std::mem::replace(slot, Slot::Settled) {
+            Slot::Waiting { tag: awaited, request, .. } if awaited == tag => request,
             other => {
                 *slot = other;
-                None
+                return None;
             }
+        };
+        if let Some(problem) = problem_of(elder, reply) {
+            self.last_problem = problem;
         }
+        Some(request)
     }
 
     /// Asks `elder` `request` again after the pause.
@@ -158,5 +168,14 @@ impl Asking {
     /// The requests to send now.
     pub(crate) fn take_outgoing(&mut self) -> Vec<Outgoing> {
         std::mem::take(&mut self.outgoing)
+    }
+}
+
+/// The problem an answer shows, for the error if the step gives up.
+fn problem_of(elder: ElderIndex, reply: &Result<ClientReply, String>) -> Option<String> {
+    match reply {
+        Err(problem) => Some(format!("elder {elder}: {problem}")),
+        Ok(ClientReply::Rejected(rejection)) => Some(format!("elder {elder}: {rejection}")),
+        Ok(_) => None,
     }
 }

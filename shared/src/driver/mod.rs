@@ -213,12 +213,3 @@ impl DriverError {
         }
     }
 }
-
-/// The problem an answer shows, for the error if the step gives up.
-fn problem_of(elder: ElderIndex, reply: &Result<ClientReply, String>) -> Option<String> {
-    match reply {
-        Err(problem) => Some(format!("elder {elder}: {problem}")),
-        Ok(ClientReply::Rejected(rejection)) => Some(format!("elder {elder}: {rejection}")),
-        Ok(_) => None,
-    }
-}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::asking::{Asking, Timing};
-use super::{problem_of, AgreedAnswer, Drive, DriverError, Ready, Unsaved};
+use super::{AgreedAnswer, Drive, DriverError, Ready, Unsaved};
 use crate::messages::{ClientReply, ClientRequest};
 use crate::network::{Network, Section};
 use crate::types::ElderIndex;
@@ -51,11 +51,6 @@ impl Query {
         &self.answers
     }
 
-    /// The section asked.
-    pub fn section(&self) -> &Section {
-        &self.section
-    }
-
     /// The first tag free after this query's.
     pub fn next_tag(&self) -> u64 {
         self.asking.next_tag()
@@ -80,12 +75,9 @@ impl Drive for Query {
         if self.done {
             return;
         }
-        let Some(request) = self.asking.answered(elder, tag) else {
+        let Some(request) = self.asking.answered(elder, tag, &reply) else {
             return;
         };
-        if let Some(problem) = problem_of(elder, &reply) {
-            self.asking.last_problem = problem;
-        }
         if let Ok(reply) = reply {
             self.answers.insert(elder, reply.clone());
             if let Some(agreed) = self.agreement.add(elder, reply) {

@@ -17,8 +17,8 @@ use ed25519_dalek::SigningKey;
 use super::asking::{Asking, Timing};
 use super::query::Query;
 use super::{
-    account_id, build_transfer, problem_of, Drive, DriverError, Progress, Ready, Receipt,
-    ShareCollector, Unsaved, WalletState,
+    account_id, build_transfer, Drive, DriverError, Progress, Ready, Receipt, ShareCollector,
+    Unsaved, WalletState,
 };
 use crate::crypto;
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
@@ -234,7 +234,6 @@ impl TransferDriver {
         let request = ClientRequest::Balance { account: self.account };
         let section = self.section_of(&self.account);
         let query = Query::new(&self.network, section, request, self.timing, self.next_tag, at_ms);
-        self.tags_from(query.next_tag());
         self.phase = Phase::Balance { query: Box::new(query), purpose, loop_deadline_ms };
     }
 
@@ -350,7 +349,6 @@ impl TransferDriver {
             }
             Ok(reply) => reply,
         };
-        let signed = collector.signed().clone();
         match collector.add(elder, reply) {
             Progress::Waiting => {}
             // Tried already: wait for the shares that may still come, until the patience ends.
@@ -379,6 +377,7 @@ impl TransferDriver {
                 if self.key.is_some()
                     && refusals.iter().any(|(_, r)| matches!(r, Rejection::StaleSeq { .. })) =>
             {
+                let signed = collector.signed().clone();
                 self.ask_balance(Purpose::Settle(signed), now_ms, None);
             }
             // More than f elders refused for good: no proof can form, ever.
@@ -472,7 +471,6 @@ impl TransferDriver {
             ClientRequest::History { account: self.account, debits_from: seq, credits_after: None };
         let section = self.section_of(&self.account);
         let query = Query::new(&self.network, section, request, self.timing, self.next_tag, now_ms);
-        self.tags_from(query.next_tag());
         let (query, signed) = (Box::new(query), Box::new(signed));
         self.phase = Phase::History { query, signed, report };
     }
@@ -573,12 +571,9 @@ impl Drive for TransferDriver {
                 self.on_query_outcome(now_ms);
             }
             Phase::Certifying { asking, .. } | Phase::Registering { asking, .. } => {
-                let Some(request) = asking.answered(elder, tag) else {
+                let Some(request) = asking.answered(elder, tag, &reply) else {
                     return;
                 };
-                if let Some(problem) = problem_of(elder, &reply) {
-                    asking.last_problem = problem;
-                }
                 if matches!(self.phase, Phase::Certifying { .. }) {
                     self.on_validate_answer(elder, reply, request, now_ms);
                 } else {

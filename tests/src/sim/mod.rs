@@ -141,6 +141,7 @@ impl World {
             }
         }
         let (clients, accounts) = clients(&mut rng, &network, &config, faucet);
+        let runs = vec![Default::default(); elders.len()];
         let mut world = World {
             rng,
             now: 0,
@@ -157,9 +158,8 @@ impl World {
             honest_shares: HashMap::new(),
             partition: None,
             next_partition: 0,
-            runs: Vec::new(),
+            runs,
         };
-        world.runs = vec![Default::default(); world.elders.len()];
         world.next_partition = world.rng.gen_range(PARTITION_GAP_MS);
         for e in 0..world.elders.len() {
             world.schedule_run(e, 0);
