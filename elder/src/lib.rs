@@ -2,6 +2,7 @@
 //! redb. It does nothing clever: bytes in, ledger step, commit, bytes out.
 //!
 //! - [`admission`]: connection slots: handshakes, the elders' own, clients per address.
+//! - [`conduct`]: what leaves the elder; always honest here, a hook for the chaos tooling.
 //! - [`config`]: the TOML config and the files it names, checked before anything starts.
 //! - [`limits`]: every bound and timing of the process, in one place.
 //! - [`store`]: the redb record log and the identity of its directory.
@@ -9,12 +10,15 @@
 //! - [`server`]: the QUIC endpoint, connection and stream handling, limits.
 //! - [`queue`]: the ledger's input queue, one bounded share per source, taken in turn.
 //! - [`peers`]: queues and connections towards the other elders.
+//! - [`process`]: the elder as a process: serve until a signal, panics end it.
 
 pub mod admission;
+pub mod conduct;
 pub mod config;
 pub mod limits;
 pub mod node;
 pub mod peers;
+pub mod process;
 pub mod queue;
 pub mod server;
 pub mod store;
@@ -54,8 +58,9 @@ pub struct Elder {
 }
 
 impl Elder {
-    /// Rebuilds the ledger from the store, binds the endpoint and starts serving.
-    pub fn start(config: Config) -> Result<Elder, StartError> {
+    /// Rebuilds the ledger from the store, binds the endpoint and starts serving; what leaves
+    /// passes through `conduct` ([`conduct::Honest`] for the elder binary).
+    pub fn start<C: conduct::Conduct>(config: Config, conduct: C) -> Result<Elder, StartError> {
         let identity = Identity { genesis: config.network.genesis, elder: config.me };
         let store = Store::open(&config.data_dir, identity)?;
         let records = store.records()?;
@@ -87,7 +92,7 @@ impl Elder {
             .name("ledger".to_string())
             .spawn({
                 let inputs = inputs.clone();
-                move || node::run(ledger, store, inputs, peers)
+                move || node::run(ledger, store, inputs, peers, conduct)
             })
             .expect("spawn the ledger thread");
         tokio::spawn(server::serve(

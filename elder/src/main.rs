@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use elder::conduct::Honest;
 use elder::config::Config;
+use elder::process;
 use elder::store::{Identity, Store};
-use elder::Elder;
 
 /// One elder of a section bank network: validates transfers, signs shares, applies proofs,
 /// routes credits and syncs with its section. Logs go to stderr; set RUST_LOG (e.g. info).
@@ -23,12 +24,9 @@ struct Args {
     new_store: bool,
 }
 
-/// Exit status of an elder whose thread panicked.
-const PANIC_EXIT_CODE: i32 = 101;
-
 fn main() -> anyhow::Result<()> {
     transport::logging::init("info");
-    exit_on_panic();
+    process::exit_on_panic();
     let args = Args::parse();
     let config =
         Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
@@ -36,34 +34,5 @@ fn main() -> anyhow::Result<()> {
         let identity = Identity { genesis: config.network.genesis, elder: config.me };
         Store::create(&config.data_dir, identity)?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let elder = Elder::start(config)?;
-        wait_for_signal().await?;
-        tracing::info!("stopping");
-        elder.stop().await;
-        anyhow::Ok(())
-    })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-/// A panic on any thread is a crash: the elder must not keep its endpoint open with a dead
-/// ledger or commit thread inside, so the process ends at once with a non-zero status (what
-/// it acknowledged is durable; a restart replays it).
-fn exit_on_panic() {
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        tracing::error!(%info, "a thread panicked; exiting");
-        std::process::exit(PANIC_EXIT_CODE);
-    }));
+    process::serve(config, Honest)
 }

@@ -11,9 +11,13 @@
 //! checks.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shared::ledger::{CryptoWork, Ledger, Precomputed, Record, Unpersisted};
+use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record, Unpersisted};
+use shared::messages::PeerMessage;
+
+use crate::conduct::Conduct;
 
 use crate::limits::{GROUP_COMMIT_MAX, PARALLEL_ITEMS_MIN, WORKERS_MAX};
 use crate::peers::Peers;
@@ -21,49 +25,77 @@ use crate::queue::{Inputs, ReplyTo};
 use crate::store::Store;
 
 /// One handled batch on its way to the store: its records, then what they release.
-struct Commit {
+struct Commit<N> {
     records: Vec<Record>,
-    unpersisted: Unpersisted<ReplyTo>,
+    unpersisted: Unpersisted<(N, ReplyTo)>,
 }
 
+/// The conduct, shared by the thread that handles batches (sync messages) and the one that
+/// commits them (replies and the other messages).
+type Shared<C> = Arc<Mutex<C>>;
+
 /// Runs the ledger until the queue is stopped and drained, and returns once everything
-/// handled is committed.
-pub fn run(ledger: Ledger, store: Store, inputs: Inputs, peers: Peers) {
+/// handled is committed; what leaves passes through `conduct`.
+pub fn run<C: Conduct>(ledger: Ledger, store: Store, inputs: Inputs, peers: Peers, conduct: C) {
+    let conduct = Arc::new(Mutex::new(conduct));
     // One batch waits while another is written: the ledger runs at most two batches ahead.
     let (commits, to_commit) = mpsc::sync_channel(1);
     let committer = std::thread::Builder::new()
         .name("commit".to_string())
         .spawn({
-            let peers = peers.clone();
-            move || commit(store, to_commit, peers)
+            let (peers, conduct) = (peers.clone(), conduct.clone());
+            move || commit(store, to_commit, peers, conduct)
         })
         .expect("spawn the commit thread");
-    let applied = handle(ledger, inputs, commits, &peers);
+    let applied = handle(ledger, inputs, commits, &peers, &conduct);
     committer.join().expect("committing does not panic");
     tracing::info!(applied, "ledger stopped with everything committed");
 }
 
 /// Commits each batch in order, in one transaction, then sends its replies and messages.
-fn commit(mut store: Store, commits: Receiver<Commit>, peers: Peers) {
+fn commit<C: Conduct>(
+    mut store: Store,
+    commits: Receiver<Commit<C::Note>>,
+    peers: Peers,
+    conduct: Shared<C>,
+) {
     for Commit { records, unpersisted } in commits {
         if let Err(error) = store.append(&records) {
             tracing::error!(%error, "cannot persist; stopping before anything unpersisted leaves");
             std::process::exit(2);
         }
         let released = unpersisted.persisted();
-        for (reply_to, reply) in released.replies {
-            // The client may have gone; its request is still applied and persisted.
-            let _ = reply_to.send(reply);
+        let mut conduct = conduct.lock().expect("a conduct does not panic");
+        for ((note, reply_to), reply) in released.replies {
+            if let Some(reply) = conduct.reply(note, reply) {
+                // The client may have gone; its request is still applied and persisted.
+                let _ = reply_to.send(reply);
+            }
         }
-        for (to, message) in released.messages {
-            peers.send(to, message);
-        }
+        send(&mut *conduct, &peers, released.messages);
+    }
+}
+
+/// Sends peer messages as the conduct has them leave.
+fn send<C: Conduct>(conduct: &mut C, peers: &Peers, messages: Vec<(ElderId, PeerMessage)>) {
+    let mut out = Vec::with_capacity(messages.len());
+    for (to, message) in messages {
+        conduct.message(to, message, &mut out);
+    }
+    for (to, message) in out {
+        peers.send(to, message);
     }
 }
 
 /// Handles batches of inputs, each as soon as it is there or when the ledger's next deadline
 /// comes, and hands each batch's effects to the committer; returns the proofs applied.
-fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>, peers: &Peers) -> usize {
+fn handle<C: Conduct>(
+    mut ledger: Ledger,
+    inputs: Inputs,
+    commits: SyncSender<Commit<C::Note>>,
+    peers: &Peers,
+    conduct: &Shared<C>,
+) -> usize {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
     let started = Instant::now();
     let mut stopping = false;
@@ -71,16 +103,27 @@ fn handle(mut ledger: Ledger, inputs: Inputs, commits: SyncSender<Commit>, peers
         let deadline = started + Duration::from_millis(ledger.poll_timeout());
         let (batch, stop) = inputs.take(GROUP_COMMIT_MAX, deadline);
         stopping = stop;
+        let batch = noted(batch, &*conduct.lock().expect("a conduct does not panic"));
         let now_ms = started.elapsed().as_millis() as u64;
         let precomputed = precompute(&ledger, &CryptoWork::of(&batch), workers);
         let ready = ledger.handle_batch(batch, precomputed, now_ms);
-        for (to, message) in ready.sync_messages {
-            peers.send(to, message);
-        }
+        send(&mut *conduct.lock().expect("a conduct does not panic"), peers, ready.sync_messages);
         let commit = Commit { records: ready.records, unpersisted: ready.unpersisted };
         commits.send(commit).expect("the committer runs until the ledger stops");
     }
     ledger.log().count()
+}
+
+/// A batch with the conduct's note on each client request.
+fn noted<C: Conduct>(batch: Vec<Input<ReplyTo>>, conduct: &C) -> Vec<Input<(C::Note, ReplyTo)>> {
+    let note = |input| match input {
+        Input::Client { request, reply_to } => {
+            let note = conduct.note(&request);
+            Input::Client { request, reply_to: (note, reply_to) }
+        }
+        Input::Peer { from, message } => Input::Peer { from, message },
+    };
+    batch.into_iter().map(note).collect()
 }
 
 /// A batch's crypto done ahead on `workers` cores (see [`Ledger::precompute`]); a small batch

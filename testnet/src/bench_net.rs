@@ -68,12 +68,41 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// The percentiles of `latencies` (sorted here); `None` if there are none.
+pub(crate) fn latency(latencies: &mut [Duration]) -> Option<Latency> {
+    if latencies.is_empty() {
+        return None;
+    }
+    latencies.sort();
+    let percentile = |p: f64| {
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1e3
+    };
+    Some(Latency {
+        p50: percentile(0.5),
+        p90: percentile(0.9),
+        p99: percentile(0.99),
+        max: percentile(1.0),
+    })
+}
+
 /// One account the load drives.
-struct Account {
-    key: SigningKey,
-    id: AccountId,
-    section: usize,
-    next_seq: Seq,
+pub(crate) struct Account {
+    pub(crate) key: SigningKey,
+    pub(crate) id: AccountId,
+    pub(crate) section: usize,
+    pub(crate) next_seq: Seq,
+}
+
+/// `count` new accounts spread over the sections in turn.
+pub(crate) fn new_accounts(network: &Network, count: usize, rng: &mut ChaCha20Rng) -> Vec<Account> {
+    (0..count)
+        .map(|k| {
+            let section = k % network.sections.len();
+            let key = account_key_in(rng, network.sections[section].prefix);
+            Account { id: account_id(&key), key, section, next_seq: Seq::FIRST }
+        })
+        .collect()
 }
 
 /// The shape of a load run.
@@ -100,13 +129,7 @@ pub async fn run(
     let network = Arc::new(transport::map::read(&genesis.map)?);
     let clients = crate::survey::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
-    let mut accounts: Vec<Account> = (0..load.accounts)
-        .map(|k| {
-            let section = k % network.sections.len();
-            let key = account_key_in(&mut rng, network.sections[section].prefix);
-            Account { id: account_id(&key), key, section, next_seq: Seq::FIRST }
-        })
-        .collect();
+    let mut accounts = new_accounts(&network, load.accounts, &mut rng);
     fund(&clients[0], genesis, &accounts, &mut progress).await?;
 
     let pids: Vec<u32> = genesis
@@ -128,12 +151,9 @@ pub async fn run(
         Some(task) => Some(task.await.map_err(|error| RunError::Failed(error.to_string()))??),
         None => None,
     };
-    latencies.sort();
-    let percentile = |p: f64| {
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1e3
-    };
     let transfers = latencies.len();
+    let latency_ms = latency(&mut latencies)
+        .ok_or_else(|| RunError::Failed("no transfer was confirmed".to_string()))?;
     Ok(NetBench {
         sections: network.sections.len(),
         elders: network.sections[0].elder_count(),
@@ -143,12 +163,7 @@ pub async fn run(
         cross_section: load.cross_section,
         seconds,
         transfers_per_second: transfers as f64 / seconds,
-        latency_ms: Latency {
-            p50: percentile(0.5),
-            p90: percentile(0.9),
-            p99: percentile(0.99),
-            max: percentile(1.0),
-        },
+        latency_ms,
         cpu_seconds_per_transfer_per_elder: (cpu_after - cpu_before)
             / transfers as f64
             / pids.len().max(1) as f64,
@@ -207,7 +222,7 @@ async fn drive_load(
 /// A recipient other than `from`: in another section with probability `cross`, else in the
 /// sender's own. Accounts are spread over the sections in turn, so either kind is common; a
 /// tiny load may have none of the asked kind, and then any other account will do.
-fn pick_recipient(
+pub(crate) fn pick_recipient(
     rng: &mut ChaCha20Rng,
     accounts: &[Account],
     from: usize,
@@ -228,7 +243,7 @@ fn pick_recipient(
 
 /// Funds every account from the faucet: the faucet pays a few distributors in turn, and the
 /// distributors pay the accounts in parallel, so funding takes about √accounts round trips.
-async fn fund(
+pub(crate) async fn fund(
     client: &Client,
     genesis: &Genesis,
     accounts: &[Account],

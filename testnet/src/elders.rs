@@ -14,10 +14,10 @@ use crate::limits::{EXIT_POLL_MS, STOP_PATIENCE};
 /// Why elders cannot be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ElderError {
-    /// The `elder` binary is not where it should be.
+    /// A binary is not where it should be.
     #[error(
-        "the elder binary is missing (looked for {0}); build it with \
-         `cargo build --release --bins` and run testnet from the same target directory"
+        "{} is missing; build it with `cargo build --release --bins` and run testnet from \
+         the same target directory", .0.display()
     )]
     MissingBinary(PathBuf),
     /// An elder's port is taken.
@@ -44,9 +44,14 @@ pub enum ElderError {
 /// The `elder` binary next to the running executable (or one directory up, for test binaries
 /// in `target/<profile>/deps`).
 pub fn elder_binary() -> Result<PathBuf, ElderError> {
+    binary_beside("elder")
+}
+
+/// The binary `name` next to the running executable, or one directory up.
+pub fn binary_beside(name: &str) -> Result<PathBuf, ElderError> {
     let exe = std::env::current_exe().unwrap_or_default();
     let dir = exe.parent().unwrap_or(Path::new("."));
-    let candidates = [dir.join("elder"), dir.parent().unwrap_or(dir).join("elder")];
+    let candidates = [dir.join(name), dir.parent().unwrap_or(dir).join(name)];
     candidates
         .iter()
         .find(|path| path.is_file())
@@ -204,6 +209,17 @@ impl Elders {
 
     /// Starts (or restarts) the elder at `position`.
     pub fn spawn(&mut self, position: usize) -> Result<(), ElderError> {
+        let binary = self.binary.clone();
+        self.spawn_with(position, &binary, &[])
+    }
+
+    /// Starts the elder at `position` from `binary` (an elder build) with extra arguments.
+    pub fn spawn_with(
+        &mut self,
+        position: usize,
+        binary: &Path,
+        args: &[String],
+    ) -> Result<(), ElderError> {
         let elder = &self.genesis.elders[position];
         let fail = |problem: String| ElderError::Process { elder: elder_name(elder), problem };
         let log_path = log_file(elder);
@@ -213,8 +229,14 @@ impl Elders {
             .open(&log_path)
             .map_err(|error| fail(format!("{}: {error}", log_path.display())))?;
         let log_too = log.try_clone().map_err(|error| fail(error.to_string()))?;
-        let mut command = Command::new(&self.binary);
-        command.arg("--config").arg(&elder.config).stdin(Stdio::null()).stdout(log_too).stderr(log);
+        let mut command = Command::new(binary);
+        command
+            .arg("--config")
+            .arg(&elder.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log_too)
+            .stderr(log);
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
@@ -244,6 +266,13 @@ impl Elders {
                 let _ = child.wait();
             }
         }
+    }
+
+    /// How the elder at `position` ended, if it was running and has exited on its own.
+    pub fn exited(&mut self, position: usize) -> Option<std::process::ExitStatus> {
+        let status = self.children[position].as_mut()?.try_wait().ok()??;
+        self.children[position] = None;
+        Some(status)
     }
 
     /// Waits up to `patience` for the elder at `position` to exit; returns its exit code, or

@@ -9,13 +9,18 @@
 //! - [`bench_net`]: end-to-end load against a running network.
 //! - [`limits`]: the tools' waits and bounds.
 //! - [`catch_up`]: one elder taken down under that load, and how fast it catches up.
+//! - [`chaos`]: load under injected faults, with a verdict; [`lies`]: the lying elders.
+//! - [`audit`]: the checker over a stopped network's stores.
 
+pub mod audit;
 pub mod bench_elder;
 pub mod bench_net;
 pub mod catch_up;
+pub mod chaos;
 pub mod demo;
 pub mod elders;
 pub mod genesis;
+pub mod lies;
 pub mod limits;
 pub mod survey;
 

@@ -140,6 +140,51 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Chaos: a steady load of real transfers while faults drawn from a seed hit the elders
+    /// (crashes, pauses, a section down, partitions and packet loss on their real traffic,
+    /// lying elders); then every fault is healed, the network must settle, and the checker
+    /// reads every store. Prints a verdict with figures and exits non-zero on any violation.
+    /// Ctrl-C stops early and still heals and checks. Partitions and loss need nftables
+    /// (`apt-get install nftables`) and root.
+    Chaos {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Sections of a new network (when --dir holds none). Default 2.
+        #[arg(long)]
+        sections: Option<usize>,
+        /// Elders per section of a new network. Default 4.
+        #[arg(long)]
+        elders: Option<usize>,
+        /// A scenario shipped in testnet/chaos/ (crash, pause, section-down, partition, loss,
+        /// byzantine, mixed) or the path of a scenario file.
+        #[arg(long, default_value = "mixed")]
+        scenario: String,
+        /// Seconds of faults (a quiet warm-up comes before them and a recovery after).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        seconds: u64,
+        /// The schedule's seed; the same seed gives the same faults (random if left out).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Transfers in flight.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        in_flight: u64,
+        /// Accounts funded and used (at least the transfers in flight).
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+        accounts: u64,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The checker alone, over the stores of a stopped network: every proof verifies, balances
+    /// recompute from the proofs and add up to the supply, sections agree with empty outboxes,
+    /// and every transfer the last chaos run saw confirmed is there exactly once.
+    Audit {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The tour: a fresh network in a temporary directory, accounts in different sections,
     /// transfers within and across sections, balances, proof sizes and conservation of supply.
     Demo {
@@ -178,8 +223,32 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             let genesis = open(&dir.dir)?;
             let stopped = elders::stop_detached(&genesis);
             println!("stopped {stopped} elders of {}", dir.dir.display());
+            if testnet::chaos::firewall::clear_left_over(&genesis) {
+                println!("removed the network faults an interrupted chaos run left");
+            }
             Ok(true)
         }
+        Command::Chaos {
+            dir,
+            sections,
+            elders,
+            scenario,
+            seconds,
+            seed,
+            in_flight,
+            accounts,
+            json,
+        } => {
+            let options = testnet::chaos::Options {
+                scenario: testnet::chaos::scenario::Scenario::find(&scenario)?,
+                seconds: seconds as f64,
+                seed: seed.unwrap_or_else(rand::random),
+                in_flight: in_flight.min(accounts) as usize,
+                accounts: accounts as usize,
+            };
+            chaos(&dir.dir, (sections, elders), &scenario, options, json).await
+        }
+        Command::Audit { dir, json } => audit(&dir.dir, json),
         Command::Status { dir, json } => status(&dir.dir, json).await,
         Command::Faucet { dir, to, amount } => faucet(&dir.dir, to, amount).await,
         Command::Genesis { dir, hosts, sections } => write_genesis(&dir.dir, hosts, sections),
@@ -282,6 +351,159 @@ async fn bench(
         );
     }
     Ok(true)
+}
+
+/// `testnet chaos`: a network in `dir` (made if there is none), the run, the verdict.
+async fn chaos(
+    dir: &Path,
+    (sections, elders): (Option<usize>, Option<usize>),
+    scenario: &str,
+    options: testnet::chaos::Options,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let genesis = if dir.join(genesis::MAP_FILE).exists() {
+        let genesis = open(dir)?;
+        let running = elders::stop_detached(&genesis);
+        if running > 0 {
+            eprintln!(
+                "stopped the {running} running elders of {}: the run starts its own",
+                dir.display()
+            );
+        }
+        genesis
+    } else {
+        let (sections, elders) = (sections.unwrap_or(2), elders.unwrap_or(4));
+        let base = elders::free_base_port(7100, sections * elders)
+            .context("no free block of UDP ports for the elders")?;
+        create(dir, &Plan::local(sections, elders, base, Amount(SUPPLY)))?
+    };
+    let network = transport::map::read(&genesis.map)?;
+    let replay = format!(
+        "testnet chaos --dir {} --sections {} --elders {} --scenario {scenario} --seconds {} \
+         --seed {} --in-flight {} --accounts {}",
+        dir.display(),
+        network.sections.len(),
+        network.sections[0].elder_count(),
+        options.seconds,
+        options.seed,
+        options.in_flight,
+        options.accounts
+    );
+    eprintln!(
+        "chaos: {} for {} s, seed {}; replay with:\n  {replay}",
+        options.scenario.description, options.seconds, options.seed
+    );
+    let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping the load, healing every fault, then checking");
+            let _ = interrupt.send(true);
+        }
+    });
+    let bar =
+        if json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut verdict = testnet::chaos::run(&genesis, &options, interrupted, |p| {
+        bar.set_message(format!(
+            "{:<9} {:>6.1} s  {} confirmed  {} faults",
+            p.phase, p.elapsed, p.confirmed, p.faults
+        ))
+    })
+    .await?;
+    bar.finish_and_clear();
+    verdict.replay = replay;
+    let text = serde_json::to_string_pretty(&verdict)?;
+    let out = dir.join(testnet::chaos::VERDICT_FILE);
+    std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    if json {
+        println!("{text}");
+    } else {
+        print_verdict(&verdict, &out);
+    }
+    Ok(verdict.violations.is_empty())
+}
+
+fn print_verdict(verdict: &testnet::chaos::Verdict, out: &Path) {
+    let faults: Vec<String> =
+        verdict.faults.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    let dropped: Vec<String> =
+        verdict.packets_dropped.iter().map(|(kind, n)| format!("{n} by {kind}")).collect();
+    println!(
+        "{} on {} × {} elders, seed {}, {:.0} s{}",
+        verdict.scenario,
+        verdict.sections,
+        verdict.elders,
+        verdict.seed,
+        verdict.seconds,
+        if verdict.interrupted { " (interrupted)" } else { "" }
+    );
+    println!(
+        "  confirmed {} transfers, refused {}, retried {} attempts",
+        verdict.confirmed, verdict.refused, verdict.retries
+    );
+    println!(
+        "  faults: {}",
+        if faults.is_empty() { "none".to_string() } else { faults.join(", ") }
+    );
+    if !dropped.is_empty() {
+        println!(
+            "  packets dropped: {} (firewall update {:.1} ms)",
+            dropped.join(", "),
+            verdict.firewall_update_ms
+        );
+    }
+    println!(
+        "  rate: {:.0}/s before, {:.0}/s during faults; back to half in {}",
+        verdict.rate_before,
+        verdict.rate_during,
+        verdict.recovery_seconds.map_or("never".to_string(), |s| format!("{s:.1} s"))
+    );
+    let phase = |latency: &Option<testnet::bench_net::Latency>| {
+        latency
+            .as_ref()
+            .map_or("-".to_string(), |l| format!("p50 {:.0} ms, p99 {:.0} ms", l.p50, l.p99))
+    };
+    let latency = &verdict.latency_ms;
+    println!("  latency before: {}", phase(&latency.before));
+    println!("  latency during: {}", phase(&latency.during));
+    println!("  latency after:  {}", phase(&latency.after));
+    println!(
+        "  settled in {}; {} proofs checked",
+        verdict.settle_seconds.map_or("-".to_string(), |s| format!("{s:.1} s")),
+        verdict.proofs_checked
+    );
+    println!("violations: {}", verdict.violations.len());
+    for violation in &verdict.violations {
+        println!("  {violation}");
+    }
+    println!("verdict: {}\nreplay:  {}", out.display(), verdict.replay);
+}
+
+/// `testnet audit`: the checker over the stopped network in `dir`.
+fn audit(dir: &Path, json: bool) -> anyhow::Result<bool> {
+    let genesis = open(dir)?;
+    let path = testnet::chaos::confirmed_path(&genesis);
+    let confirmed: Vec<testnet::chaos::load::Confirmed> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is damaged", path.display()))?,
+        Err(_) => Vec::new(),
+    };
+    let audit = testnet::audit::run(&genesis, &confirmed)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&audit)?);
+    } else {
+        println!(
+            "{} elders, {} proofs checked, {} confirmed transfers checked\nviolations: {}",
+            audit.elders,
+            audit.proofs_checked,
+            audit.confirmed_checked,
+            audit.violations.len()
+        );
+        for violation in &audit.violations {
+            println!("  {violation}");
+        }
+    }
+    Ok(audit.violations.is_empty())
 }
 
 /// `testnet bench-elder`: one elder's throughput, as (elders, transfers, accounts, in flight).

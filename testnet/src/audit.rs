@@ -1,0 +1,341 @@
+//! `testnet audit`: the checker of a chaos run, over the stores of a stopped network. It trusts
+//! nothing the elders say: it reads every elder's record log, checks every proof there under
+//! its section's key, recomputes every balance from genesis and the proofs, and checks the
+//! transfers a client saw confirmed against every elder. Each problem is one [`Violation`]
+//! naming the elder, account and transfer it concerns.
+//!
+//! Checks, at every elder of every section:
+//! - every proof verifies (account signature and section signature); no transfer is applied
+//!   twice; no two proofs anywhere take one (account, seq);
+//! - every account's debit seqs run 1, 2, 3 … without a gap, and its balance equals genesis +
+//!   credits − debits recomputed from the proofs, never below zero;
+//! - the elder's rebuilt state equals that recomputation; elders of a section agree on their
+//!   state digest and have empty outboxes;
+//! - every confirmed transfer is debited exactly once at every elder of the payer's section
+//!   and credited exactly once at every elder of the payee's;
+//! - conservation: the sections' balances sum to the supply.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use elder::config::Config;
+use elder::store::{Identity, Store};
+use serde::Serialize;
+use shared::crypto::{account_signature_is_valid, debit_message, transfer_id};
+use shared::ledger::{Ledger, Record};
+use shared::network::Network;
+use shared::types::{AccountId, DebitProof, TransferId};
+
+use crate::chaos::load::Confirmed;
+use crate::elders::{elder_name, is_elder_process, recorded_pid};
+use crate::genesis::Genesis;
+
+/// Why an audit cannot run (a failed check is a violation, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// An elder still runs and holds its store.
+    #[error("elder {0} is running; stop the network first (`testnet down --dir DIR`)")]
+    Running(String),
+    /// An elder's config cannot be read.
+    #[error("elder {elder}: {problem}")]
+    Config {
+        /// The elder.
+        elder: String,
+        /// Why.
+        problem: String,
+    },
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct Violation {
+    /// Which check.
+    pub check: &'static str,
+    /// The elder it concerns, as `section/index`.
+    pub elder: Option<String>,
+    /// The account.
+    pub account: Option<AccountId>,
+    /// The transfer.
+    pub transfer: Option<TransferId>,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.check, self.detail)?;
+        if let Some(elder) = &self.elder {
+            write!(f, " [elder {elder}]")?;
+        }
+        if let Some(account) = &self.account {
+            write!(f, " [account {account}]")?;
+        }
+        if let Some(transfer) = &self.transfer {
+            write!(f, " [transfer {transfer}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an audit looked at and found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Audit {
+    /// Elders whose stores were read.
+    pub elders: usize,
+    /// Proofs verified (each elder's, so a proof held by 4 elders counts 4 times).
+    pub proofs_checked: u64,
+    /// Confirmed transfers checked at every elder.
+    pub confirmed_checked: usize,
+    /// Everything wrong.
+    pub violations: Vec<Violation>,
+}
+
+/// One elder's store, read back.
+struct Held {
+    name: String,
+    section: usize,
+    ledger: Option<Ledger>,
+    proofs: Vec<DebitProof>,
+    /// Transfers applied, with how many times.
+    applied: HashMap<TransferId, u32>,
+}
+
+/// Audits the stopped network of `genesis` against the transfers clients saw `confirmed`.
+pub fn run(genesis: &Genesis, confirmed: &[Confirmed]) -> Result<Audit, AuditError> {
+    let mut violations = Vec::new();
+    let mut held = Vec::new();
+    let mut network: Option<Arc<Network>> = None;
+    for elder in &genesis.elders {
+        let name = elder_name(elder);
+        if recorded_pid(elder).is_some_and(is_elder_process) {
+            return Err(AuditError::Running(name));
+        }
+        let config = Config::load(&elder.config).map_err(|error| AuditError::Config {
+            elder: name.clone(),
+            problem: error.to_string(),
+        })?;
+        network.get_or_insert_with(|| config.network.clone());
+        held.push(read(&config, name, &mut violations));
+    }
+    let Some(network) = network else {
+        return Ok(Audit { elders: 0, proofs_checked: 0, confirmed_checked: 0, violations });
+    };
+    let proofs_checked = check_proofs(&network, &held, &mut violations);
+    for elder in &held {
+        check_balances(&network, elder, &mut violations);
+    }
+    check_sections(&network, &held, &mut violations);
+    check_confirmed(&network, &held, confirmed, &mut violations);
+    Ok(Audit { elders: held.len(), proofs_checked, confirmed_checked: confirmed.len(), violations })
+}
+
+fn violation(check: &'static str, elder: Option<&str>, detail: String) -> Violation {
+    Violation { check, elder: elder.map(str::to_string), account: None, transfer: None, detail }
+}
+
+/// Reads an elder's records and rebuilds its ledger from them.
+fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held {
+    let section = config.network.sections.iter().position(|s| s.prefix == config.me.prefix);
+    let mut held = Held {
+        name: name.clone(),
+        section: section.unwrap_or(0),
+        ledger: None,
+        proofs: Vec::new(),
+        applied: HashMap::new(),
+    };
+    let identity = Identity { genesis: config.network.genesis, elder: config.me };
+    let records = match Store::open(&config.data_dir, identity).and_then(|store| store.records()) {
+        Ok(records) => records,
+        Err(error) => {
+            violations.push(violation("store", Some(&name), error.to_string()));
+            return held;
+        }
+    };
+    for record in &records {
+        if let Record::Applied(proof) = record {
+            *held.applied.entry(transfer_id(&proof.signed)).or_default() += 1;
+            held.proofs.push(proof.clone());
+        }
+    }
+    let network = config.network.clone();
+    match Ledger::rebuild(network, config.me, config.key_share.clone(), records) {
+        Ok(ledger) => held.ledger = Some(ledger),
+        Err(error) => violations.push(violation("replay", Some(&name), error.to_string())),
+    }
+    held
+}
+
+/// Every proof verifies; none is applied twice at one elder; no slot holds two transfers.
+fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation>) -> u64 {
+    let mut slots: BTreeMap<(AccountId, u64), BTreeSet<TransferId>> = BTreeMap::new();
+    let mut checked = 0;
+    for elder in held {
+        for proof in &elder.proofs {
+            let id = transfer_id(&proof.signed);
+            let transfer = proof.transfer();
+            let signer = network.section_of(&transfer.from);
+            let message = debit_message(&network.genesis, &id);
+            checked += 1;
+            let valid = account_signature_is_valid(&network.genesis, &proof.signed)
+                && signer.proof_is_valid(&message, proof);
+            if !valid {
+                violations.push(Violation {
+                    account: Some(transfer.from),
+                    transfer: Some(id),
+                    ..violation(
+                        "proof",
+                        Some(&elder.name),
+                        format!("the proof of seq {} does not verify", transfer.seq),
+                    )
+                });
+            }
+            slots.entry((transfer.from, transfer.seq.0)).or_default().insert(id);
+        }
+        for (id, times) in &elder.applied {
+            if *times > 1 {
+                violations.push(Violation {
+                    transfer: Some(*id),
+                    ..violation("once", Some(&elder.name), format!("applied {times} times"))
+                });
+            }
+        }
+    }
+    for ((account, seq), ids) in slots {
+        if ids.len() > 1 {
+            violations.push(Violation {
+                account: Some(account),
+                ..violation("slot", None, format!("{} different proofs for seq {seq}", ids.len()))
+            });
+        }
+    }
+    checked
+}
+
+/// Recomputes every balance of the elder's section from genesis and its proofs, and checks
+/// seqs, signs and the elder's own state against it.
+fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violation>) {
+    let prefix = network.sections[elder.section].prefix;
+    let mut balances: BTreeMap<AccountId, i128> = BTreeMap::new();
+    if prefix.matches(&network.map.faucet) {
+        balances.insert(network.map.faucet, i128::from(network.map.supply.0));
+    }
+    let mut seqs: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();
+    for proof in &elder.proofs {
+        let transfer = proof.transfer();
+        if prefix.matches(&transfer.from) {
+            *balances.entry(transfer.from).or_default() -= i128::from(transfer.amount.0);
+            seqs.entry(transfer.from).or_default().push(transfer.seq.0);
+        }
+        if prefix.matches(&transfer.to) {
+            *balances.entry(transfer.to).or_default() += i128::from(transfer.amount.0);
+        }
+    }
+    let about = |account: AccountId, check: &'static str, detail: String| Violation {
+        account: Some(account),
+        ..violation(check, Some(&elder.name), detail)
+    };
+    for (account, mut seen) in seqs {
+        seen.sort_unstable();
+        if seen.iter().enumerate().any(|(k, seq)| *seq != k as u64 + 1) {
+            violations.push(about(account, "seqs", format!("debit seqs are {seen:?}, not 1..")));
+        }
+    }
+    for (account, balance) in &balances {
+        if *balance < 0 {
+            violations.push(about(*account, "balance", format!("the proofs spend {balance}")));
+        }
+    }
+    let Some(ledger) = &elder.ledger else { return };
+    let held: BTreeMap<AccountId, i128> = ledger
+        .accounts()
+        .map(|(account, state)| (*account, i128::from(state.balance.0)))
+        .filter(|(account, balance)| *balance != 0 || balances.contains_key(account))
+        .collect();
+    balances.retain(|account, balance| *balance != 0 || held.contains_key(account));
+    for account in balances.keys().chain(held.keys()).collect::<BTreeSet<_>>() {
+        let (from_proofs, stated) = (balances.get(account), held.get(account));
+        if from_proofs.copied().unwrap_or(0) != stated.copied().unwrap_or(0) {
+            violations.push(about(
+                *account,
+                "balance",
+                format!(
+                    "holds {} but its proofs give {}",
+                    stated.copied().unwrap_or(0),
+                    from_proofs.copied().unwrap_or(0)
+                ),
+            ));
+        }
+    }
+}
+
+/// Elders of a section agree and have nothing in flight; the sections sum to the supply.
+fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violation>) {
+    let mut total: u128 = 0;
+    for (position, section) in network.sections.iter().enumerate() {
+        let members: Vec<(&str, &Ledger)> = held
+            .iter()
+            .filter(|elder| elder.section == position)
+            .filter_map(|elder| Some((elder.name.as_str(), elder.ledger.as_ref()?)))
+            .collect();
+        for (name, ledger) in &members {
+            let waiting = ledger.outbox().count();
+            if waiting > 0 {
+                violations.push(violation(
+                    "outbox",
+                    Some(name),
+                    format!("{waiting} proofs still wait for acknowledgement"),
+                ));
+            }
+        }
+        let Some((first, reference)) = members.first() else { continue };
+        for (name, ledger) in &members[1..] {
+            if ledger.state_digest() != reference.state_digest() {
+                violations.push(violation(
+                    "agreement",
+                    Some(name),
+                    format!("its state digest differs from elder {first}'s"),
+                ));
+            }
+        }
+        total += reference.balance_total();
+        let _ = section;
+    }
+    let supply = u128::from(network.map.supply.0);
+    if total != supply {
+        violations.push(violation(
+            "conservation",
+            None,
+            format!("balances sum to {total}, the supply is {supply}"),
+        ));
+    }
+}
+
+/// Every confirmed transfer is debited once at each payer elder and credited once at each
+/// payee elder.
+fn check_confirmed(
+    network: &Network,
+    held: &[Held],
+    confirmed: &[Confirmed],
+    violations: &mut Vec<Violation>,
+) {
+    for transfer in confirmed {
+        let payer = network.section_index_of(&transfer.from);
+        let payee = network.section_index_of(&transfer.to);
+        for elder in held.iter().filter(|elder| elder.section == payer || elder.section == payee) {
+            let times = elder.applied.get(&transfer.transfer).copied().unwrap_or(0);
+            if times == 0 {
+                let what = if elder.section == payer { "debited" } else { "credited" };
+                violations.push(Violation {
+                    account: Some(transfer.from),
+                    transfer: Some(transfer.transfer),
+                    ..violation(
+                        "confirmed",
+                        Some(&elder.name),
+                        format!("confirmed seq {} is not {what} here", transfer.seq),
+                    )
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! `byzantine-elder --config FILE --lie KIND`: an elder that lies on the wire, for chaos runs
+//! only (`testnet chaos` starts it in place of an honest elder, on that elder's own files).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use elder::config::Config;
+use elder::process;
+use testnet::lies::{Lie, Lying};
+
+/// A lying elder for chaos runs: the real elder with replies and messages that lie.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The elder's config file (TOML), as written by `testnet`.
+    #[arg(long)]
+    config: PathBuf,
+    /// How it lies.
+    #[arg(long, value_enum)]
+    lie: Lie,
+}
+
+fn main() -> anyhow::Result<()> {
+    transport::logging::init("info");
+    process::exit_on_panic();
+    let args = Args::parse();
+    let config =
+        Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
+    tracing::warn!(lie = ?args.lie, "this elder lies");
+    let conduct = Lying::new(args.lie, config.key_share.clone(), config.network.genesis);
+    process::serve(config, conduct)
+}
