@@ -54,10 +54,10 @@ pub struct Violation {
     pub check: &'static str,
     /// The elder it concerns, as `section/index`.
     pub elder: Option<String>,
-    /// The account.
-    pub account: Option<AccountId>,
-    /// The transfer.
-    pub transfer: Option<TransferId>,
+    /// The account, in hex.
+    pub account: Option<String>,
+    /// The transfer, in hex.
+    pub transfer: Option<String>,
     /// What is wrong.
     pub detail: String,
 }
@@ -181,8 +181,8 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
                 && signer.proof_is_valid(&message, proof);
             if !valid {
                 violations.push(Violation {
-                    account: Some(transfer.from),
-                    transfer: Some(id),
+                    account: Some(transfer.from.to_string()),
+                    transfer: Some(id.to_string()),
                     ..violation(
                         "proof",
                         Some(&elder.name),
@@ -195,7 +195,7 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
         for (id, times) in &elder.applied {
             if *times > 1 {
                 violations.push(Violation {
-                    transfer: Some(*id),
+                    transfer: Some(id.to_string()),
                     ..violation("once", Some(&elder.name), format!("applied {times} times"))
                 });
             }
@@ -204,7 +204,7 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
     for ((account, seq), ids) in slots {
         if ids.len() > 1 {
             violations.push(Violation {
-                account: Some(account),
+                account: Some(account.to_string()),
                 ..violation("slot", None, format!("{} different proofs for seq {seq}", ids.len()))
             });
         }
@@ -232,7 +232,7 @@ fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violatio
         }
     }
     let about = |account: AccountId, check: &'static str, detail: String| Violation {
-        account: Some(account),
+        account: Some(account.to_string()),
         ..violation(check, Some(&elder.name), detail)
     };
     for (account, mut seen) in seqs {
@@ -327,8 +327,8 @@ fn check_confirmed(
             if times == 0 {
                 let what = if elder.section == payer { "debited" } else { "credited" };
                 violations.push(Violation {
-                    account: Some(transfer.from),
-                    transfer: Some(transfer.transfer),
+                    account: Some(transfer.from.to_string()),
+                    transfer: Some(transfer.transfer.to_string()),
                     ..violation(
                         "confirmed",
                         Some(&elder.name),

@@ -155,6 +155,9 @@ enum Command {
         /// Elders per section of a new network. Default 4.
         #[arg(long)]
         elders: Option<usize>,
+        /// Where a new network's ports start looking: the first free block at or after it.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
         /// A scenario shipped in testnet/chaos/ (crash, pause, section-down, partition, loss,
         /// byzantine, mixed) or the path of a scenario file.
         #[arg(long, default_value = "mixed")]
@@ -232,6 +235,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             dir,
             sections,
             elders,
+            base_port,
             scenario,
             seconds,
             seed,
@@ -246,7 +250,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 in_flight: in_flight.min(accounts) as usize,
                 accounts: accounts as usize,
             };
-            chaos(&dir.dir, (sections, elders), &scenario, options, json).await
+            chaos(&dir.dir, (sections, elders, base_port), &scenario, options, json).await
         }
         Command::Audit { dir, json } => audit(&dir.dir, json),
         Command::Status { dir, json } => status(&dir.dir, json).await,
@@ -356,7 +360,7 @@ async fn bench(
 /// `testnet chaos`: a network in `dir` (made if there is none), the run, the verdict.
 async fn chaos(
     dir: &Path,
-    (sections, elders): (Option<usize>, Option<usize>),
+    (sections, elders, base_port): (Option<usize>, Option<usize>, u16),
     scenario: &str,
     options: testnet::chaos::Options,
     json: bool,
@@ -373,7 +377,7 @@ async fn chaos(
         genesis
     } else {
         let (sections, elders) = (sections.unwrap_or(2), elders.unwrap_or(4));
-        let base = elders::free_base_port(7100, sections * elders)
+        let base = elders::free_base_port(base_port, sections * elders)
             .context("no free block of UDP ports for the elders")?;
         create(dir, &Plan::local(sections, elders, base, Amount(SUPPLY)))?
     };

@@ -372,10 +372,11 @@ impl TransferDriver {
                 let (seq, rival) = (rival.transfer.seq, crypto::transfer_id(&rival));
                 self.finish(Err(DriverError::Conflict { seq, rival }));
             }
-            // More than f elders hold the seq used: by this transfer or by a rival of ours.
+            // More than f elders hold the seq used: by this transfer (certified and applied
+            // by an earlier attempt) or by a rival; the history says which, with or without
+            // a wallet.
             Progress::Refused(refusals)
-                if self.key.is_some()
-                    && refusals.iter().any(|(_, r)| matches!(r, Rejection::StaleSeq { .. })) =>
+                if refusals.iter().any(|(_, r)| matches!(r, Rejection::StaleSeq { .. })) =>
             {
                 let signed = collector.signed().clone();
                 self.ask_balance(Purpose::Settle(signed), now_ms, None);
@@ -744,6 +745,20 @@ mod tests {
         assert_eq!(outcome, Ok(Receipt::of(proof)));
         assert!(polls.iter().all(|poll| poll.validates == 0), "nothing is signed again");
         assert_eq!((driver.wallet().next_seq(), driver.wallet().pending()), (Seq(2), None));
+    }
+
+    #[test]
+    fn completing_again_a_transfer_an_earlier_attempt_applied_returns_its_receipt() {
+        // A tool without a wallet retries a transfer whose first attempt registered it but
+        // did not hear back: the elders say its seq is used, and that is no refusal.
+        let fx = Fixture::new(96);
+        let mut elders = fx.elders(HOME);
+        let proof = fx.pay(&mut elders, &fx.faucet, fx.account_in(HOME), 5, 1);
+        let goal = Goal::Complete { signed: proof.signed.clone(), register: true };
+        let mut driver =
+            TransferDriver::new(fx.network.clone(), None, WalletState::default(), goal, TIMING, 0);
+        let (outcome, _) = run(&mut driver, &mut elders, |_, _| {});
+        assert_eq!(outcome, Ok(Receipt::of(proof)));
     }
 
     #[test]

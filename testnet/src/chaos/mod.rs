@@ -113,6 +113,8 @@ pub struct Verdict {
     pub confirmed: usize,
     /// Transfers refused for certain.
     pub refused: u64,
+    /// Why they were refused, with how often.
+    pub refusals: BTreeMap<String, u64>,
     /// Attempts that failed for a while and were tried again.
     pub retries: u64,
     /// Faults injected, by kind.
@@ -259,6 +261,10 @@ pub async fn run(
         interrupted: timeline.interrupted,
         confirmed: outcome.confirmed.len(),
         refused: outcome.refused,
+        refusals: outcome.refusals.iter().fold(BTreeMap::new(), |mut all, reason| {
+            *all.entry(reason.clone()).or_default() += 1;
+            all
+        }),
         retries: outcome.retries,
         faults,
         packets_dropped,
