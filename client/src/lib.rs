@@ -65,11 +65,14 @@ pub struct History {
     pub credits: Vec<DebitProof>,
 }
 
+/// The kept connection to each elder, shared with the requests still running on them.
+type Connections = Arc<Mutex<HashMap<(usize, ElderIndex), quinn::Connection>>>;
+
 /// A connection to the network described by one map.
 pub struct Client {
     network: Arc<Network>,
     endpoint: quinn::Endpoint,
-    connections: Mutex<HashMap<(usize, ElderIndex), quinn::Connection>>,
+    connections: Connections,
     timing: Timing,
 }
 
@@ -88,7 +91,7 @@ impl Client {
         Ok(Client {
             network,
             endpoint,
-            connections: Mutex::new(HashMap::new()),
+            connections: Connections::default(),
             timing: Timing::DEFAULT,
         })
     }

@@ -21,7 +21,10 @@ type Asking<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
 
 impl Client {
     /// One request to one elder, over its kept connection (reopened if it closed), answered
-    /// within the driver's answer time.
+    /// within the driver's answer time. The exchange runs as a task of its own, so a driver
+    /// that ends before the answer time (it had enough answers, or ran out of patience) does
+    /// not cancel its timeout: a connection to an elder that crashed and came back, which no
+    /// error closes, is still found dead and opened afresh for the next request.
     pub async fn ask(
         &self,
         section: usize,
@@ -29,19 +32,29 @@ impl Client {
         request: &ClientRequest,
     ) -> Result<ClientReply, TransportError> {
         let timeout = Duration::from_millis(self.timing.answer_ms);
-        let exchange = async {
-            let connection = self.connection(section, elder).await?;
-            quic::exchange(&connection, request).await
-        };
-        let outcome = match tokio::time::timeout(timeout, exchange).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(TransportError::Timeout { ms: timeout.as_millis() }),
-        };
-        if outcome.is_err() {
-            // A paused or dead elder's connection is opened afresh next time.
-            self.connections.lock().expect("connections lock").remove(&(section, elder));
-        }
-        outcome
+        let timed_out = move || TransportError::Timeout { ms: timeout.as_millis() };
+        let connection = tokio::time::timeout(timeout, self.connection(section, elder))
+            .await
+            .map_err(|_| timed_out())??;
+        let (connections, request) = (self.connections.clone(), request.clone());
+        let exchange = tokio::spawn(async move {
+            let outcome = tokio::time::timeout(timeout, quic::exchange(&connection, &request))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+            if outcome.is_err() {
+                // A paused or dead elder's connection is opened afresh next time, unless a
+                // newer one took its place already.
+                let mut kept = connections.lock().expect("connections lock");
+                if kept
+                    .get(&(section, elder))
+                    .is_some_and(|c| c.stable_id() == connection.stable_id())
+                {
+                    kept.remove(&(section, elder));
+                }
+            }
+            outcome
+        });
+        exchange.await.unwrap_or_else(|_| Err(timed_out()))
     }
 
     async fn connection(
