@@ -5,7 +5,8 @@
 //! naming the elder, account and transfer it concerns.
 //!
 //! Checks, at every elder of every section:
-//! - every proof verifies (account signature and section signature); no transfer is applied
+//! - every proof verifies (account signature, and section signature in batches per signing
+//!   section, each distinct proof once); no transfer is applied
 //!   twice; no two proofs anywhere take one (account, seq);
 //! - every account's debit seqs run 1, 2, 3 … without a gap, and its balance equals genesis +
 //!   credits − debits recomputed from the proofs, never below zero;
@@ -22,7 +23,9 @@ use std::sync::Arc;
 use elder::config::Config;
 use elder::store::{Identity, Store};
 use serde::Serialize;
-use shared::crypto::{account_signature_is_valid, debit_message, transfer_id};
+use shared::crypto::{
+    account_signature_is_valid, bls_batch_validity, debit_message, transfer_id, HashedMessage,
+};
 use shared::ledger::{Ledger, Record};
 use shared::network::Network;
 use shared::types::{AccountId, DebitProof, TransferId};
@@ -166,20 +169,46 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
     held
 }
 
+/// Whether each distinct proof held anywhere verifies (account signature, and section
+/// signature checked in batches per signing section), keyed by transfer and signature.
+fn verify_all(network: &Network, held: &[Held]) -> HashMap<(TransferId, [u8; 96]), bool> {
+    let mut distinct: HashMap<(TransferId, [u8; 96]), &DebitProof> = HashMap::new();
+    for proof in held.iter().flat_map(|elder| &elder.proofs) {
+        distinct.entry((transfer_id(&proof.signed), proof.signature.0)).or_insert(proof);
+    }
+    let mut by_section: Vec<Vec<((TransferId, [u8; 96]), HashedMessage, &DebitProof)>> =
+        vec![Vec::new(); network.sections.len()];
+    for (key, proof) in distinct {
+        let message = debit_message(&network.genesis, &key.0);
+        by_section[network.section_index_of(&proof.transfer().from)].push((key, message, proof));
+    }
+    let mut valid = HashMap::new();
+    for (section, proofs) in network.sections.iter().zip(by_section) {
+        let items: Vec<_> =
+            proofs.iter().map(|(_, message, proof)| (message, &proof.signature)).collect();
+        let weights: Vec<u64> = proofs.iter().map(|_| rand::random()).collect();
+        let signed = bls_batch_validity(&section.key, &items, &weights);
+        for ((key, _, proof), section_signed) in proofs.iter().zip(signed) {
+            let ok = section_signed
+                && proof.section_key == section.key_id
+                && account_signature_is_valid(&network.genesis, &proof.signed);
+            valid.insert(*key, ok);
+        }
+    }
+    valid
+}
+
 /// Every proof verifies; none is applied twice at one elder; no slot holds two transfers.
 fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation>) -> u64 {
+    let valid = verify_all(network, held);
     let mut slots: BTreeMap<(AccountId, u64), BTreeSet<TransferId>> = BTreeMap::new();
     let mut checked = 0;
     for elder in held {
         for proof in &elder.proofs {
             let id = transfer_id(&proof.signed);
             let transfer = proof.transfer();
-            let signer = network.section_of(&transfer.from);
-            let message = debit_message(&network.genesis, &id);
             checked += 1;
-            let valid = account_signature_is_valid(&network.genesis, &proof.signed)
-                && signer.proof_is_valid(&message, proof);
-            if !valid {
+            if !valid.get(&(id, proof.signature.0)).copied().unwrap_or(false) {
                 violations.push(Violation {
                     account: Some(transfer.from.to_string()),
                     transfer: Some(id.to_string()),
@@ -247,24 +276,14 @@ fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violatio
         }
     }
     let Some(ledger) = &elder.ledger else { return };
-    let held: BTreeMap<AccountId, i128> = ledger
-        .accounts()
-        .map(|(account, state)| (*account, i128::from(state.balance.0)))
-        .filter(|(account, balance)| *balance != 0 || balances.contains_key(account))
-        .collect();
-    balances.retain(|account, balance| *balance != 0 || held.contains_key(account));
+    let held: BTreeMap<AccountId, i128> =
+        ledger.accounts().map(|(account, state)| (*account, i128::from(state.balance.0))).collect();
     for account in balances.keys().chain(held.keys()).collect::<BTreeSet<_>>() {
-        let (from_proofs, stated) = (balances.get(account), held.get(account));
-        if from_proofs.copied().unwrap_or(0) != stated.copied().unwrap_or(0) {
-            violations.push(about(
-                *account,
-                "balance",
-                format!(
-                    "holds {} but its proofs give {}",
-                    stated.copied().unwrap_or(0),
-                    from_proofs.copied().unwrap_or(0)
-                ),
-            ));
+        let from_proofs = balances.get(account).copied().unwrap_or(0);
+        let stated = held.get(account).copied().unwrap_or(0);
+        if from_proofs != stated {
+            let detail = format!("holds {stated} but its proofs give {from_proofs}");
+            violations.push(about(*account, "balance", detail));
         }
     }
 }
@@ -272,7 +291,7 @@ fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violatio
 /// Elders of a section agree and have nothing in flight; the sections sum to the supply.
 fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violation>) {
     let mut total: u128 = 0;
-    for (position, section) in network.sections.iter().enumerate() {
+    for position in 0..network.sections.len() {
         let members: Vec<(&str, &Ledger)> = held
             .iter()
             .filter(|elder| elder.section == position)
@@ -299,7 +318,6 @@ fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violati
             }
         }
         total += reference.balance_total();
-        let _ = section;
     }
     let supply = u128::from(network.map.supply.0);
     if total != supply {

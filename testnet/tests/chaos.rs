@@ -96,6 +96,6 @@ fn short_mixed_runs_lose_nothing_and_the_checker_catches_planted_violations() {
 
     let seed = rand::random::<u32>() as u64;
     eprintln!("random chaos seed: {seed} (replay with the command in the verdict)");
-    let (verdict, passed) = chaos(&temp.path().join("random"), seed, 20, 7700);
+    let (verdict, passed) = chaos(&temp.path().join("random"), seed, 15, 7700);
     assert_clean(&verdict, passed, seed);
 }
