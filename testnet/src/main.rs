@@ -34,21 +34,30 @@ struct DirArg {
     dir: PathBuf,
 }
 
+/// The shape and ports of a network to create.
+#[derive(clap::Args)]
+struct NewNetwork {
+    /// Sections of a new network (a power of two). Default 2.
+    #[arg(long)]
+    sections: Option<usize>,
+    /// Elders per section of a new network (n = 3f + 1 tolerates f faulty). Default 7 for
+    /// `up`, 4 for `chaos`.
+    #[arg(long)]
+    elders: Option<usize>,
+    /// The first elder's UDP port; the others follow it (`chaos` takes the first free block
+    /// from there).
+    #[arg(long, default_value_t = 7100)]
+    base_port: u16,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a network (or resume the one in --dir) and run its elders until Ctrl-C.
     Up {
         #[command(flatten)]
         dir: DirArg,
-        /// Sections (a power of two). Default 2.
-        #[arg(long)]
-        sections: Option<usize>,
-        /// Elders per section (n = 3f + 1 tolerates f faulty). Default 7.
-        #[arg(long)]
-        elders: Option<usize>,
-        /// The first elder's UDP port; the others follow it.
-        #[arg(long, default_value_t = 7100)]
-        base_port: u16,
+        #[command(flatten)]
+        new: NewNetwork,
         /// Delete the network in --dir and start a new one.
         #[arg(long)]
         fresh: bool,
@@ -149,15 +158,8 @@ enum Command {
     Chaos {
         #[command(flatten)]
         dir: DirArg,
-        /// Sections of a new network (when --dir holds none). Default 2.
-        #[arg(long)]
-        sections: Option<usize>,
-        /// Elders per section of a new network. Default 4.
-        #[arg(long)]
-        elders: Option<usize>,
-        /// Where a new network's ports start looking: the first free block at or after it.
-        #[arg(long, default_value_t = 7100)]
-        base_port: u16,
+        #[command(flatten)]
+        new: NewNetwork,
         /// A scenario shipped in testnet/chaos/ (crash, pause, section-down, partition, loss,
         /// byzantine, mixed) or the path of a scenario file.
         #[arg(long, default_value = "mixed")]
@@ -219,8 +221,8 @@ fn main() -> ExitCode {
 /// Runs a command; `Ok(false)` when it ran but a check failed.
 async fn run(command: Command) -> anyhow::Result<bool> {
     match command {
-        Command::Up { dir, sections, elders, base_port, fresh, detach } => {
-            up(&dir.dir, sections, elders, base_port, fresh, detach).await
+        Command::Up { dir, new, fresh, detach } => {
+            up(&dir.dir, new.sections, new.elders, new.base_port, fresh, detach).await
         }
         Command::Down { dir } => {
             let genesis = open(&dir.dir)?;
@@ -231,18 +233,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Command::Chaos {
-            dir,
-            sections,
-            elders,
-            base_port,
-            scenario,
-            seconds,
-            seed,
-            in_flight,
-            accounts,
-            json,
-        } => {
+        Command::Chaos { dir, new, scenario, seconds, seed, in_flight, accounts, json } => {
             let options = testnet::chaos::Options {
                 scenario: testnet::chaos::scenario::Scenario::find(&scenario)?,
                 seconds: seconds as f64,
@@ -250,7 +241,7 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 in_flight: in_flight.min(accounts) as usize,
                 accounts: accounts as usize,
             };
-            chaos(&dir.dir, (sections, elders, base_port), &scenario, options, json).await
+            chaos(&dir.dir, new, &scenario, options, json).await
         }
         Command::Audit { dir, json } => audit(&dir.dir, json),
         Command::Status { dir, json } => status(&dir.dir, json).await,
@@ -360,7 +351,7 @@ async fn bench(
 /// `testnet chaos`: a network in `dir` (made if there is none), the run, the verdict.
 async fn chaos(
     dir: &Path,
-    (sections, elders, base_port): (Option<usize>, Option<usize>, u16),
+    new: NewNetwork,
     scenario: &str,
     options: testnet::chaos::Options,
     json: bool,
@@ -376,8 +367,8 @@ async fn chaos(
         }
         genesis
     } else {
-        let (sections, elders) = (sections.unwrap_or(2), elders.unwrap_or(4));
-        let base = elders::free_base_port(base_port, sections * elders)
+        let (sections, elders) = (new.sections.unwrap_or(2), new.elders.unwrap_or(4));
+        let base = elders::free_base_port(new.base_port, sections * elders)
             .context("no free block of UDP ports for the elders")?;
         create(dir, &Plan::local(sections, elders, base, Amount(SUPPLY)))?
     };
