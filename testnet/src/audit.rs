@@ -169,14 +169,17 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
     held
 }
 
+/// A proof as the audit tells them apart: its transfer and its section signature.
+type ProofKey = (TransferId, [u8; 96]);
+
 /// Whether each distinct proof held anywhere verifies (account signature, and section
 /// signature checked in batches per signing section), keyed by transfer and signature.
-fn verify_all(network: &Network, held: &[Held]) -> HashMap<(TransferId, [u8; 96]), bool> {
-    let mut distinct: HashMap<(TransferId, [u8; 96]), &DebitProof> = HashMap::new();
+fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
+    let mut distinct: HashMap<ProofKey, &DebitProof> = HashMap::new();
     for proof in held.iter().flat_map(|elder| &elder.proofs) {
         distinct.entry((transfer_id(&proof.signed), proof.signature.0)).or_insert(proof);
     }
-    let mut by_section: Vec<Vec<((TransferId, [u8; 96]), HashedMessage, &DebitProof)>> =
+    let mut by_section: Vec<Vec<(ProofKey, HashedMessage, &DebitProof)>> =
         vec![Vec::new(); network.sections.len()];
     for (key, proof) in distinct {
         let message = debit_message(&network.genesis, &key.0);
