@@ -54,7 +54,11 @@ impl Client {
             }
             outcome
         });
-        exchange.await.unwrap_or_else(|_| Err(timed_out()))
+        match exchange.await {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(timed_out()),
+        }
     }
 
     async fn connection(

@@ -240,10 +240,9 @@ impl Elders {
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
-        if self.detached {
-            // Its own process group: Ctrl-C in this terminal no longer reaches it.
-            std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        }
+        // Its own process group: Ctrl-C in this terminal reaches only this tool, which stops
+        // its elders itself (or, when detached, leaves them running).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(|error| fail(format!("cannot start: {error}")))?;
         std::fs::write(pid_file(elder), format!("{}\n", child.id()))
             .map_err(|error| fail(format!("cannot write its pid file: {error}")))?;

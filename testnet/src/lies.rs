@@ -29,7 +29,7 @@ pub enum Lie {
     Equivocate,
     /// Answers with shares that are valid points over the wrong message, or no point at all.
     Garbage,
-    /// Answers nothing and sends nothing: a silent elder that still holds its connections.
+    /// Sends no peer message and no reply: each client request's stream is closed unanswered.
     Withhold,
     /// Sends other sections forged credits (a tampered amount under the real signature),
     /// replays old ones, and acknowledges transfers it never saw.

@@ -451,7 +451,11 @@ fn print_verdict(verdict: &testnet::chaos::Verdict, out: &Path) {
         "  rate: {:.0}/s before, {:.0}/s during faults; back to half in {}",
         verdict.rate_before,
         verdict.rate_during,
-        verdict.recovery_seconds.map_or("never".to_string(), |s| format!("{s:.1} s"))
+        match (verdict.recovery_seconds, verdict.interrupted) {
+            (Some(seconds), _) => format!("{seconds:.1} s"),
+            (None, true) => "- (interrupted)".to_string(),
+            (None, false) => "never".to_string(),
+        }
     );
     let phase = |latency: &Option<testnet::bench_net::Latency>| {
         latency

@@ -119,7 +119,11 @@ impl Firewall {
     /// Adds fault `id`.
     pub fn add(&mut self, id: u64, cut: Cut) -> Result<(), FirewallError> {
         self.cuts.insert(id, cut);
-        self.rewrite()
+        let rewritten = self.rewrite();
+        if rewritten.is_err() {
+            self.cuts.remove(&id);
+        }
+        rewritten
     }
 
     /// Heals fault `id`.
@@ -224,5 +228,12 @@ impl Firewall {
         self.updates.0 += 1;
         self.updates.1 += started.elapsed().as_secs_f64() * 1e3;
         Ok(())
+    }
+}
+
+impl Drop for Firewall {
+    /// No rule outlives the run, whichever way it ends.
+    fn drop(&mut self) {
+        self.clear();
     }
 }

@@ -53,6 +53,8 @@ pub struct LoadOutcome {
     pub retries: u64,
     /// Refusals, by message, as examples for the report.
     pub refusals: Vec<String>,
+    /// Conflicts: the load never signs two transfers for one seq, so each is a violation.
+    pub conflicts: Vec<String>,
 }
 
 /// Counters the progress line reads while the load runs.
@@ -67,6 +69,7 @@ pub struct Tally {
 enum Attempt {
     Confirmed(Confirmed),
     Refused(String),
+    Conflict(String),
     Stopped,
 }
 
@@ -109,6 +112,7 @@ pub(crate) async fn run(
                 outcome.refused += 1;
                 outcome.refusals.push(reason);
             }
+            Attempt::Conflict(problem) => outcome.conflicts.push(problem),
             Attempt::Stopped => {}
         }
     }
@@ -161,6 +165,10 @@ async fn keep_trying(
             }
             Err(ClientError::Failed(error @ DriverError::Refused { .. })) => {
                 return Attempt::Refused(error.to_string());
+            }
+            Err(ClientError::Failed(error @ DriverError::Conflict { .. })) => {
+                let account = signed.transfer.from;
+                return Attempt::Conflict(format!("account {account}: {error}"));
             }
             Err(_) => {
                 tally.retries.fetch_add(1, Ordering::Relaxed);

@@ -127,7 +127,8 @@ pub struct Verdict {
     pub rate_before: f64,
     /// Confirmed per second while faults were scheduled.
     pub rate_during: f64,
-    /// From the last heal until a second held half the rate before, in seconds.
+    /// From the end of the faults until the first second (window start) that held half the
+    /// rate before, in seconds.
     pub recovery_seconds: Option<f64>,
     /// Latency from first send to confirmation, by phase.
     pub latency_ms: Phases,
@@ -156,6 +157,7 @@ pub async fn run(
         Shape { sections: network.sections.len(), elders: network.sections[0].elder_count() };
     let schedule = options.scenario.schedule(options.seed, options.seconds, shape);
     let kinds: Vec<Kind> = schedule.iter().map(|event| event.fault.kind()).collect();
+    firewall::clear_left_over(genesis);
     let firewall = if kinds.iter().any(|k| matches!(k, Kind::Partition | Kind::Loss)) {
         Some(firewall::Firewall::new(genesis).map_err(|e| RunError::Failed(e.to_string()))?)
     } else {
@@ -172,7 +174,9 @@ pub async fn run(
     if !missing.is_empty() {
         return Err(RunError::Failed(format!("elders {} did not start", missing.join(", "))));
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
+    // Fresh accounts every run: the seed fixes the faults, and a replay on the same network
+    // must not sign again at seqs an earlier run used.
+    let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts = new_accounts(&network, options.accounts, &mut rng);
     fund(&clients[0], genesis, &accounts, &mut |_: &str, _, _| {}).await?;
     for client in &mut clients {
@@ -182,11 +186,11 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let tally = Arc::new(Tally::default());
     let began = Instant::now();
-    let (in_flight, seed) = (options.in_flight, options.seed);
+    let in_flight = options.in_flight;
     let load = tokio::spawn({
         let tally = tally.clone();
         async move {
-            let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
+            let mut rng = ChaCha20Rng::from_entropy();
             load::run(&clients, &mut accounts, in_flight, 0.5, &mut rng, (began, &tally), stopped)
                 .await
         }
@@ -244,6 +248,12 @@ pub async fn run(
         audit::run(genesis, &outcome.confirmed).map_err(|e| RunError::Failed(e.to_string()))?;
     violations.extend(audit.violations);
 
+    for conflict in &outcome.conflicts {
+        violations.push(plain("conflict", conflict.clone()));
+    }
+    if outcome.confirmed.is_empty() && !timeline.interrupted {
+        violations.push(plain("liveness", "no transfer was confirmed".to_string()));
+    }
     let figures = Figures::of(&outcome, &timeline);
     if let Some(problem) = figures.liveness_problem(&timeline) {
         violations.push(plain("liveness", problem));
@@ -394,7 +404,7 @@ impl Figures {
         let mut window = timeline.healed_at;
         while window + 1_000 <= timeline.ended_at {
             if count(window, window + 1_000) >= wanted {
-                recovery_seconds = Some((window + 1_000 - timeline.healed_at) as f64 / 1e3);
+                recovery_seconds = Some((window - timeline.healed_at) as f64 / 1e3);
                 break;
             }
             window += 100;

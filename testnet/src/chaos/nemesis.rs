@@ -169,14 +169,16 @@ impl Nemesis {
         Ok(())
     }
 
-    /// Heals every active fault at `now_ms`.
+    /// Heals every active fault at `now_ms`, all of them even if one fails (the first
+    /// failure is returned).
     pub fn heal_all(&mut self, now_ms: u64) -> Result<(), NemesisError> {
         let ids: Vec<u64> = self.active.keys().copied().collect();
-        ids.into_iter().try_for_each(|id| self.heal(id, now_ms))?;
+        let healed: Vec<Result<(), NemesisError>> =
+            ids.into_iter().map(|id| self.heal(id, now_ms)).collect();
         if let Some(firewall) = &mut self.firewall {
             firewall.clear();
         }
-        Ok(())
+        healed.into_iter().collect()
     }
 
     /// Elders that exited without being killed, with how; each is started again.

@@ -18,8 +18,8 @@
 //!
 //! The schedule is drawn from the seed alone (and the scenario and shape), so one seed always
 //! gives the same faults. Faults that would make more than `f` elders of a section faulty at
-//! once (crashed, paused, cut off or lying together) are left out, except `section-down`,
-//! which takes every elder of one section and so waits until nothing else touches it.
+//! once (crashed, paused, cut off or lying together) are left out; `section-down` takes every
+//! elder of one section and is left out whenever anything else touches that section.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,8 @@ const EVENTS_MAX: usize = 1_000_000;
 /// Bounds on a scenario's numbers, so a typo cannot ask for nonsense.
 const EVERY_SECONDS_MIN: f64 = 0.05;
 const LASTS_SECONDS_MAX: f64 = 3_600.0;
+/// Shortest fault: shorter ones would start and heal within one nemesis tick.
+const LASTS_SECONDS_MIN: f64 = 0.1;
 const LOSS_PERCENT_MAX: u32 = 100;
 
 /// Why a scenario cannot be used.
@@ -326,7 +328,7 @@ impl Scenario {
                 }
                 let lasts = rng.gen_range(spec.lasts_seconds[0]..=spec.lasts_seconds[1]);
                 // Never past the end of the phase: everything is healed when it ends.
-                let lasts_ms = ((lasts.min(seconds - at)) * 1e3) as u64;
+                let lasts_ms = ((lasts.min(seconds - at)) * 1e3).max(1.0) as u64;
                 wanted.push((secs_to_ms(at), lasts_ms, index, rng.gen::<u64>()));
             }
         }
@@ -362,10 +364,10 @@ impl FaultSpec {
         if !(self.every_seconds >= EVERY_SECONDS_MIN && self.every_seconds.is_finite()) {
             return Err(format!("every_seconds must be at least {EVERY_SECONDS_MIN}"));
         }
-        if !(0.0 < short && short <= long && long <= LASTS_SECONDS_MAX) {
+        if !(LASTS_SECONDS_MIN <= short && short <= long && long <= LASTS_SECONDS_MAX) {
             return Err(format!(
-                "lasts_seconds must be [shortest, longest] with 0 < shortest <= longest <= \
-                 {LASTS_SECONDS_MAX}"
+                "lasts_seconds must be [shortest, longest] with {LASTS_SECONDS_MIN} <= shortest \
+                 <= longest <= {LASTS_SECONDS_MAX}"
             ));
         }
         let [few, many] = self.elders;
