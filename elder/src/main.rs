@@ -2,10 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use elder::conduct::Honest;
-use elder::config::Config;
 use elder::process;
 use elder::store::{Identity, Store};
 
@@ -25,11 +23,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    transport::logging::init("info");
-    process::exit_on_panic();
     let args = Args::parse();
-    let config =
-        Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
+    let config = process::setup(&args.config)?;
     if args.new_store {
         let identity = Identity { genesis: config.network.genesis, elder: config.me };
         Store::create(&config.data_dir, identity)?;

@@ -1,12 +1,24 @@
 //! The elder as a process: panics end it, it serves until SIGTERM or Ctrl-C, then stops
 //! cleanly. Shared by the elder binary and the chaos tooling's lying one.
 
+use std::path::Path;
+
+use anyhow::Context;
+
 use crate::conduct::Conduct;
 use crate::config::Config;
 use crate::Elder;
 
 /// Exit status of an elder whose thread panicked.
 pub const PANIC_EXIT_CODE: i32 = 101;
+
+/// What every elder process does first: logs through `RUST_LOG` (default info), makes a panic
+/// a crash, and loads and checks its config.
+pub fn setup(config: &Path) -> anyhow::Result<Config> {
+    transport::logging::init("info");
+    exit_on_panic();
+    Config::load(config).with_context(|| format!("config {}", config.display()))
+}
 
 /// Starts an elder with `conduct` and serves until SIGTERM or Ctrl-C, then stops it with
 /// everything it handled committed.
@@ -34,7 +46,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 /// A panic on any thread is a crash: the elder must not keep its endpoint open with a dead
 /// ledger or commit thread inside, so the process ends at once with a non-zero status (what
 /// it acknowledged is durable; a restart replays it).
-pub fn exit_on_panic() {
+fn exit_on_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);

@@ -134,7 +134,8 @@ pub fn run(genesis: &Genesis, confirmed: &[Confirmed]) -> Result<Audit, AuditErr
     Ok(Audit { elders: held.len(), proofs_checked, confirmed_checked: confirmed.len(), violations })
 }
 
-fn violation(check: &'static str, elder: Option<&str>, detail: String) -> Violation {
+/// A violation of `check` at `elder` (if it concerns one), with no account or transfer.
+pub(crate) fn violation(check: &'static str, elder: Option<&str>, detail: String) -> Violation {
     Violation { check, elder: elder.map(str::to_string), account: None, transfer: None, detail }
 }
 

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
-use elder::config::Config;
 use elder::process;
 use testnet::lies::{Lie, Lying};
 
@@ -22,11 +20,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    transport::logging::init("info");
-    process::exit_on_panic();
     let args = Args::parse();
-    let config =
-        Config::load(&args.config).with_context(|| format!("config {}", args.config.display()))?;
+    let config = process::setup(&args.config)?;
     tracing::warn!(lie = ?args.lie, "this elder lies");
     let conduct = Lying::new(args.lie, config.key_share.clone(), config.network.genesis);
     process::serve(config, conduct)

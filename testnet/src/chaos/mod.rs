@@ -28,12 +28,13 @@ use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::audit::{self, Violation};
+use crate::audit::{self, violation, Violation};
 use crate::bench_net::{fund, new_accounts, Latency};
 use crate::elders::{log_file, Elders};
 use crate::genesis::Genesis;
 use crate::limits::{IN_FLIGHT_PER_CLIENT, READY_PATIENCE};
 use crate::{survey, RunError};
+use client::Client;
 use load::{Confirmed, LoadOutcome, Tally};
 use nemesis::{Injected, Nemesis, TICK};
 use scenario::{Event, Kind, Scenario, Shape};
@@ -222,8 +223,9 @@ pub async fn run(
     let (settled, _) = survey::wait_settled(&Client::new(network.clone())?, SETTLE_PATIENCE).await;
     let settle_seconds = settled.then(|| settle_started.elapsed().as_secs_f64());
     if !settled {
-        violations.push(plain(
+        violations.push(violation(
             "settle",
+            None,
             format!("the healed network did not settle in {} s", SETTLE_PATIENCE.as_secs()),
         ));
     }
@@ -234,7 +236,7 @@ pub async fn run(
         .await
         .map_err(|e| RunError::Failed(e.to_string()))?
     {
-        violations.push(plain("exit", format!("elder {name} did not stop cleanly")));
+        violations.push(violation("exit", None, format!("elder {name} did not stop cleanly")));
     }
     violations.extend(panics(genesis, &logs_at));
     write_confirmed(genesis, &outcome.confirmed)?;
@@ -249,14 +251,14 @@ pub async fn run(
     violations.extend(audit.violations);
 
     for conflict in &outcome.conflicts {
-        violations.push(plain("conflict", conflict.clone()));
+        violations.push(violation("conflict", None, conflict.clone()));
     }
     if outcome.confirmed.is_empty() && !timeline.interrupted {
-        violations.push(plain("liveness", "no transfer was confirmed".to_string()));
+        violations.push(violation("liveness", None, "no transfer was confirmed".to_string()));
     }
     let figures = Figures::of(&outcome, &timeline);
     if let Some(problem) = figures.liveness_problem(&timeline) {
-        violations.push(plain("liveness", problem));
+        violations.push(violation("liveness", None, problem));
     }
     let mut faults = BTreeMap::new();
     for fault in &injected {
@@ -289,12 +291,6 @@ pub async fn run(
         injected,
         replay: String::new(),
     })
-}
-
-use client::Client;
-
-fn plain(check: &'static str, detail: String) -> Violation {
-    Violation { check, elder: None, account: None, transfer: None, detail }
 }
 
 /// When the phases began and ended, in ms since the load began.
@@ -346,13 +342,8 @@ async fn drive(
             next += 1;
         }
         for (elder, status) in nemesis.unexpected_exits()? {
-            violations.push(Violation {
-                elder: Some(elder.clone()),
-                ..plain(
-                    "exit",
-                    format!("elder {elder} exited on its own ({status}); see its elder.log"),
-                )
-            });
+            let detail = format!("elder {elder} exited on its own ({status}); see its elder.log");
+            violations.push(violation("exit", Some(&elder), detail));
         }
         if healed_at.is_none() && (now >= faults_until || interrupted) {
             nemesis.heal_all(now)?;
@@ -457,7 +448,7 @@ fn panics(genesis: &Genesis, logs_at: &[u64]) -> Vec<Violation> {
         let new = String::from_utf8_lossy(log.get(*from as usize..).unwrap_or_default());
         if let Some(line) = new.lines().find(|line| line.contains("panicked")) {
             let name = crate::elders::elder_name(elder);
-            found.push(Violation { elder: Some(name), ..plain("panic", line.trim().to_string()) });
+            found.push(violation("panic", Some(&name), line.trim().to_string()));
         }
     }
     found
