@@ -6,6 +6,8 @@
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 
+use crate::queue::ReplyTo;
+
 /// What leaves an elder, after the ledger produced it and its records are durable.
 pub trait Conduct: Send + 'static {
     /// What a conduct keeps of a request to shape its reply (nothing, for the honest one).
@@ -14,8 +16,8 @@ pub trait Conduct: Send + 'static {
     /// Taken from each client request as it enters a batch.
     fn note(&self, request: &ClientRequest) -> Self::Note;
 
-    /// The reply that leaves for a request, if any.
-    fn reply(&mut self, note: Self::Note, reply: ClientReply) -> Option<ClientReply>;
+    /// Answers a request on `reply_to` (or, for a liar, does something else with it).
+    fn reply(&mut self, note: Self::Note, reply: ClientReply, reply_to: ReplyTo);
 
     /// The peer messages that leave for one the ledger produced, added to `out`.
     fn message(&mut self, to: ElderId, message: PeerMessage, out: &mut Vec<(ElderId, PeerMessage)>);
@@ -29,8 +31,9 @@ impl Conduct for Honest {
 
     fn note(&self, _request: &ClientRequest) {}
 
-    fn reply(&mut self, _note: (), reply: ClientReply) -> Option<ClientReply> {
-        Some(reply)
+    fn reply(&mut self, _note: (), reply: ClientReply, reply_to: ReplyTo) {
+        // The client may have gone; its request is still applied and persisted.
+        let _ = reply_to.send(reply);
     }
 
     fn message(

@@ -67,10 +67,7 @@ fn commit<C: Conduct>(
         let released = unpersisted.persisted();
         let mut conduct = conduct.lock().expect("a conduct does not panic");
         for ((note, reply_to), reply) in released.replies {
-            if let Some(reply) = conduct.reply(note, reply) {
-                // The client may have gone; its request is still applied and persisted.
-                let _ = reply_to.send(reply);
-            }
+            conduct.reply(note, reply, reply_to);
         }
         send(&mut *conduct, &peers, released.messages);
     }

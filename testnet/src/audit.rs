@@ -12,6 +12,9 @@
 //!   credits − debits recomputed from the proofs, never below zero;
 //! - the elder's rebuilt state equals that recomputation; elders of a section agree on their
 //!   state digest and have empty outboxes;
+//! - no elder signed shares for two transfers at one (account, seq) (R1);
+//! - every proof applied anywhere is applied at every elder of its payer's section and of its
+//!   payee's (nothing credited that is not debited, nothing stuck half way);
 //! - every confirmed transfer is debited exactly once at every elder of the payer's section
 //!   and credited exactly once at every elder of the payee's;
 //! - conservation: the sections' balances sum to the supply.
@@ -157,10 +160,30 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
             return held;
         }
     };
+    let mut signed: BTreeMap<(AccountId, u64), BTreeSet<TransferId>> = BTreeMap::new();
     for record in &records {
-        if let Record::Applied(proof) = record {
-            *held.applied.entry(transfer_id(&proof.signed)).or_default() += 1;
-            held.proofs.push(proof.clone());
+        match record {
+            Record::Applied(proof) => {
+                *held.applied.entry(transfer_id(&proof.signed)).or_default() += 1;
+                held.proofs.push(proof.clone());
+            }
+            Record::Signed(transfer) => {
+                let slot = (transfer.transfer.from, transfer.transfer.seq.0);
+                signed.entry(slot).or_default().insert(transfer_id(transfer));
+            }
+            Record::Acked { .. } | Record::Synced { .. } => {}
+        }
+    }
+    for ((account, seq), ids) in signed {
+        if ids.len() > 1 {
+            violations.push(Violation {
+                account: Some(account.to_string()),
+                ..violation(
+                    "sign-once",
+                    Some(&name),
+                    format!("signed shares for {} different transfers at seq {seq}", ids.len()),
+                )
+            });
         }
     }
     let network = config.network.clone();
@@ -334,29 +357,39 @@ fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violati
     }
 }
 
-/// Every confirmed transfer is debited once at each payer elder and credited once at each
-/// payee elder.
+/// Every confirmed transfer, and every proof applied at any elder, is applied at each elder
+/// of its payer's section and of its payee's.
 fn check_confirmed(
     network: &Network,
     held: &[Held],
     confirmed: &[Confirmed],
     violations: &mut Vec<Violation>,
 ) {
+    let mut everywhere: BTreeMap<TransferId, (&'static str, AccountId, u64, AccountId)> =
+        BTreeMap::new();
+    for proof in held.iter().flat_map(|elder| &elder.proofs) {
+        let transfer = proof.transfer();
+        let id = transfer_id(&proof.signed);
+        everywhere.insert(id, ("spread", transfer.from, transfer.seq.0, transfer.to));
+    }
     for transfer in confirmed {
-        let payer = network.section_index_of(&transfer.from);
-        let payee = network.section_index_of(&transfer.to);
+        let seen = ("confirmed", transfer.from, transfer.seq.0, transfer.to);
+        everywhere.insert(transfer.transfer, seen);
+    }
+    for (id, (check, from, seq, to)) in everywhere {
+        let (payer, payee) = (network.section_index_of(&from), network.section_index_of(&to));
         for elder in held.iter().filter(|elder| elder.section == payer || elder.section == payee) {
-            let times = elder.applied.get(&transfer.transfer).copied().unwrap_or(0);
-            if times == 0 {
+            if !elder.applied.contains_key(&id) {
                 let what = if elder.section == payer { "debited" } else { "credited" };
+                let detail = if check == "confirmed" {
+                    format!("confirmed seq {seq} is not {what} here")
+                } else {
+                    format!("seq {seq} is applied at another elder but not {what} here")
+                };
                 violations.push(Violation {
-                    account: Some(transfer.from.to_string()),
-                    transfer: Some(transfer.transfer.to_string()),
-                    ..violation(
-                        "confirmed",
-                        Some(&elder.name),
-                        format!("confirmed seq {} is not {what} here", transfer.seq),
-                    )
+                    account: Some(from.to_string()),
+                    transfer: Some(id.to_string()),
+                    ..violation(check, Some(&elder.name), detail)
                 });
             }
         }

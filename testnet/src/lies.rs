@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use blsttc::SecretKeyShare;
 use elder::conduct::Conduct;
+use elder::queue::ReplyTo;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ use shared::types::{Amount, BlsSignature, DebitProof, Digest, Seq, SignedTransfe
 
 /// Proofs a replaying liar keeps to send again.
 const REPLAY_KEPT: usize = 64;
+
+/// Unanswered requests a withholding liar holds open; past this the oldest stream closes.
+const WITHHELD_MAX: usize = 4_096;
 
 /// How a byzantine elder lies.
 #[derive(
@@ -29,7 +33,8 @@ pub enum Lie {
     Equivocate,
     /// Answers with shares that are valid points over the wrong message, or no point at all.
     Garbage,
-    /// Sends no peer message and no reply: each client request's stream is closed unanswered.
+    /// Sends no peer message and never answers: each client request's stream stays open
+    /// unanswered until the client gives up on it, as with an elder gone silent.
     Withhold,
     /// Sends other sections forged credits (a tampered amount under the real signature),
     /// replays old ones, and acknowledges transfers it never saw.
@@ -59,12 +64,20 @@ pub struct Lying {
     genesis: Digest,
     rng: ChaCha20Rng,
     seen: VecDeque<DebitProof>,
+    withheld: VecDeque<ReplyTo>,
 }
 
 impl Lying {
     /// A liar of kind `lie` that signs with `key_share` for the network of `genesis`.
     pub fn new(lie: Lie, key_share: SecretKeyShare, genesis: Digest) -> Lying {
-        Lying { lie, key_share, genesis, rng: ChaCha20Rng::from_entropy(), seen: VecDeque::new() }
+        Lying {
+            lie,
+            key_share,
+            genesis,
+            rng: ChaCha20Rng::from_entropy(),
+            seen: VecDeque::new(),
+            withheld: VecDeque::new(),
+        }
     }
 
     fn share_for(&self, signed: &SignedTransfer) -> (TransferId, BlsSignature) {
@@ -124,19 +137,25 @@ impl Conduct for Lying {
         }
     }
 
-    fn reply(&mut self, note: Option<SignedTransfer>, reply: ClientReply) -> Option<ClientReply> {
-        match (self.lie, reply) {
-            (Lie::Withhold, _) => None,
+    fn reply(&mut self, note: Option<SignedTransfer>, reply: ClientReply, reply_to: ReplyTo) {
+        let reply = match (self.lie, reply) {
+            (Lie::Withhold, _) => {
+                if self.withheld.len() >= WITHHELD_MAX {
+                    self.withheld.pop_front();
+                }
+                return self.withheld.push_back(reply_to);
+            }
             (Lie::Equivocate, ClientReply::Rejected(_)) if note.is_some() => {
                 let (transfer, share) = self.share_for(note.as_ref().expect("checked"));
-                Some(ClientReply::Share { transfer, share })
+                ClientReply::Share { transfer, share }
             }
             (Lie::Garbage, ClientReply::Share { transfer, .. }) => {
-                Some(ClientReply::Share { transfer, share: self.garbage_share() })
+                ClientReply::Share { transfer, share: self.garbage_share() }
             }
-            (Lie::LieBalances, reply) => Some(self.lie_about(reply)),
-            (_, reply) => Some(reply),
-        }
+            (Lie::LieBalances, reply) => self.lie_about(reply),
+            (_, reply) => reply,
+        };
+        let _ = reply_to.send(reply);
     }
 
     fn message(

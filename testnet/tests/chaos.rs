@@ -73,26 +73,36 @@ fn short_mixed_runs_lose_nothing_and_the_checker_catches_planted_violations() {
     confirmed.pop();
     std::fs::write(&confirmed_file, serde_json::to_vec(&confirmed).expect("json")).expect("write");
 
-    // One elder's store gets a proof whose amount was changed after it was signed.
+    // One elder's store gets a proof whose amount was changed after it was signed (so only
+    // that elder holds it), and a second signed transfer at a slot it already signed.
     let config = Config::load(&fixed.join("elder-0-1/elder.toml")).expect("config");
     let identity = Identity { genesis: config.network.genesis, elder: config.me };
     let mut store = Store::open(&config.data_dir, identity).expect("store");
-    let mut forged = store
-        .records()
-        .expect("records")
-        .into_iter()
+    let records = store.records().expect("records");
+    let mut forged = records
+        .iter()
         .find_map(|record| match record {
-            Record::Applied(proof) => Some(proof),
+            Record::Applied(proof) => Some(proof.clone()),
             _ => None,
         })
         .expect("a proof");
     forged.signed.transfer.amount = Amount(forged.transfer().amount.0 + 1);
-    store.append(&[Record::Applied(forged)]).expect("append");
+    let mut twice = records
+        .iter()
+        .find_map(|record| match record {
+            Record::Signed(transfer) => Some(transfer.clone()),
+            _ => None,
+        })
+        .expect("a signed transfer");
+    twice.transfer.amount = Amount(twice.transfer.amount.0 + 1);
+    store.append(&[Record::Applied(forged), Record::Signed(twice)]).expect("append");
     drop(store);
     let (report, passed) = audit(&fixed);
     assert!(!passed, "a tampered store fails the audit");
     let found = checks(&report);
-    assert!(found.contains(&("proof".to_string(), "0/1".to_string())), "{report}");
+    for (check, elder) in [("proof", "0/1"), ("sign-once", "0/1"), ("spread", "0/0")] {
+        assert!(found.contains(&(check.to_string(), elder.to_string())), "{check}: {report}");
+    }
 
     let seed = rand::random::<u32>() as u64;
     eprintln!("random chaos seed: {seed} (replay with the command in the verdict)");

@@ -5,7 +5,7 @@
 //! crypto work ([`CryptoWork`]), which the shell may spread over cores, and says when it next
 //! needs the clock ([`Ledger::poll_timeout`]).
 
-use super::{ElderId, Ledger, Output, Precomputed, Record};
+use super::{ElderId, Ledger, Output, Precomputed, ProofSource, Record};
 use crate::messages::{ClientReply, ClientRequest, PeerMessage};
 use crate::types::{DebitProof, SignedTransfer};
 
@@ -33,7 +33,9 @@ pub enum Input<T> {
 /// checked together, and the transfers this elder may sign a share for.
 #[derive(Clone, Debug, Default)]
 pub struct CryptoWork<'a> {
-    pub(crate) proofs: Vec<&'a DebitProof>,
+    /// Each proof with where it came from: they are checked in one batch per signing section
+    /// and source, so forged proofs from one peer make only that peer's batch fail and bisect.
+    pub(crate) proofs: Vec<(ProofSource, &'a DebitProof)>,
     pub(crate) transfers: Vec<&'a SignedTransfer>,
 }
 
@@ -44,19 +46,19 @@ impl<'a> CryptoWork<'a> {
         for input in inputs {
             match input {
                 Input::Client { request: ClientRequest::Register { proof, deps }, .. } => {
-                    work.proofs.push(proof);
-                    work.proofs.extend(deps);
+                    let proofs = std::iter::once(proof).chain(deps);
+                    work.proofs.extend(proofs.map(|proof| (ProofSource::Client, proof)));
                 }
                 Input::Client { request: ClientRequest::Validate { transfer, deps }, .. } => {
                     work.transfers.push(transfer);
-                    work.proofs.extend(deps);
+                    work.proofs.extend(deps.iter().map(|proof| (ProofSource::Client, proof)));
                 }
-                Input::Peer { message: PeerMessage::Proof { proof }, .. } => {
-                    work.proofs.push(proof)
+                Input::Peer { from, message: PeerMessage::Proof { proof } } => {
+                    work.proofs.push((ProofSource::Elder(*from), proof))
                 }
-                Input::Peer { message: PeerMessage::SyncReply { proofs, .. }, .. } => {
-                    work.proofs.extend(proofs)
-                }
+                Input::Peer { from, message: PeerMessage::SyncReply { proofs, .. } } => work
+                    .proofs
+                    .extend(proofs.iter().map(|proof| (ProofSource::Elder(*from), proof))),
                 _ => {}
             }
         }

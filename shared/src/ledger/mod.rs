@@ -368,9 +368,10 @@ impl Ledger {
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
     /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
     /// - the section signatures of `proofs` are checked in batches, one random linear
-    ///   combination per signing section (`weight` gives the random weights); a batch that
-    ///   fails is bisected here, so the bad proofs are found on this core and the good ones
-    ///   still pass together ([`crypto::bls_batch_validity`]);
+    ///   combination per signing section and source (`weight` gives the random weights); a
+    ///   batch that fails is bisected here, so the bad proofs are found on this core and the
+    ///   good ones still pass together ([`crypto::bls_batch_validity`]). A peer that sends
+    ///   forged proofs thus costs the bisection of its own batch only (R7);
     /// - for each of `transfers` that validate would sign (shape, seq, slot, balance and
     ///   outbox room checked first, then the account signature) this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
@@ -379,12 +380,13 @@ impl Ledger {
     /// this elder shared is not hashed again.
     pub fn precompute(&self, work: &CryptoWork, mut weight: impl FnMut() -> u64) -> Precomputed {
         let mut precomputed = Precomputed::default();
-        let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage)>> =
+        // Keyed by (signing section, source).
+        let mut groups: BTreeMap<_, Vec<(TransferId, BlsSignature, HashedMessage)>> =
             BTreeMap::new();
         // The same proof often comes several times in one batch (from each sync peer, as a
         // credit and as a dep): it is checked once.
         let mut seen = HashSet::new();
-        for proof in &work.proofs {
+        for (source, proof) in &work.proofs {
             let id = crypto::transfer_id(&proof.signed);
             let signer = self.network.section_index_of(&proof.transfer().from);
             if self.proofs.contains_key(&id)
@@ -394,9 +396,9 @@ impl Ledger {
                 continue;
             }
             let message = self.debit_message(&id);
-            groups.entry(signer).or_default().push((id, proof.signature, message));
+            groups.entry((signer, *source)).or_default().push((id, proof.signature, message));
         }
-        for (signer, group) in groups {
+        for ((signer, _), group) in groups {
             let key = &self.network.sections[signer].key;
             let items: Vec<(&HashedMessage, &BlsSignature)> =
                 group.iter().map(|(_, signature, message)| (message, signature)).collect();

@@ -30,7 +30,8 @@ use crate::types::{
 /// The credits an output sends, as (recipient elder, transfer id).
 /// The crypto work of these proofs and transfers.
 fn work<'a>(proofs: &[&'a DebitProof], transfers: &[&'a SignedTransfer]) -> CryptoWork<'a> {
-    CryptoWork { proofs: proofs.to_vec(), transfers: transfers.to_vec() }
+    let proofs = proofs.iter().map(|proof| (ProofSource::Client, *proof)).collect();
+    CryptoWork { proofs, transfers: transfers.to_vec() }
 }
 
 fn credits_sent(output: &Output) -> Vec<(ElderId, TransferId)> {
