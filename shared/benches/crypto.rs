@@ -223,7 +223,8 @@ impl Batch {
     fn check(&self, invalid: usize) -> bool {
         let items: Vec<(&crypto::HashedMessage, &BlsSignature)> =
             self.messages.iter().zip(&self.signatures).collect();
-        let validity = crypto::bls_batch_validity(&self.key, &items, &self.weights);
+        let parts = vec![0; items.len()];
+        let validity = crypto::bls_batch_validity(&self.key, &items, &self.weights, &parts);
         assert_eq!(validity.iter().filter(|valid| !**valid).count(), invalid);
         invalid == 0
     }

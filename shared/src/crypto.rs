@@ -177,40 +177,56 @@ pub fn bls_signature_is_valid(
 /// which a batch holding an invalid signature passes with probability at most 2^-63. A batch
 /// that fails is split in halves and each half checked the same way, down to single items,
 /// so `b` bad signatures among `n` cost about `2·b·log2(n)` checks rather than `n`.
+///
+/// `parts` names where each item came from: a failed batch is first split by part, so the
+/// bad signatures of one source make only that source's items bisect, and the others still
+/// pass in one check each (one part for all when the sources do not matter).
 pub fn bls_batch_validity(
     key: &BlsPublicKey,
     items: &[(&HashedMessage, &BlsSignature)],
     weights: &[u64],
+    parts: &[usize],
 ) -> Vec<bool> {
     assert_eq!(items.len(), weights.len(), "one weight per item");
+    assert_eq!(items.len(), parts.len(), "one part per item");
     let mut valid = vec![false; items.len()];
     let mut batch = Vec::with_capacity(items.len());
     for (index, ((message, signature), weight)) in items.iter().zip(weights).enumerate() {
         if let Some(point) = signature_point(signature) {
             batch.push(BatchItem {
                 index,
+                part: parts[index],
                 message: *message.0.as_ref(),
                 point,
                 weight: weight | 1,
             });
         }
     }
-    bisect(key, &batch, &mut valid);
+    batch.sort_by_key(|item| item.part);
+    let parts: Vec<&[BatchItem]> = batch.chunk_by(|a, b| a.part == b.part).collect();
+    if agrees(key, &batch) {
+        mark(&batch, &mut valid);
+    } else if let [whole] = parts[..] {
+        halves(key, whole, &mut valid);
+    } else {
+        parts.into_iter().for_each(|part| bisect(key, part, &mut valid));
+    }
     valid
 }
 
 /// One decoded item of a batch check.
 struct BatchItem {
     index: usize,
+    part: usize,
     message: blst::blst_p2_affine,
     point: blst::blst_p2_affine,
     weight: u64,
 }
 
-/// Marks the valid items of `batch` in `valid`: the whole batch at once, or each half.
-fn bisect(key: &BlsPublicKey, batch: &[BatchItem], valid: &mut [bool]) {
-    let all_valid = match batch {
-        [] => return,
+/// Whether every signature of `batch` is valid, by one random linear combination.
+fn agrees(key: &BlsPublicKey, batch: &[BatchItem]) -> bool {
+    match batch {
+        [] => true,
         [item] => pairings_agree(key, &item.message, &item.point),
         _ => {
             let messages: Vec<_> = batch.iter().map(|item| item.message).collect();
@@ -220,10 +236,26 @@ fn bisect(key: &BlsPublicKey, batch: &[BatchItem], valid: &mut [bool]) {
             let message_sum = weighted_sum(&messages, &scalars);
             pairings_agree(key, &message_sum, &weighted_sum(&points, &scalars))
         }
-    };
-    if all_valid {
-        batch.iter().for_each(|item| valid[item.index] = true);
-    } else if batch.len() > 1 {
+    }
+}
+
+/// Marks every item of `batch` valid.
+fn mark(batch: &[BatchItem], valid: &mut [bool]) {
+    batch.iter().for_each(|item| valid[item.index] = true);
+}
+
+/// Marks the valid items of `batch` in `valid`: the whole batch at once, or each half.
+fn bisect(key: &BlsPublicKey, batch: &[BatchItem], valid: &mut [bool]) {
+    if agrees(key, batch) {
+        mark(batch, valid);
+    } else {
+        halves(key, batch, valid);
+    }
+}
+
+/// Marks the valid items of `batch`, known to hold an invalid one, half by half.
+fn halves(key: &BlsPublicKey, batch: &[BatchItem], valid: &mut [bool]) {
+    if batch.len() > 1 {
         let (left, right) = batch.split_at(batch.len() / 2);
         bisect(key, left, valid);
         bisect(key, right, valid);
@@ -313,11 +345,18 @@ mod tests {
         let (key, messages, mut signatures) = signed_batch(9);
         let weights: Vec<u64> =
             (0..9).map(|i| 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1)).collect();
+        // Found alike with one part for all and with items from three sources, interleaved.
         let check = |signatures: &[BlsSignature], weights: &[u64]| {
             let items: Vec<(&HashedMessage, &BlsSignature)> =
                 messages.iter().zip(signatures).collect();
-            let validity = bls_batch_validity(&key, &items, weights);
-            (0..9).filter(|i| !validity[*i]).collect::<Vec<usize>>()
+            let bad = |parts: &[usize]| {
+                let validity = bls_batch_validity(&key, &items, weights, parts);
+                (0..9).filter(|i| !validity[*i]).collect::<Vec<usize>>()
+            };
+            let sources: Vec<usize> = (0..9).map(|i| i % 3).collect();
+            let (alone, by_source) = (bad(&[0; 9]), bad(&sources));
+            assert_eq!(alone, by_source);
+            alone
         };
         assert_eq!(check(&signatures, &weights), Vec::<usize>::new());
         assert!(messages.iter().zip(&signatures).all(|(m, s)| bls_signature_is_valid(&key, m, s)));

@@ -33,8 +33,8 @@ pub enum Lie {
     Equivocate,
     /// Answers with shares that are valid points over the wrong message, or no point at all.
     Garbage,
-    /// Sends no peer message and never answers: each client request's stream stays open
-    /// unanswered until the client gives up on it, as with an elder gone silent.
+    /// Sends no peer message and never answers, as an elder gone silent: the client waits out
+    /// its answer time (the liar holds the last `WITHHELD_MAX` requests open).
     Withhold,
     /// Sends other sections forged credits (a tampered amount under the real signature),
     /// replays old ones, and acknowledges transfers it never saw.
@@ -143,7 +143,8 @@ impl Conduct for Lying {
                 if self.withheld.len() >= WITHHELD_MAX {
                     self.withheld.pop_front();
                 }
-                return self.withheld.push_back(reply_to);
+                self.withheld.push_back(reply_to);
+                return;
             }
             (Lie::Equivocate, ClientReply::Rejected(_)) if note.is_some() => {
                 let (transfer, share) = self.share_for(note.as_ref().expect("checked"));

@@ -33,8 +33,8 @@ pub enum Input<T> {
 /// checked together, and the transfers this elder may sign a share for.
 #[derive(Clone, Debug, Default)]
 pub struct CryptoWork<'a> {
-    /// Each proof with where it came from: they are checked in one batch per signing section
-    /// and source, so forged proofs from one peer make only that peer's batch fail and bisect.
+    /// Each proof with where it came from: a failed batch check is bisected per source, so
+    /// forged proofs from one peer make only that peer's proofs be checked apart.
     pub(crate) proofs: Vec<(ProofSource, &'a DebitProof)>,
     pub(crate) transfers: Vec<&'a SignedTransfer>,
 }

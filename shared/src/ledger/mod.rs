@@ -368,10 +368,11 @@ impl Ledger {
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
     /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
     /// - the section signatures of `proofs` are checked in batches, one random linear
-    ///   combination per signing section and source (`weight` gives the random weights); a
-    ///   batch that fails is bisected here, so the bad proofs are found on this core and the
-    ///   good ones still pass together ([`crypto::bls_batch_validity`]). A peer that sends
-    ///   forged proofs thus costs the bisection of its own batch only (R7);
+    ///   combination per signing section (`weight` gives the random weights); a batch that
+    ///   fails is split by source (each peer, and the clients) and each part bisected here,
+    ///   so the bad proofs are found on this core and the good ones still pass together
+    ///   ([`crypto::bls_batch_validity`]). A peer that sends forged proofs thus costs the
+    ///   bisection of its own proofs only (R7);
     /// - for each of `transfers` that validate would sign (shape, seq, slot, balance and
     ///   outbox room checked first, then the account signature) this elder's share is signed. Signing is deterministic and nothing is
     ///   released here: a share leaves only when a validate request is accepted (R1).
@@ -380,9 +381,9 @@ impl Ledger {
     /// this elder shared is not hashed again.
     pub fn precompute(&self, work: &CryptoWork, mut weight: impl FnMut() -> u64) -> Precomputed {
         let mut precomputed = Precomputed::default();
-        // Keyed by (signing section, source).
-        let mut groups: BTreeMap<_, Vec<(TransferId, BlsSignature, HashedMessage)>> =
+        let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage, usize)>> =
             BTreeMap::new();
+        let mut sources: Vec<ProofSource> = Vec::new();
         // The same proof often comes several times in one batch (from each sync peer, as a
         // credit and as a dep): it is checked once.
         let mut seen = HashSet::new();
@@ -396,15 +397,20 @@ impl Ledger {
                 continue;
             }
             let message = self.debit_message(&id);
-            groups.entry((signer, *source)).or_default().push((id, proof.signature, message));
+            let part = sources.iter().position(|known| known == source).unwrap_or_else(|| {
+                sources.push(*source);
+                sources.len() - 1
+            });
+            groups.entry(signer).or_default().push((id, proof.signature, message, part));
         }
-        for ((signer, _), group) in groups {
+        for (signer, group) in groups {
             let key = &self.network.sections[signer].key;
             let items: Vec<(&HashedMessage, &BlsSignature)> =
-                group.iter().map(|(_, signature, message)| (message, signature)).collect();
+                group.iter().map(|(_, signature, message, _)| (message, signature)).collect();
             let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
-            let validity = crypto::bls_batch_validity(key, &items, &weights);
-            for ((id, signature, _), valid) in group.iter().zip(validity) {
+            let parts: Vec<usize> = group.iter().map(|(.., part)| *part).collect();
+            let validity = crypto::bls_batch_validity(key, &items, &weights, &parts);
+            for ((id, signature, ..), valid) in group.iter().zip(validity) {
                 let found = if valid { &mut precomputed.checked } else { &mut precomputed.forged };
                 found.insert((*id, *signature));
             }

@@ -639,6 +639,21 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
     let checked: HashSet<_> = good.iter().map(id).collect();
     assert_eq!(precomputed.checked, checked, "every genuine proof of the batch passes");
     assert_eq!(precomputed.forged, [id(&forged), id(&garbage)].into_iter().collect());
+    // The same verdicts when the forgeries come from one peer and the genuine proofs from the
+    // clients and another peer (a failed batch is then bisected per source).
+    let peer = |index| {
+        ProofSource::Elder(ElderId {
+            prefix: fx.network.sections[HOME].prefix,
+            index: ElderIndex(index),
+        })
+    };
+    let honest = good
+        .iter()
+        .enumerate()
+        .map(|(k, proof)| (if k % 2 == 0 { ProofSource::Client } else { peer(1) }, proof));
+    let proofs = honest.chain([(peer(2), &forged), (peer(2), &garbage)]).collect();
+    let sourced = elder.precompute(&CryptoWork { proofs, transfers: Vec::new() }, &mut weight);
+    assert_eq!((&sourced.checked, &sourced.forged), (&precomputed.checked, &precomputed.forged));
     elder.accept_precomputed(precomputed);
     for proof in &good {
         register(&mut elder, proof, 0);

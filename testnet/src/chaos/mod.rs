@@ -301,8 +301,9 @@ struct Timeline {
     interrupted: bool,
 }
 
-/// Runs the phases: warm-up, the schedule, recovery; ends early on `interrupt`. Needs the
-/// multi-thread runtime (the nemesis blocks in place).
+/// Runs the phases: warm-up, the schedule, recovery; ends early on `interrupt`. The nemesis's
+/// steps block (signals, waits for an exit, nft): this runs on the caller's thread, and the
+/// load on the runtime's workers.
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     nemesis: &mut Nemesis,
@@ -333,28 +334,23 @@ async fn drive(
         if *interrupt.borrow() {
             interrupted = true;
         }
-        // Signals, spawns, waits for an exit and nft calls block: off the load's workers.
-        tokio::task::block_in_place(|| {
-            while next < steps.len() && steps[next].0 <= now && !interrupted {
-                let (_, start, id) = steps[next];
-                if start {
-                    nemesis.start(id, &schedule[id as usize], now)?;
-                } else {
-                    nemesis.heal(id, now)?;
-                }
-                next += 1;
+        while next < steps.len() && steps[next].0 <= now && !interrupted {
+            let (_, start, id) = steps[next];
+            if start {
+                nemesis.start(id, &schedule[id as usize], now)?;
+            } else {
+                nemesis.heal(id, now)?;
             }
-            for (elder, status) in nemesis.unexpected_exits()? {
-                let detail =
-                    format!("elder {elder} exited on its own ({status}); see its elder.log");
-                violations.push(violation("exit", Some(&elder), detail));
-            }
-            if healed_at.is_none() && (now >= faults_until || interrupted) {
-                nemesis.heal_all(now)?;
-                healed_at = Some(now);
-            }
-            Ok::<(), nemesis::NemesisError>(())
-        })?;
+            next += 1;
+        }
+        for (elder, status) in nemesis.unexpected_exits()? {
+            let detail = format!("elder {elder} exited on its own ({status}); see its elder.log");
+            violations.push(violation("exit", Some(&elder), detail));
+        }
+        if healed_at.is_none() && (now >= faults_until || interrupted) {
+            nemesis.heal_all(now)?;
+            healed_at = Some(now);
+        }
         if now >= ends_at || interrupted {
             let healed_at = healed_at.unwrap_or(now);
             return Ok(Timeline { faults_from, healed_at, ended_at: now, interrupted });
