@@ -9,10 +9,12 @@
 //!
 //! - [`wallet`]: the account key file and the account's state beside it.
 //! - [`limits`]: the client's own bounds and timings.
+//! - [`multisig`]: the policy and partly signed transfer files of multi-owner accounts.
 //! - `section`: running a driver: its requests over kept connections, its timers.
 //! - [`Client`]: balance, history, send and waiting for a credit.
 
 pub mod limits;
+pub mod multisig;
 mod section;
 pub mod wallet;
 
@@ -23,13 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::crypto;
-use shared::driver::{DriverError, Goal, Query, Timing, TransferDriver, WalletState};
+use shared::driver::multisig::{MultisigError, PartialTransfer};
+use shared::driver::{DriverError, Goal, Payment, Query, Timing, TransferDriver, WalletState};
 use shared::limits::HISTORY_PAGE_PROOFS_MAX;
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage};
 use shared::network::Network;
-use shared::types::{
-    AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, TransferId,
-};
+use shared::types::{AccountId, DebitProof, ElderIndex, Seq, SignedTransfer, TransferId};
 
 use crate::limits::{CREDIT_POLL_MS, HISTORY_PAGES_MAX};
 pub use shared::driver::Receipt;
@@ -50,6 +51,9 @@ pub enum ClientError {
     /// The QUIC endpoint could not be set up.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A multi-owner policy or partial transfer is unusable.
+    #[error(transparent)]
+    Multisig(#[from] MultisigError),
     /// The section refused, the transfer conflicts or is still in flight, or the section did
     /// not answer: what the protocol says, as the driver found it.
     #[error(transparent)]
@@ -188,14 +192,12 @@ impl Client {
     pub async fn send(
         &self,
         wallet: &mut Wallet,
-        to: AccountId,
-        amount: Amount,
-        memo: Memo,
+        payment: Payment,
     ) -> Result<Receipt, ClientError> {
         if let Some(pending) = wallet.state().pending() {
             tracing::info!(transfer = %crypto::transfer_id(pending), "resuming a transfer in flight");
         }
-        let goal = Goal::Send { to, amount, memo };
+        let goal = Goal::Send(payment);
         let key = Some(wallet.key().clone());
         let state = wallet.state().clone();
         let mut driver =
@@ -249,6 +251,14 @@ impl Client {
     ) -> Result<DebitProof, ClientError> {
         let receipt = self.complete(Goal::Complete { signed, register: false }, deps).await?;
         Ok(receipt.proof)
+    }
+
+    /// Certifies and registers a transfer from a multi-owner account once `threshold` of its
+    /// owners have signed it; says how many are missing otherwise.
+    pub async fn submit(&self, partial: &PartialTransfer) -> Result<Receipt, ClientError> {
+        partial.check(&self.network.genesis)?;
+        let signed = partial.complete()?;
+        self.certify_and_register(signed, &[]).await
     }
 
     /// Registers a debit proof with its sender's section until `n − f` elders applied it.

@@ -94,14 +94,15 @@ fn handle<C: Conduct>(
     conduct: &Shared<C>,
 ) -> usize {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(WORKERS_MAX);
-    let started = Instant::now();
+    let mut clock = Clock::default();
     let mut stopping = false;
     while !stopping {
-        let deadline = started + Duration::from_millis(ledger.poll_timeout());
-        let (batch, stop) = inputs.take(GROUP_COMMIT_MAX, deadline);
+        let wait_ms = ledger.poll_timeout().saturating_sub(clock.now_ms());
+        let (batch, stop) =
+            inputs.take(GROUP_COMMIT_MAX, Instant::now() + Duration::from_millis(wait_ms));
         stopping = stop;
         let batch = noted(batch, &*conduct.lock().expect("a conduct does not panic"));
-        let now_ms = started.elapsed().as_millis() as u64;
+        let now_ms = clock.now_ms();
         let precomputed = precompute(&ledger, &CryptoWork::of(&batch), workers);
         let ready = ledger.handle_batch(batch, precomputed, now_ms);
         send(&mut *conduct.lock().expect("a conduct does not panic"), peers, ready.sync_messages);
@@ -109,6 +110,22 @@ fn handle<C: Conduct>(
         commits.send(commit).expect("the committer runs until the ledger stops");
     }
     ledger.log().count()
+}
+
+/// The ledger's clock: milliseconds since the Unix epoch, as time windows need (R11), held
+/// from going back so the ledger's timers survive a step of the system clock backwards.
+#[derive(Default)]
+struct Clock {
+    latest_ms: u64,
+}
+
+impl Clock {
+    fn now_ms(&mut self) -> u64 {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let wall_ms = wall.map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        self.latest_ms = self.latest_ms.max(wall_ms);
+        self.latest_ms
+    }
 }
 
 /// A batch with the conduct's note on each client request.

@@ -19,7 +19,8 @@ use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::Network;
 use shared::types::{
-    Amount, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
+    Amount, Authority, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer,
+    Transfer, Window,
 };
 
 /// One section of `elders` elders with its secret key set, and a faucet key.
@@ -51,6 +52,7 @@ impl Setup {
             amount: Amount(5),
             seq: Seq(seq),
             memo: Memo::default(),
+            window: Window::ALWAYS,
         };
         crypto::sign_transfer(&self.faucet, &self.network.genesis, transfer)
     }
@@ -80,8 +82,11 @@ fn account_signatures(c: &mut Criterion, setup: &Setup) {
             .iter()
             .map(|t| crypto::transfer_signing_bytes(&setup.network.genesis, &t.transfer))
             .collect();
-        let signatures: Vec<ed25519_dalek::Signature> =
-            transfers.iter().map(|t| t.signature).collect();
+        let signature = |signed: &SignedTransfer| match signed.authority {
+            Authority::Key(signature) => signature,
+            Authority::Policy { .. } => unreachable!("the bench signs with single keys"),
+        };
+        let signatures: Vec<ed25519_dalek::Signature> = transfers.iter().map(signature).collect();
         let keys = vec![setup.faucet.verifying_key(); size];
         let borrowed: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         group.throughput(Throughput::Elements(size as u64));

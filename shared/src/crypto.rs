@@ -8,12 +8,19 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec;
-use crate::types::{BlsSignature, Digest, SignedTransfer, Transfer, TransferId};
+use crate::limits::OWNERS_MAX;
+use crate::rejection::Rejection;
+use crate::types::{
+    AccountId, Authority, BlsSignature, Digest, OwnerSignature, Policy, SignedTransfer, Transfer,
+    TransferId,
+};
 
 /// Domain tag of the bytes an account key signs.
 const TRANSFER_DOMAIN: &[u8] = b"section-bank/v1/transfer\0";
 /// Domain tag of the bytes a section key (share) signs.
 const DEBIT_DOMAIN: &[u8] = b"section-bank/v1/debit\0";
+/// Domain tag of a multi-owner account id.
+const POLICY_DOMAIN: &[u8] = b"section-bank/v1/policy\0";
 /// Domain tag of a transfer id.
 const TRANSFER_ID_DOMAIN: &[u8] = b"section-bank/v1/transfer-id\0";
 /// Domain tags of the other hashes, one per use.
@@ -54,15 +61,87 @@ pub fn transfer_signing_bytes(genesis: &Digest, transfer: &Transfer) -> Vec<u8> 
 /// Signs `transfer` with the sender's account key.
 pub fn sign_transfer(key: &SigningKey, genesis: &Digest, transfer: Transfer) -> SignedTransfer {
     let signature = key.sign(&transfer_signing_bytes(genesis, &transfer));
-    SignedTransfer { transfer, signature }
+    SignedTransfer { transfer, authority: Authority::Key(signature) }
 }
 
-/// Whether the account signature is valid for the sender's key (strict: no malleable forms).
-pub fn account_signature_is_valid(genesis: &Digest, signed: &SignedTransfer) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(&signed.transfer.from.0) else {
-        return false;
+/// One owner's signature over `transfer` from the account of `policy`; `None` if `key` is
+/// not one of its owners.
+pub fn sign_as_owner(
+    key: &SigningKey,
+    genesis: &Digest,
+    policy: &Policy,
+    transfer: &Transfer,
+) -> Option<OwnerSignature> {
+    let me = AccountId(key.verifying_key().to_bytes());
+    let owner = policy.owners.iter().position(|owner| *owner == me)?;
+    let signature = key.sign(&transfer_signing_bytes(genesis, transfer));
+    Some(OwnerSignature { owner: u8::try_from(owner).ok()?, signature })
+}
+
+/// Whether a policy is well formed: `1 ≤ threshold ≤ owners ≤ OWNERS_MAX`, owners sorted and
+/// distinct. (Whether each owner is a usable key is checked when the policy is made, and an
+/// unusable one can never sign.)
+pub fn policy_is_well_formed(policy: &Policy) -> bool {
+    let owners = policy.owners.len();
+    policy.threshold >= 1
+        && usize::from(policy.threshold) <= owners
+        && owners <= OWNERS_MAX
+        && policy.owners.windows(2).all(|pair| pair[0] < pair[1])
+}
+
+/// The account a policy controls: the first domain-separated hash of the policy and a counter
+/// that is a usable ed25519 point, so money can be sent to it like to any account while no
+/// one knows a key for it (about half of all hashes qualify). `None` for a malformed policy.
+pub fn policy_account(policy: &Policy) -> Option<AccountId> {
+    if !policy_is_well_formed(policy) {
+        return None;
+    }
+    let encoded = encode_within_limit(policy);
+    (0u8..=u8::MAX)
+        .map(|counter| hash(POLICY_DOMAIN, [encoded.as_slice(), &[counter]]).0)
+        .find(is_account_key)
+        .map(AccountId)
+}
+
+/// R2's first check, and R10's: the transfer is authorised by its account's key, or by exactly
+/// `threshold` distinct owners (in owner order) of the policy that hashes to the account. The
+/// cheap checks of a policy come before any signature is verified.
+pub fn check_authority(genesis: &Digest, signed: &SignedTransfer) -> Result<(), Rejection> {
+    let transfer = &signed.transfer;
+    let account = transfer.from;
+    let bad_signature = Rejection::BadAccountSignature { account };
+    let verify = |key: &[u8; 32], signature| {
+        VerifyingKey::from_bytes(key)
+            .and_then(|key| {
+                key.verify_strict(&transfer_signing_bytes(genesis, transfer), signature)
+            })
+            .map_err(|_| bad_signature.clone())
     };
-    key.verify_strict(&transfer_signing_bytes(genesis, &signed.transfer), &signed.signature).is_ok()
+    match &signed.authority {
+        Authority::Key(signature) => verify(&account.0, signature),
+        Authority::Policy { policy, signatures } => {
+            if policy_account(policy) != Some(account) {
+                return Err(Rejection::PolicyMismatch { account });
+            }
+            let owners = policy.owners.len();
+            let in_order = signatures.windows(2).all(|pair| pair[0].owner < pair[1].owner)
+                && signatures.iter().all(|signed| usize::from(signed.owner) < owners);
+            if signatures.len() != usize::from(policy.threshold) || !in_order {
+                return Err(Rejection::OwnerSignatures {
+                    count: signatures.len() as u64,
+                    threshold: u64::from(policy.threshold),
+                });
+            }
+            signatures.iter().try_for_each(|signed| {
+                verify(&policy.owners[usize::from(signed.owner)].0, &signed.signature)
+            })
+        }
+    }
+}
+
+/// Whether the transfer is authorised ([`check_authority`]).
+pub fn account_signature_is_valid(genesis: &Digest, signed: &SignedTransfer) -> bool {
+    check_authority(genesis, signed).is_ok()
 }
 
 /// Whether 32 bytes are a usable ed25519 public key, so money sent there is not burned.
@@ -293,7 +372,7 @@ fn weighted_sum(points: &[blst::blst_p2_affine], weights: &[u8]) -> blst::blst_p
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{AccountId, Amount, Memo, Seq};
+    use crate::types::{Amount, Memo, Policy, Seq, Window};
 
     fn transfer_from(key: &SigningKey) -> Transfer {
         Transfer {
@@ -302,6 +381,7 @@ mod tests {
             amount: Amount(5),
             seq: Seq(1),
             memo: Memo(b"rent".to_vec()),
+            window: Window::ALWAYS,
         }
     }
 
@@ -319,6 +399,36 @@ mod tests {
         let mut signed = sign_transfer(&key, &Digest([1; 32]), transfer_from(&key));
         signed.transfer.amount = Amount(6);
         assert!(!account_signature_is_valid(&Digest([1; 32]), &signed));
+    }
+
+    #[test]
+    fn a_policy_account_is_a_usable_key_no_one_holds_and_every_field_moves_it() {
+        let owners: Vec<AccountId> = [3u8, 4, 5]
+            .map(|seed| AccountId(SigningKey::from_bytes(&[seed; 32]).verifying_key().to_bytes()))
+            .into_iter()
+            .collect();
+        let mut sorted = owners.clone();
+        sorted.sort();
+        let policy = Policy { threshold: 2, owners: sorted, nonce: 0 };
+        let account = policy_account(&policy).expect("well formed");
+        assert!(is_account_key(&account.0));
+        let others = [
+            Policy { threshold: 1, ..policy.clone() },
+            Policy { nonce: 1, ..policy.clone() },
+            Policy { owners: policy.owners[..2].to_vec(), ..policy.clone() },
+        ];
+        for other in others {
+            assert_ne!(policy_account(&other), Some(account), "{other:?}");
+        }
+        let unsorted = Policy { owners, ..policy.clone() };
+        let malformed =
+            [Policy { threshold: 0, ..policy.clone() }, Policy { threshold: 4, ..policy.clone() }];
+        for bad in malformed
+            .into_iter()
+            .chain([unsorted].into_iter().filter(|p| p.owners != policy.owners))
+        {
+            assert_eq!(policy_account(&bad), None, "{bad:?}");
+        }
     }
 
     #[test]

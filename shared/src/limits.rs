@@ -4,6 +4,15 @@
 pub const MESSAGE_BYTES_MAX: usize = 1 << 20;
 /// Largest memo a transfer may carry.
 pub const MEMO_BYTES_MAX: usize = 128;
+/// Most owner keys a multi-owner account's policy may name (R10).
+pub const OWNERS_MAX: usize = 16;
+/// How far an honest elder's clock may be from true time. An elder signs a transfer's share
+/// only while its clock is inside the transfer's window widened by this on each side (R11), so
+/// an honest elder whose clock is off by up to this much never refuses a transfer that is
+/// inside its window by true time; a proof thus shows that enough honest elders saw a time
+/// within this of the window. Elders are expected to run NTP, which keeps clocks within tens
+/// of milliseconds.
+pub const CLOCK_SKEW_MS_MAX: u64 = 2_000;
 /// Most proofs a client may attach to one request as dependencies.
 pub const DEPS_MAX: usize = 16;
 /// Most proofs in one section-sync reply: about 200 KiB at most. Each page costs the puller a

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OWNERS_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, Memo, Seq, SignedTransfer, TransferId,
+    AccountId, Amount, Authority, BlsSignature, DebitProof, Digest, Memo, Seq, SignedTransfer,
+    TransferId, Window,
 };
 
 /// Client → elder.
@@ -56,8 +57,31 @@ pub(crate) fn check_memo(memo: &Memo) -> Result<(), Rejection> {
     Err(Rejection::MemoTooLong { bytes: memo.0.len() as u64, max: MEMO_BYTES_MAX as u64 })
 }
 
-/// Checks a list of proofs: at most `max` of them (`too_many` builds the refusal), each memo
-/// within its limit.
+/// Checks that a transfer's window is not empty (it may still lie in the past or future).
+pub(crate) fn check_window_shape(window: &Window) -> Result<(), Rejection> {
+    match (window.valid_after, window.valid_before) {
+        (Some(valid_after), Some(valid_before)) if valid_before < valid_after => {
+            Err(Rejection::EmptyWindow { valid_after, valid_before })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// R7 for one signed transfer: its memo and the owner lists of a multi-owner one within
+/// their limits.
+fn check_signed(signed: &SignedTransfer) -> Result<(), Rejection> {
+    check_memo(&signed.transfer.memo)?;
+    if let Authority::Policy { policy, signatures } = &signed.authority {
+        let count = policy.owners.len().max(signatures.len());
+        if count > OWNERS_MAX {
+            return Err(Rejection::TooManyOwners { count: count as u64, max: OWNERS_MAX as u64 });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a list of proofs: at most `max` of them (`too_many` builds the refusal), each
+/// within its limits.
 fn check_proofs(
     proofs: &[DebitProof],
     max: usize,
@@ -66,7 +90,7 @@ fn check_proofs(
     if proofs.len() > max {
         return Err(too_many(proofs.len() as u64, max as u64));
     }
-    proofs.iter().try_for_each(|proof| check_memo(&proof.transfer().memo))
+    proofs.iter().try_for_each(|proof| check_signed(&proof.signed))
 }
 
 impl ClientRequest {
@@ -77,11 +101,11 @@ impl ClientRequest {
         let too_many_deps = |count, max| Rejection::TooManyDeps { count, max };
         match self {
             ClientRequest::Validate { transfer, deps } => {
-                check_memo(&transfer.transfer.memo)?;
+                check_signed(transfer)?;
                 check_proofs(deps, DEPS_MAX, too_many_deps)
             }
             ClientRequest::Register { proof, deps } => {
-                check_memo(&proof.transfer().memo)?;
+                check_signed(&proof.signed)?;
                 check_proofs(deps, DEPS_MAX, too_many_deps)
             }
             ClientRequest::Balance { .. }
@@ -179,7 +203,7 @@ impl PeerMessage {
     /// most `SYNC_PAGE_PROOFS_MAX` proofs, every memo is within its limit.
     pub fn check_bounds(&self) -> Result<(), Rejection> {
         match self {
-            PeerMessage::Proof { proof } => check_memo(&proof.transfer().memo),
+            PeerMessage::Proof { proof } => check_signed(&proof.signed),
             PeerMessage::SyncReply { proofs, .. } => {
                 check_proofs(proofs, SYNC_PAGE_PROOFS_MAX, |count, max| Rejection::TooManyProofs {
                     count,

@@ -25,6 +25,14 @@ pub enum Rejection {
         /// The limit.
         max: u64,
     },
+    /// A multi-owner policy or its signatures name more owners than `OWNERS_MAX`.
+    #[error("{count} owners or owner signatures; at most {max} allowed")]
+    TooManyOwners {
+        /// How many came.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The account is not held by this elder's section.
     #[error("account {account} is not in section {prefix}; ask the section that holds it")]
     WrongSection {
@@ -38,6 +46,49 @@ pub enum Rejection {
     BadAccountSignature {
         /// The claimed signer.
         account: AccountId,
+    },
+    /// The policy sent with a multi-owner transfer is malformed or is not the paying
+    /// account's (its hash is another account).
+    #[error("the policy given is not the policy of account {account}")]
+    PolicyMismatch {
+        /// The paying account.
+        account: AccountId,
+    },
+    /// A multi-owner transfer carries the wrong number of owner signatures, or not in owner
+    /// order.
+    #[error(
+        "{count} owner signatures; the policy needs exactly {threshold}, one per owner, in owner \
+         order"
+    )]
+    OwnerSignatures {
+        /// How many came.
+        count: u64,
+        /// How many the policy needs.
+        threshold: u64,
+    },
+    /// The elder's clock is before the transfer's window (R11); it may be signed later.
+    #[error("too early by {early_ms} ms: valid after {valid_after} (ms since the Unix epoch)")]
+    TooEarly {
+        /// The window's start.
+        valid_after: u64,
+        /// How far before it (less the allowed clock skew) the elder's clock is.
+        early_ms: u64,
+    },
+    /// The elder's clock is past the transfer's window (R11); it will not sign it.
+    #[error("expired {late_ms} ms ago: valid before {valid_before} (ms since the Unix epoch)")]
+    Expired {
+        /// The window's end.
+        valid_before: u64,
+        /// How far past it (beyond the allowed clock skew) the elder's clock is.
+        late_ms: u64,
+    },
+    /// The window is empty: it ends before it starts.
+    #[error("the time window ends ({valid_before}) before it starts ({valid_after})")]
+    EmptyWindow {
+        /// The window's start.
+        valid_after: u64,
+        /// The window's end.
+        valid_before: u64,
     },
     /// The recipient is not a usable ed25519 public key; money sent there would be lost.
     #[error("recipient {to} is not a valid account key")]

@@ -193,6 +193,21 @@ impl Memo {
 /// One account's slot for one debit: `(account, seq)` as a CRDT dot.
 pub type Slot = Dot<AccountId>;
 
+/// When a transfer may be certified, in milliseconds since the Unix epoch, by the clocks of
+/// the elders that sign it (R11); either bound may be open.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug, Serialize, Deserialize)]
+pub struct Window {
+    /// Not before this time.
+    pub valid_after: Option<u64>,
+    /// Not after this time.
+    pub valid_before: Option<u64>,
+}
+
+impl Window {
+    /// Valid at any time.
+    pub const ALWAYS: Window = Window { valid_after: None, valid_before: None };
+}
+
 /// A payment order, as the sender signs it.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Transfer {
@@ -206,6 +221,8 @@ pub struct Transfer {
     pub seq: Seq,
     /// Free-form bytes for the recipient.
     pub memo: Memo,
+    /// When elders may certify it.
+    pub window: Window,
 }
 
 impl Transfer {
@@ -215,13 +232,50 @@ impl Transfer {
     }
 }
 
-/// A transfer with its sender's ed25519 signature.
+/// Who controls a multi-owner account: any `threshold` of its owner keys (R10). The account
+/// id is a domain-separated hash of the policy ([`crate::crypto::policy_account`]); the
+/// `nonce` lets its creator choose the section it falls in.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Policy {
+    /// How many distinct owners must sign a debit.
+    pub threshold: u8,
+    /// The owners' ed25519 public keys, sorted, distinct, at most `OWNERS_MAX`.
+    pub owners: Vec<AccountId>,
+    /// Free bits that move the account id.
+    pub nonce: u64,
+}
+
+/// One owner's signature over a transfer from a multi-owner account.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OwnerSignature {
+    /// The owner's position in the policy's owner list.
+    pub owner: u8,
+    /// Its signature over the transfer's signing bytes.
+    pub signature: ed25519_dalek::Signature,
+}
+
+/// What shows that the paying account's owner(s) want a transfer.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Authority {
+    /// The account is an ed25519 key, and this is its signature.
+    Key(ed25519_dalek::Signature),
+    /// The account is a policy: the policy and exactly `threshold` owner signatures, in
+    /// owner order.
+    Policy {
+        /// The policy whose id is the paying account.
+        policy: Policy,
+        /// The owners' signatures.
+        signatures: Vec<OwnerSignature>,
+    },
+}
+
+/// A transfer with what authorises it: its sender's signature, or its owners'.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct SignedTransfer {
     /// What is signed.
     pub transfer: Transfer,
-    /// The sender's signature over the transfer's domain-separated signing bytes.
-    pub signature: ed25519_dalek::Signature,
+    /// The signature(s) over the transfer's domain-separated signing bytes.
+    pub authority: Authority,
 }
 
 /// The identity of a signed transfer: a hash over its encoding.

@@ -15,13 +15,14 @@ use proptest::sample::select;
 use common::{keys, samples};
 use shared::codec::{self, CodecError};
 use shared::ledger::Record;
-use shared::limits::{MEMO_BYTES_MAX, MESSAGE_BYTES_MAX};
+use shared::limits::{MEMO_BYTES_MAX, MESSAGE_BYTES_MAX, OWNERS_MAX};
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
 use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
-    Seq, SignedTransfer, Transfer, TransferId,
+    AccountId, Amount, Authority, BlsSignature, DebitProof, Digest, ElderIndex, Memo,
+    OwnerSignature, Policy, Prefix, SectionKeyId, Seq, SignedTransfer, Transfer, TransferId,
+    Window,
 };
 
 /// The most serde reserves up front for a sequence whatever length it claims (its "cautious"
@@ -78,23 +79,46 @@ fn memo() -> impl Strategy<Value = Memo> {
     vec(any::<u8>(), 0..=MEMO_BYTES_MAX + 8).prop_map(Memo)
 }
 
+fn window() -> impl Strategy<Value = Window> {
+    (any::<Option<u64>>(), any::<Option<u64>>())
+        .prop_map(|(valid_after, valid_before)| Window { valid_after, valid_before })
+}
+
 fn transfer() -> impl Strategy<Value = Transfer> {
-    (account(), account(), any::<u64>(), any::<u64>(), memo()).prop_map(
-        |(from, to, amount, seq, memo)| Transfer {
+    (account(), account(), any::<u64>(), any::<u64>(), memo(), window()).prop_map(
+        |(from, to, amount, seq, memo, window)| Transfer {
             from,
             to,
             amount: Amount(amount),
             seq: Seq(seq),
             memo,
+            window,
         },
     )
 }
 
-fn signed_transfer() -> impl Strategy<Value = SignedTransfer> {
-    (transfer(), bytes32(), bytes32()).prop_map(|(transfer, r, s)| {
-        let signature = ed25519_dalek::Signature::from_bytes(&[r, s].concat().try_into().unwrap());
-        SignedTransfer { transfer, signature }
+fn ed25519_signature() -> impl Strategy<Value = ed25519_dalek::Signature> {
+    (bytes32(), bytes32()).prop_map(|(r, s)| {
+        ed25519_dalek::Signature::from_bytes(&[r, s].concat().try_into().unwrap())
     })
+}
+
+fn authority() -> impl Strategy<Value = Authority> {
+    // Past the owner limit too: the codec carries what the bounds check then refuses.
+    let owner = (any::<u8>(), ed25519_signature())
+        .prop_map(|(owner, signature)| OwnerSignature { owner, signature });
+    let policy = (any::<u8>(), vec(account(), 0..=OWNERS_MAX + 2), any::<u64>())
+        .prop_map(|(threshold, owners, nonce)| Policy { threshold, owners, nonce });
+    prop_oneof![
+        ed25519_signature().prop_map(Authority::Key),
+        (policy, vec(owner, 0..=OWNERS_MAX + 2))
+            .prop_map(|(policy, signatures)| Authority::Policy { policy, signatures }),
+    ]
+}
+
+fn signed_transfer() -> impl Strategy<Value = SignedTransfer> {
+    (transfer(), authority())
+        .prop_map(|(transfer, authority)| SignedTransfer { transfer, authority })
 }
 
 /// Section signatures and shares over a few transfers, from both sections' seeded keys.
@@ -183,6 +207,18 @@ fn rejection() -> impl Strategy<Value = Rejection> {
             amount: Amount(amount),
         }),
         any::<u64>().prop_map(|pending| Rejection::OutboxFull { section: Prefix::ROOT, pending }),
+        account().prop_map(|account| Rejection::PolicyMismatch { account }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(count, threshold)| Rejection::OwnerSignatures { count, threshold }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(count, max)| Rejection::TooManyOwners { count, max }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(valid_after, early_ms)| Rejection::TooEarly { valid_after, early_ms }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(valid_before, late_ms)| Rejection::Expired { valid_before, late_ms }),
+        (any::<u64>(), any::<u64>()).prop_map(|(valid_after, valid_before)| {
+            Rejection::EmptyWindow { valid_after, valid_before }
+        }),
     ]
 }
 
@@ -364,12 +400,13 @@ fn every_sample_round_trips_and_refuses_a_trailing_byte() {
 fn length_prefix_claiming_u64_max_elements_fails_fast_without_allocating_it() {
     let keys = keys();
     // A validate request whose memo claims u64::MAX bytes: the encoding of an empty memo is
-    // eight zero bytes, so the header is the eight bytes right before the signature.
+    // eight zero bytes, right after the seq.
     let signed = keys.signed(5, 1, b"");
     let valid =
         codec::encode(&ClientRequest::Validate { transfer: signed, deps: Vec::new() }).unwrap();
-    // Layout: variant u32, from, to, amount, seq, memo length, signature, deps length.
-    assert_eq!(valid.len(), 4 + 32 + 32 + 8 + 8 + 8 + 64 + 8);
+    // Layout: variant u32, from, to, amount, seq, memo length, two empty window bounds (one
+    // tag byte each), authority variant u32, signature, deps length.
+    assert_eq!(valid.len(), 4 + 32 + 32 + 8 + 8 + 8 + 2 + 4 + 64 + 8);
     let memo_at = 4 + 32 + 32 + 8 + 8;
     assert_eq!(valid[memo_at..memo_at + 8], [0; 8]);
     let mut hostile_memo = valid.clone();

@@ -16,11 +16,11 @@ use futures::stream::{self, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use shared::driver::{account_id, build_transfer};
+use shared::driver::{account_id, build_transfer, Payment};
 use shared::limits::DEPS_MAX;
 use shared::messages::{ClientReply, ClientRequest};
 use shared::network::Network;
-use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer};
+use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Seq, SignedTransfer};
 
 use crate::elders::{cpu_seconds, free_base_port, resident_bytes, Elders, Signal};
 use crate::limits::RESTART_PATIENCE;
@@ -231,7 +231,7 @@ struct Prover<'a> {
 
 impl Prover<'_> {
     fn sign(&self, key: &SigningKey, to: AccountId, amount: u64, seq: u64) -> SignedTransfer {
-        build_transfer(key, self.network, to, Amount(amount), Seq(seq), Memo::default())
+        build_transfer(key, self.network, Payment::new(to, Amount(amount)), Seq(seq))
             .expect("a positive payment to another account")
     }
 

@@ -15,10 +15,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
-use shared::driver::{account_id, build_transfer};
+use shared::driver::{account_id, build_transfer, Payment};
 use shared::genesis::account_key_in;
 use shared::network::Network;
-use shared::types::{AccountId, Amount, Memo, Seq};
+use shared::types::{AccountId, Amount, Seq};
 
 use crate::catch_up::CatchUp;
 use crate::elders::{cpu_seconds, is_elder_process, recorded_pid};
@@ -193,10 +193,8 @@ async fn drive_load(
             let signed = build_transfer(
                 &account.key,
                 network,
-                to,
-                Amount(1),
+                Payment::new(to, Amount(1)),
                 account.next_seq,
-                Memo::default(),
             )
             .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
             account.next_seq = Seq(account.next_seq.0 + 1);
@@ -259,7 +257,7 @@ pub(crate) async fn fund(
     for k in 0..distributors {
         let key = account_key_in(&mut rng, network.sections[k % network.sections.len()].prefix);
         let amount = Amount(FUNDING * per_distributor as u64 + 1);
-        let receipt = client.send(&mut faucet, account_id(&key), amount, Memo::default()).await?;
+        let receipt = client.send(&mut faucet, Payment::new(account_id(&key), amount)).await?;
         client.wait_for_credit(&receipt).await?;
         keys.push(key);
         progress("funding distributors", k + 1, distributors);
@@ -270,7 +268,7 @@ pub(crate) async fn fund(
             for (n, account) in chunk.iter().enumerate() {
                 let seq = Seq(n as u64 + 1);
                 let signed =
-                    build_transfer(key, network, account.id, Amount(FUNDING), seq, Memo::default())
+                    build_transfer(key, network, Payment::new(account.id, Amount(FUNDING)), seq)
                         .map_err(|rejection| RunError::Failed(rejection.to_string()))?;
                 let receipt = client.certify_and_register(signed, &[]).await?;
                 client.wait_for_credit(&receipt).await?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::genesis::{self, Plan};
 use client::wallet::Wallet;
 use client::{Client, ClientError};
-use shared::driver::DriverError;
+use shared::driver::{DriverError, Payment};
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::rejection::Rejection;
@@ -110,14 +110,14 @@ async fn tour(
     println!("\nthe faucet pays each {FUNDING}…");
     for wallet in &wallets {
         let receipt =
-            client.send(&mut faucet, wallet.account(), Amount(FUNDING), Memo::default()).await?;
+            client.send(&mut faucet, Payment::new(wallet.account(), Amount(FUNDING))).await?;
         client.wait_for_credit(&receipt).await?;
     }
     let before = balances(client, &wallets).await?;
     println!("balances before: {}", show(&NAMES, &before));
     let expected = transfers(client, &mut wallets, before).await?;
     let alice = wallets[0].account();
-    let overspend = client.send(&mut wallets[1], alice, Amount(1_000_000), Memo::default()).await;
+    let overspend = client.send(&mut wallets[1], Payment::new(alice, Amount(1_000_000))).await;
     let refusal = match &overspend {
         Err(
             error @ ClientError::Failed(DriverError::Invalid(Rejection::InsufficientFunds {
@@ -183,7 +183,13 @@ async fn transfers(
         let kind = if from / 2 == to / 2 { "same section " } else { "cross-section" };
         let one = Instant::now();
         let receipt = client
-            .send(&mut wallets[from], to_account, Amount(amount), Memo(memo.as_bytes().to_vec()))
+            .send(
+                &mut wallets[from],
+                Payment {
+                    memo: Memo(memo.as_bytes().to_vec()),
+                    ..Payment::new(to_account, Amount(amount))
+                },
+            )
             .await?;
         client.wait_for_credit(&receipt).await?;
         let bytes = shared::codec::encode(&receipt.proof).map_or(0, |bytes| bytes.len());

@@ -8,8 +8,9 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use client::wallet::Wallet;
 use client::Client;
+use shared::driver::Payment;
 use shared::messages::ElderStatus;
-use shared::types::{AccountId, Amount, Memo};
+use shared::types::{AccountId, Amount};
 use testnet::elders::{self, Elders};
 use testnet::genesis::{self, ElderFiles, Genesis, Plan};
 use testnet::limits::READY_PATIENCE;
@@ -274,7 +275,7 @@ async fn faucet(dir: &Path, to: AccountId, amount: u64) -> anyhow::Result<bool> 
     let genesis = open(dir)?;
     let client = Client::connect(&genesis.map)?;
     let mut faucet = Wallet::open(&genesis.faucet_key)?;
-    let receipt = client.send(&mut faucet, to, Amount(amount), Memo::default()).await?;
+    let receipt = client.send(&mut faucet, Payment::new(to, Amount(amount))).await?;
     client.wait_for_credit(&receipt).await?;
     println!("paid {amount} to {to}: transfer {} (seq {})", receipt.transfer, receipt.seq);
     Ok(true)

@@ -3,10 +3,10 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use shared::driver::build_transfer;
+use shared::driver::{build_transfer, Payment};
 use shared::genesis::{account_key_in, dealer_proof};
 use shared::messages::{ClientReply, ClientRequest};
-use shared::types::{Amount, ElderIndex, Memo, Seq};
+use shared::types::{Amount, ElderIndex, Seq};
 use testnet::elders::Signal;
 use tests::net::TestNet;
 
@@ -30,7 +30,7 @@ async fn a_panic_on_the_ledger_thread_ends_the_elder_with_a_non_zero_status() {
             let to =
                 shared::driver::account_id(&account_key_in(&mut rng, network.sections[0].prefix));
             let signed =
-                build_transfer(faucet.key(), &network, to, Amount(5), Seq(1), Memo::default())
+                build_transfer(faucet.key(), &network, Payment::new(to, Amount(5)), Seq(1))
                     .expect("a valid transfer");
             dealer_proof(&network, &net.dealer[home], home, signed)
         })
@@ -110,10 +110,7 @@ async fn a_connection_flood_from_one_address_leaves_honest_clients_served_and_id
     let mut rng = ChaCha20Rng::seed_from_u64(84);
     let to =
         shared::driver::account_id(&account_key_in(&mut rng, network.sections[1 - home].prefix));
-    client
-        .send(&mut faucet, to, Amount(3), Memo::default())
-        .await
-        .expect("a transfer goes through");
+    client.send(&mut faucet, Payment::new(to, Amount(3))).await.expect("a transfer goes through");
 
     // The flood's connections make no request: the elder closes them as idle.
     let idle = elder::server::CloseCode::Idle as u32;

@@ -9,7 +9,7 @@ use client::{Client, ClientError};
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use shared::driver::{account_id, build_transfer, DriverError};
+use shared::driver::{account_id, build_transfer, DriverError, Payment};
 use shared::genesis::account_key_in;
 use shared::messages::ElderStatus;
 use shared::types::{AccountId, Amount, Memo, Seq, SignedTransfer};
@@ -56,7 +56,13 @@ async fn same_section_transfer_moves_money_and_the_section_agrees() {
     let mut faucet = net.faucet();
 
     let receipt = client
-        .send(&mut faucet, alice.account(), Amount(1_000), Memo(b"hello".to_vec()))
+        .send(
+            &mut faucet,
+            Payment {
+                memo: Memo(b"hello".to_vec()),
+                ..Payment::new(alice.account(), Amount(1_000))
+            },
+        )
         .await
         .expect("send");
     assert_eq!(receipt.seq.0, 1);
@@ -79,15 +85,8 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
     let mut faucet = net.faucet();
     let key = faucet.key().clone();
     let transfer = |amount, seq| {
-        build_transfer(
-            &key,
-            client.network(),
-            alice.account(),
-            Amount(amount),
-            Seq(seq),
-            Memo::default(),
-        )
-        .expect("transfer")
+        let payment = Payment::new(alice.account(), Amount(amount));
+        build_transfer(&key, client.network(), payment, Seq(seq)).expect("transfer")
     };
 
     // Crash after writing the pending transfer, before sending it.
@@ -95,7 +94,7 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
     leave_in_flight(&mut faucet, unsent);
     drop(faucet);
     let mut faucet = net.faucet();
-    let resumed = client.send(&mut faucet, alice.account(), Amount(20), Memo::default()).await;
+    let resumed = client.send(&mut faucet, Payment::new(alice.account(), Amount(20))).await;
     assert!(
         matches!(
             resumed,
@@ -104,7 +103,7 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
         "the earlier transfer is completed and reported first: {resumed:?}"
     );
     let receipt =
-        client.send(&mut faucet, alice.account(), Amount(20), Memo::default()).await.expect("send");
+        client.send(&mut faucet, Payment::new(alice.account(), Amount(20))).await.expect("send");
     assert_eq!(receipt.seq, Seq(2), "the pending transfer took seq 1");
 
     // Crash after registering, before the wallet recorded it.
@@ -114,10 +113,10 @@ async fn a_transfer_left_in_flight_by_a_crash_is_resumed_not_replaced() {
     client.register(&proof, &[]).await.expect("register");
     drop(faucet);
     let mut faucet = net.faucet();
-    let again = client.send(&mut faucet, alice.account(), Amount(30), Memo::default()).await;
+    let again = client.send(&mut faucet, Payment::new(alice.account(), Amount(30))).await;
     assert_eq!(again.expect("the same send run again").seq, Seq(3), "and not paid twice");
     let receipt =
-        client.send(&mut faucet, alice.account(), Amount(40), Memo::default()).await.expect("send");
+        client.send(&mut faucet, Payment::new(alice.account(), Amount(40))).await.expect("send");
     assert_eq!(receipt.seq, Seq(4));
 
     let history = client.history(net.network.map.faucet).await.expect("history");
@@ -141,10 +140,8 @@ async fn cross_section_transfer_credit_arrives_in_the_other_section() {
     let mut latencies = Vec::new();
     for n in 1..=transfers {
         let one = Instant::now();
-        let receipt = client
-            .send(&mut faucet, bob.account(), Amount(n), Memo::default())
-            .await
-            .expect("send");
+        let receipt =
+            client.send(&mut faucet, Payment::new(bob.account(), Amount(n))).await.expect("send");
         client.wait_for_credit(&receipt).await.expect("credited");
         latencies.push(one.elapsed());
     }
@@ -180,11 +177,11 @@ async fn double_spend_at_one_seq_certifies_at_most_one_transfer() {
     let mut won = 0;
     for round in 0..5u64 {
         let spender = wallet_in(&net, home, &format!("spender-{round}"), 300 + round);
-        let funding = client.send(&mut faucet, spender.account(), Amount(100), Memo::default());
+        let funding = client.send(&mut faucet, Payment::new(spender.account(), Amount(100)));
         client.wait_for_credit(&funding.await.expect("fund")).await.expect("funded");
         let network = client.network();
         let signed = |to, amount| {
-            build_transfer(spender.key(), network, to, Amount(amount), Seq(1), Memo::default())
+            build_transfer(spender.key(), network, Payment::new(to, Amount(amount)), Seq(1))
                 .expect("transfer")
         };
         let (first, second) = (signed(alice.account(), 60), signed(bob.account(), 70));
@@ -232,12 +229,12 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
             net.spawn(victim);
         }
         let to = if n % 2 == 0 { bob.account() } else { alice.account() };
-        match client.send(&mut faucet, to, Amount(1), Memo::default()).await {
+        match client.send(&mut faucet, Payment::new(to, Amount(1))).await {
             Ok(_) => {}
             // The send cut short below left its transfer in the wallet; it was finished now.
             Err(ClientError::Failed(DriverError::Resumed { .. })) => {
                 sent += 1;
-                client.send(&mut faucet, to, Amount(1), Memo::default()).await.expect("send");
+                client.send(&mut faucet, Payment::new(to, Amount(1))).await.expect("send");
             }
             Err(error) => panic!("send: {error}"),
         }
@@ -246,7 +243,7 @@ async fn elder_killed_during_transfers_restarts_and_matches_its_peers() {
             // Kill it again in the middle of a burst of requests, not between them.
             let killer = tokio::time::sleep(Duration::from_millis(3));
             tokio::pin!(killer);
-            let send = client.send(&mut faucet, to, Amount(1), Memo::default());
+            let send = client.send(&mut faucet, Payment::new(to, Amount(1)));
             tokio::select! {
                 // The send is cut short too, as if the client crashed with it.
                 _ = &mut killer => { net.kill(victim); net.spawn(victim); }
@@ -285,7 +282,7 @@ async fn elder_killed_before_delivering_its_outbox_delivers_after_restart() {
         net.signal(*position, Signal::Stop);
     }
     let receipt =
-        client.send(&mut faucet, bob.account(), Amount(77), Memo::default()).await.expect("send");
+        client.send(&mut faucet, Payment::new(bob.account(), Amount(77))).await.expect("send");
     for position in &home_elders {
         net.kill(*position);
     }
@@ -342,7 +339,7 @@ async fn garbage_and_oversized_frames_are_refused_while_transfers_go_on() {
         }
     };
     let mut faucet = net.faucet();
-    let transfer = client.send(&mut faucet, alice.account(), Amount(5), Memo::default());
+    let transfer = client.send(&mut faucet, Payment::new(alice.account(), Amount(5)));
     let ((), receipt) = tokio::join!(attack, transfer);
     receipt.expect("a transfer alongside the garbage succeeds");
     assert!(wait_for(|| async { balance(&client, alice.account()).await == Amount(5) }).await);
@@ -381,10 +378,7 @@ async fn sigterm_stops_an_elder_cleanly_and_it_comes_back_with_its_state() {
     let mut faucet = net.faucet();
     let elder = net.position(home, 2);
     for amount in 1..=3 {
-        client
-            .send(&mut faucet, bob.account(), Amount(amount), Memo::default())
-            .await
-            .expect("send");
+        client.send(&mut faucet, Payment::new(bob.account(), Amount(amount))).await.expect("send");
     }
     let before = net.wait_section_agrees(&client, home).await;
     net.signal(elder, Signal::Terminate);

@@ -136,6 +136,20 @@ impl ShareCollector {
         self.progress()
     }
 
+    /// How many elders refused the transfer as past its window.
+    pub fn expired_count(&self) -> usize {
+        self.refused.values().filter(|r| matches!(r, Rejection::Expired { .. })).count()
+    }
+
+    /// Whether no proof of the transfer can ever form: refusals for good from more than `f`
+    /// elders, and, if any refused it as expired, `n − f` of them so (then more than `f` honest
+    /// elders never signed it, and their clocks only move on).
+    pub fn is_certainly_refused(&self) -> bool {
+        let expired = self.expired_count();
+        matches!(self.progress(), Progress::Refused(_))
+            && (expired == 0 || expired >= self.section().shares_needed())
+    }
+
     /// A conflict answer counts only if it shows another transfer of ours at our slot,
     /// signed with our key: no elder can invent one.
     fn is_own_rival(&self, rival: &SignedTransfer) -> bool {
@@ -150,6 +164,14 @@ impl ShareCollector {
         if section.elder_count() - lost < section.shares_needed() {
             if let Some(rival) = &self.rival {
                 return Progress::Conflict(rival.clone());
+            }
+            // Honest elders' clocks differ, so "expired" from some does not say the others
+            // did not sign in time: wait for every answer unless n − f say so.
+            let expired = self.expired_count();
+            let answered = lost + self.shares.len();
+            if expired > 0 && expired < section.shares_needed() && answered < section.elder_count()
+            {
+                return Progress::Waiting;
             }
             let refusals = self.refused.iter().map(|(elder, r)| (*elder, r.clone())).collect();
             return Progress::Refused(refusals);
@@ -270,6 +292,40 @@ mod tests {
             panic!("three shares of four certify");
         };
         assert_eq!(proof.signed, signed);
+    }
+
+    #[test]
+    fn expired_answers_are_final_only_once_n_minus_f_say_so_or_every_elder_answered() {
+        // Elder clocks differ: elders 2 and 3 say it expired, elders 0 and 1 signed in time.
+        let fx = Fixture::new(73);
+        let mut elders = fx.elders(HOME);
+        let to = fx.account_in(HOME);
+        let mut unsigned = crate::ledger::tests::fixtures::transfer(&fx.faucet, to, 5, 1);
+        unsigned.window.valid_before = Some(1_000_000);
+        let signed = fx.sign(&fx.faucet, unsigned);
+        let mut collector = ShareCollector::new(fx.network.clone(), signed.clone());
+        let late = 1_000_000 + crate::limits::CLOCK_SKEW_MS_MAX + 1;
+        let mut ask = |index: u32, now_ms| {
+            elders[index as usize].handle_client(validate(signed.clone()), now_ms).0
+        };
+        for index in [2u32, 3] {
+            let reply = ask(index, late);
+            assert!(matches!(reply, ClientReply::Rejected(Rejection::Expired { .. })), "{reply:?}");
+            assert_eq!(collector.add(ElderIndex(index), reply), Progress::Waiting, "elder {index}");
+        }
+        assert_eq!(collector.add(ElderIndex(0), ask(0, 1_000_000)), Progress::Waiting);
+        // Every elder answered: two signed, two refused; the slot is split, nothing certain.
+        assert!(matches!(collector.add(ElderIndex(1), ask(1, 1_000_000)), Progress::Refused(_)));
+        assert!(!collector.is_certainly_refused(), "elders 0 and 1 signed it");
+
+        // Three of four say it expired and none signed: no proof can ever form.
+        let mut collector = ShareCollector::new(fx.network.clone(), signed.clone());
+        let mut fresh = fx.elders(HOME);
+        for index in [1u32, 2, 3] {
+            let (reply, _) = fresh[index as usize].handle_client(validate(signed.clone()), late);
+            collector.add(ElderIndex(index), reply);
+        }
+        assert!(collector.is_certainly_refused());
     }
 
     #[test]

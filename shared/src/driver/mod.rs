@@ -6,6 +6,7 @@
 //! the simulation over its virtual network: both run this one implementation.
 //!
 //! - [`wallet`]: the account's key and id, building its next transfer, its remembered state.
+//! - [`multisig`]: multi-owner accounts: a policy, a transfer passed round its owners.
 //! - [`collect`]: judging answers: shares into a debit proof, `f + 1` agreeing answers.
 //! - `asking`: one request per elder of a section, retried after pauses and timeouts.
 //! - [`query`]: one question answered once `f + 1` elders agree.
@@ -13,6 +14,7 @@
 
 mod asking;
 pub mod collect;
+pub mod multisig;
 pub mod query;
 pub mod transfer;
 pub mod wallet;
@@ -21,7 +23,7 @@ pub use asking::{Outgoing, Timing};
 pub use collect::{AgreedAnswer, Progress, ShareCollector};
 pub use query::Query;
 pub use transfer::{Goal, TransferDriver};
-pub use wallet::{account_id, build_transfer, WalletState};
+pub use wallet::{account_id, build_transfer, new_transfer, Payment, WalletState};
 
 use crate::crypto;
 use crate::messages::ClientReply;

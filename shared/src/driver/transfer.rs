@@ -17,27 +17,20 @@ use ed25519_dalek::SigningKey;
 use super::asking::{Asking, Timing};
 use super::query::Query;
 use super::{
-    account_id, build_transfer, Drive, DriverError, Progress, Ready, Receipt, ShareCollector,
-    Unsaved, WalletState,
+    account_id, build_transfer, Drive, DriverError, Payment, Progress, Ready, Receipt,
+    ShareCollector, Unsaved, WalletState,
 };
 use crate::crypto;
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, DebitProof, ElderIndex, Memo, SignedTransfer, TransferId};
+use crate::types::{AccountId, Amount, DebitProof, ElderIndex, SignedTransfer, TransferId};
 
 /// What a transfer driver is asked to do.
 #[derive(Clone, Debug)]
 pub enum Goal {
-    /// Pay `amount` to `to` from the wallet; a transfer it left in flight is completed first.
-    Send {
-        /// The recipient.
-        to: AccountId,
-        /// The amount.
-        amount: Amount,
-        /// The memo.
-        memo: Memo,
-    },
+    /// Pay from the wallet; a transfer it left in flight is completed first.
+    Send(Payment),
     /// Certify a transfer signed elsewhere (the caller tracks its seqs), and register its debit
     /// proof unless `register` is false; a conflict is an error.
     Complete {
@@ -56,7 +49,7 @@ enum Purpose {
     /// Is the transfer left in flight still open, or was its seq used?
     Resume(SignedTransfer),
     /// How much may be spent at the next seq?
-    Spend { to: AccountId, amount: Amount, memo: Memo },
+    Spend(Payment),
     /// Has the seq the elders say is used been applied by `f + 1` of them?
     Settle(SignedTransfer),
 }
@@ -137,8 +130,8 @@ impl TransferDriver {
         now_ms: u64,
     ) -> TransferDriver {
         let account = match (&goal, &key) {
-            (Goal::Send { .. }, Some(key)) => account_id(key),
-            (Goal::Send { .. }, None) => panic!("a send needs the account key"),
+            (Goal::Send(_), Some(key)) => account_id(key),
+            (Goal::Send(_), None) => panic!("a send needs the account key"),
             (Goal::Complete { signed, .. }, _) => signed.transfer.from,
             (Goal::Register(proof), _) => proof.transfer().from,
         };
@@ -160,16 +153,18 @@ impl TransferDriver {
             next_tag: 0,
         };
         match goal {
-            Goal::Send { to, amount, memo } => match driver.wallet.pending().cloned() {
+            Goal::Send(payment) => match driver.wallet.pending().cloned() {
                 Some(pending) => {
                     let asked = &pending.transfer;
                     // Most likely the same command run again after a failure: never pay twice.
-                    if (asked.to, asked.amount, &asked.memo) != (to, amount, &memo) {
+                    let same = (asked.to, asked.amount, &asked.memo, asked.window)
+                        == (payment.to, payment.amount, &payment.memo, payment.window);
+                    if !same {
                         driver.ending = Ending::Resumed;
                     }
                     driver.ask_balance(Purpose::Resume(pending), now_ms, None);
                 }
-                None => driver.ask_balance(Purpose::Spend { to, amount, memo }, now_ms, None),
+                None => driver.ask_balance(Purpose::Spend(payment), now_ms, None),
             },
             Goal::Complete { signed, register } => {
                 if !register {
@@ -283,11 +278,11 @@ impl TransferDriver {
                 };
                 self.ask_balance_again(Purpose::Settle(signed), now_ms, loop_deadline_ms, give_up)
             }
-            Purpose::Spend { to, amount, memo } => {
+            Purpose::Spend(payment) => {
                 self.wallet.observe_next_seq(report.next_seq);
                 let Some(spendable) = self.wallet.spendable(report.balance, report.next_seq) else {
                     // The agreeing elders lag by more debits than the wallet keeps.
-                    let purpose = Purpose::Spend { to, amount, memo };
+                    let purpose = Purpose::Spend(payment);
                     let seq = report.next_seq;
                     let give_up = move |driver: &Self| {
                         let problem = format!("its elders have not applied seq {seq} yet");
@@ -295,7 +290,7 @@ impl TransferDriver {
                     };
                     return self.ask_balance_again(purpose, now_ms, loop_deadline_ms, give_up);
                 };
-                self.spend(to, amount, memo, spendable, now_ms)
+                self.spend(payment, spendable, now_ms)
             }
         }
     }
@@ -303,14 +298,14 @@ impl TransferDriver {
     /// Builds the transfer, records it in flight and certifies it; an overspend is refused
     /// here, before anything is signed: once sent, a transfer must be driven to its end, and
     /// this one could only wait for credits.
-    fn spend(&mut self, to: AccountId, amount: Amount, memo: Memo, balance: Amount, now_ms: u64) {
-        if amount > balance {
-            let rejection = Rejection::InsufficientFunds { balance, amount };
+    fn spend(&mut self, payment: Payment, balance: Amount, now_ms: u64) {
+        if payment.amount > balance {
+            let rejection = Rejection::InsufficientFunds { balance, amount: payment.amount };
             return self.finish(Err(DriverError::Invalid(rejection)));
         }
         let key = self.key.as_ref().expect("a send has its key");
         let seq = self.wallet.next_seq();
-        match build_transfer(key, &self.network, to, amount, seq, memo) {
+        match build_transfer(key, &self.network, payment, seq) {
             Ok(signed) => {
                 self.change_wallet(|wallet| wallet.set_pending(Some(signed.clone())));
                 self.certify(signed, now_ms);
@@ -380,6 +375,18 @@ impl TransferDriver {
             {
                 let signed = collector.signed().clone();
                 self.ask_balance(Purpose::Settle(signed), now_ms, None);
+            }
+            // The window closed while some elders had signed and others had not: the slot
+            // is split, and signing another transfer for it could freeze the account (R9).
+            Progress::Refused(_) if !collector.is_certainly_refused() => {
+                let (transfer, seq) = (collector.transfer_id(), collector.signed().transfer.seq);
+                let problem = format!(
+                    "its time window closed while it was being certified ({} elders signed it, \
+                     {} refused it as expired)",
+                    collector.shared_by().count(),
+                    collector.expired_count()
+                );
+                self.finish(Err(DriverError::InFlight { transfer, seq, problem }));
             }
             // More than f elders refused for good: no proof can form, ever.
             Progress::Refused(refusals) => {
@@ -535,7 +542,7 @@ impl TransferDriver {
                 let (seq, transfer) = (signed.transfer.seq, crypto::transfer_id(signed));
                 DriverError::InFlight { transfer, seq, problem: error.to_string() }
             }
-            (Purpose::Spend { .. }, error) => error,
+            (Purpose::Spend(_), error) => error,
         };
         self.finish(Err(error));
     }
@@ -690,7 +697,7 @@ mod tests {
         to: AccountId,
         amount: u64,
     ) -> TransferDriver {
-        let goal = Goal::Send { to, amount: Amount(amount), memo: Memo::default() };
+        let goal = Goal::Send(Payment::new(to, Amount(amount)));
         TransferDriver::new(fx.network.clone(), Some(key.clone()), wallet, goal, TIMING, 0)
     }
 

@@ -9,24 +9,39 @@ use crate::crypto;
 use crate::limits::DEPS_MAX;
 use crate::network::Network;
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, DebitProof, Memo, Seq, SignedTransfer, Transfer};
+use crate::types::{AccountId, Amount, DebitProof, Memo, Seq, SignedTransfer, Transfer, Window};
 
 /// The account an ed25519 key controls.
 pub fn account_id(key: &SigningKey) -> AccountId {
     AccountId(key.verifying_key().to_bytes())
 }
 
-/// Builds and signs a transfer, refusing locally what every honest elder would refuse.
-pub fn build_transfer(
-    key: &SigningKey,
-    network: &Network,
-    to: AccountId,
-    amount: Amount,
-    seq: Seq,
-    memo: Memo,
-) -> Result<SignedTransfer, Rejection> {
-    let from = account_id(key);
+/// What a sender asks to pay: the parts of a transfer the account does not fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payment {
+    /// The recipient.
+    pub to: AccountId,
+    /// The amount.
+    pub amount: Amount,
+    /// The memo.
+    pub memo: Memo,
+    /// When it may be certified.
+    pub window: Window,
+}
+
+impl Payment {
+    /// `amount` to `to`, with no memo, valid at any time.
+    pub fn new(to: AccountId, amount: Amount) -> Payment {
+        Payment { to, amount, memo: Memo::default(), window: Window::ALWAYS }
+    }
+}
+
+/// The transfer of `payment` from `from` at `seq`, refusing locally what every honest elder
+/// would refuse whatever its state.
+pub fn new_transfer(from: AccountId, payment: Payment, seq: Seq) -> Result<Transfer, Rejection> {
+    let Payment { to, amount, memo, window } = payment;
     crate::messages::check_memo(&memo)?;
+    crate::messages::check_window_shape(&window)?;
     if amount == Amount::ZERO {
         return Err(Rejection::ZeroAmount);
     }
@@ -36,7 +51,18 @@ pub fn build_transfer(
     if !crypto::is_account_key(&to.0) {
         return Err(Rejection::InvalidRecipient { to });
     }
-    let transfer = Transfer { from, to, amount, seq, memo };
+    Ok(Transfer { from, to, amount, seq, memo, window })
+}
+
+/// Builds and signs the transfer of `payment` from `key`'s account at `seq`
+/// ([`new_transfer`]).
+pub fn build_transfer(
+    key: &SigningKey,
+    network: &Network,
+    payment: Payment,
+    seq: Seq,
+) -> Result<SignedTransfer, Rejection> {
+    let transfer = new_transfer(account_id(key), payment, seq)?;
     Ok(crypto::sign_transfer(key, &network.genesis, transfer))
 }
 
@@ -129,7 +155,8 @@ mod tests {
         let fx = Fixture::new(70);
         let (key, to) = (&fx.faucet, fx.account_in(HOME));
         let build = |to, amount, memo: Vec<u8>| {
-            build_transfer(key, &fx.network, to, Amount(amount), Seq(1), Memo(memo))
+            let payment = Payment { memo: Memo(memo), ..Payment::new(to, Amount(amount)) };
+            build_transfer(key, &fx.network, payment, Seq(1))
         };
         let long = vec![0; crate::limits::MEMO_BYTES_MAX + 1];
         let max = crate::limits::MEMO_BYTES_MAX as u64;
@@ -141,6 +168,14 @@ mod tests {
         assert_eq!(build(weak, 5, vec![]), Err(Rejection::InvalidRecipient { to: weak }));
         let signed = build(to, 5, b"rent".to_vec()).unwrap();
         assert!(crypto::account_signature_is_valid(&fx.genesis(), &signed));
+        let window = Window { valid_after: Some(10), valid_before: Some(9) };
+        let empty = build_transfer(
+            key,
+            &fx.network,
+            Payment { window, ..Payment::new(to, Amount(5)) },
+            Seq(1),
+        );
+        assert_eq!(empty, Err(Rejection::EmptyWindow { valid_after: 10, valid_before: 9 }));
     }
 
     #[test]

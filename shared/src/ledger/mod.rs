@@ -26,8 +26,8 @@ use outbox::OutboxEntry;
 
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
-    DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX, OUTBOX_CREDITS_PER_SECTION_MAX,
-    SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
+    CLOCK_SKEW_MS_MAX, DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX,
+    OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
     AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
@@ -36,7 +36,7 @@ use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, Seq, SignedTransfer,
-    TransferId,
+    TransferId, Window,
 };
 
 /// An elder's identity: its section's prefix and its index there.
@@ -488,7 +488,7 @@ impl Ledger {
         let reply = match request {
             ClientRequest::Validate { transfer, deps } => {
                 self.ingest_deps(&deps, now_ms, output);
-                self.handle_validate(transfer, output)
+                self.handle_validate(transfer, now_ms, output)
             }
             ClientRequest::Register { proof, deps } => {
                 self.ingest_deps(&deps, now_ms, output);
@@ -555,22 +555,26 @@ impl Ledger {
         }
     }
 
-    /// Phase 1 (R1, R2): check a signed transfer and sign a share, at most one per slot.
+    /// Phase 1 (R1, R2, R11): check a signed transfer and sign a share, at most one per slot,
+    /// only while this elder's clock (`now_ms`, ms since the Unix epoch) is inside its window.
     fn handle_validate(
         &mut self,
         signed: SignedTransfer,
+        now_ms: u64,
         output: &mut Output,
     ) -> Result<ClientReply, Rejection> {
         let id = crypto::transfer_id(&signed);
         self.check_shape(&signed)?;
         // A share signed ahead means the account signature was checked then.
-        let checked_ahead = self.precomputed.shares.contains_key(&id);
-        if !checked_ahead && !crypto::account_signature_is_valid(&self.network.genesis, &signed) {
-            return Err(Rejection::BadAccountSignature { account: signed.transfer.from });
+        if !self.precomputed.shares.contains_key(&id) {
+            crypto::check_authority(&self.network.genesis, &signed)?;
         }
+        // The share signed while the window was open is given again after it closed: it is
+        // no new signature, and the client that lost it must still be able to finish.
         if self.check_slot(&signed)? == SlotState::HeldByThis {
             return Ok(self.share_reply(id));
         }
+        check_window(&signed.transfer.window, now_ms)?;
         self.accounts.entry(signed.transfer.from).or_default().signed =
             Some(Box::new(signed.clone()));
         let reply = self.share_reply(id);
@@ -596,7 +600,7 @@ impl Ledger {
         if !crypto::is_account_key(&transfer.to.0) {
             return Err(Rejection::InvalidRecipient { to: transfer.to });
         }
-        Ok(())
+        crate::messages::check_window_shape(&transfer.window)
     }
 
     /// The checks of R1 and R2 on the account's state: the seq is the next one, the slot is
@@ -756,6 +760,24 @@ impl Ledger {
     }
 }
 
+/// R11: whether an elder whose clock reads `now_ms` may sign a share of a transfer with this
+/// window, which it widens by `CLOCK_SKEW_MS_MAX` on each side.
+pub fn check_window(window: &Window, now_ms: u64) -> Result<(), Rejection> {
+    if let Some(valid_after) = window.valid_after {
+        let opens_ms = valid_after.saturating_sub(CLOCK_SKEW_MS_MAX);
+        if now_ms < opens_ms {
+            return Err(Rejection::TooEarly { valid_after, early_ms: opens_ms - now_ms });
+        }
+    }
+    if let Some(valid_before) = window.valid_before {
+        let closes_ms = valid_before.saturating_add(CLOCK_SKEW_MS_MAX);
+        if now_ms > closes_ms {
+            return Err(Rejection::Expired { valid_before, late_ms: now_ms - closes_ms });
+        }
+    }
+    Ok(())
+}
+
 /// Where `seq` stands against the account's next seq; only the next seq is valid.
 fn check_seq(seq: Seq, next_seq: Seq) -> Result<(), Rejection> {
     if seq < next_seq {
@@ -775,6 +797,7 @@ impl Rejection {
         matches!(
             self,
             Rejection::SeqAhead { .. }
+                | Rejection::TooEarly { .. }
                 | Rejection::InsufficientFunds { .. }
                 | Rejection::MissingCredits { .. }
                 | Rejection::BalanceOverflow { .. }

@@ -2,6 +2,7 @@
 //! validation, registration, credits, the outbox, rebuild and sync follow R1–R6.
 
 pub(crate) mod fixtures;
+mod owners_and_windows;
 
 use ed25519_dalek::VerifyingKey;
 
@@ -684,7 +685,7 @@ fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slo
     let open = fx.signed(&fx.faucet, alice, 5, 1);
     let ahead_of_seq = fx.signed(&fx.faucet, alice, 5, 2);
     let mut forged = fx.signed(&fx.faucet, alice, 6, 1);
-    forged.signature = open.signature;
+    forged.authority = open.authority.clone();
 
     let precomputed = ahead.precompute(&work(&[], &[&open, &ahead_of_seq, &forged]), || 1);
     assert_eq!(precomputed.shares.len(), 1, "only the valid transfer at the open slot");

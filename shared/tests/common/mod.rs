@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use shared::codec::{self, CodecError};
 use shared::crypto;
+use shared::driver::multisig::{create_policy, PartialTransfer};
 use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::ledger::Record;
 use shared::messages::{
@@ -20,7 +21,7 @@ use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
-    Seq, SignedTransfer, Transfer, TransferId,
+    Seq, SignedTransfer, Transfer, TransferId, Window,
 };
 
 /// Elders per section: n = 4, f = 1, so the key sets have threshold 2 (3 shares certify).
@@ -71,8 +72,29 @@ impl Keys {
             amount: Amount(amount),
             seq: Seq(seq),
             memo: Memo(memo.to_vec()),
+            window: Window::ALWAYS,
         };
         crypto::sign_transfer(&self.alice, &self.network.genesis, transfer)
+    }
+
+    /// A multi-owner account of alice and bob (both must sign) pays bob at seq 1, inside a
+    /// time window: the parts of a signed transfer that a plain one leaves out.
+    pub fn owned_and_windowed(&self) -> SignedTransfer {
+        let owners = vec![account(&self.alice), account(&self.bob)];
+        let (policy, from) = create_policy(2, owners, None).expect("a valid policy");
+        let transfer = Transfer {
+            from,
+            to: account(&self.bob),
+            amount: Amount(40),
+            seq: Seq(1),
+            memo: Memo(b"shared".to_vec()),
+            window: Window { valid_after: Some(1_800_000_000_000), valid_before: None },
+        };
+        let mut partial = PartialTransfer::new(policy, transfer).expect("the policy's account");
+        for key in [&self.alice, &self.bob] {
+            partial.sign(key, &self.network.genesis).expect("an owner");
+        }
+        partial.complete().expect("both signed")
     }
 
     /// The bytes a section signs to certify `signed`.
@@ -200,6 +222,12 @@ fn rejection_name(rejection: &Rejection) -> &'static str {
         Rejection::BadSectionSignature { .. } => "bad_section_signature",
         Rejection::BalanceOverflow { .. } => "balance_overflow",
         Rejection::OutboxFull { .. } => "outbox_full",
+        Rejection::TooManyOwners { .. } => "too_many_owners",
+        Rejection::PolicyMismatch { .. } => "policy_mismatch",
+        Rejection::OwnerSignatures { .. } => "owner_signatures",
+        Rejection::TooEarly { .. } => "too_early",
+        Rejection::Expired { .. } => "expired",
+        Rejection::EmptyWindow { .. } => "empty_window",
     }
 }
 
@@ -227,6 +255,12 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
         Rejection::BadSectionSignature { transfer: id },
         Rejection::BalanceOverflow { account: bob, amount: Amount(u64::MAX) },
         Rejection::OutboxFull { section: Prefix::ROOT, pending: 100_000 },
+        Rejection::TooManyOwners { count: 17, max: 16 },
+        Rejection::PolicyMismatch { account: alice },
+        Rejection::OwnerSignatures { count: 1, threshold: 2 },
+        Rejection::TooEarly { valid_after: 1_800_000_000_000, early_ms: 4_200 },
+        Rejection::Expired { valid_before: 1_800_000_000_000, late_ms: 310 },
+        Rejection::EmptyWindow { valid_after: 1_800_000_000_001, valid_before: 1_800_000_000_000 },
     ]
 }
 
@@ -280,7 +314,7 @@ pub fn samples() -> Vec<(String, Message)> {
             proofs: vec![earlier, proof.clone()],
             next_position: 66,
         }),
-        Message::Record(Record::Signed(signed)),
+        Message::Record(Record::Signed(keys.owned_and_windowed())),
         Message::Record(Record::Applied(proof)),
         Message::Record(Record::Acked { transfer, elder: ElderIndex(2) }),
         Message::Record(Record::Synced { elder: ElderIndex(3), position: 640 }),

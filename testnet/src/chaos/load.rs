@@ -12,9 +12,9 @@ use client::{Client, ClientError};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
-use shared::driver::{build_transfer, DriverError};
+use shared::driver::{build_transfer, DriverError, Payment};
 use shared::network::Network;
-use shared::types::{AccountId, Amount, Memo, Seq, SignedTransfer, TransferId};
+use shared::types::{AccountId, Amount, Seq, SignedTransfer, TransferId};
 use tokio::sync::watch;
 
 use crate::bench_net::{pick_recipient, Account};
@@ -125,7 +125,7 @@ fn transfer(
     account: &Account,
     to: AccountId,
 ) -> Result<SignedTransfer, RunError> {
-    build_transfer(&account.key, network, to, Amount(1), account.next_seq, Memo::default())
+    build_transfer(&account.key, network, Payment::new(to, Amount(1)), account.next_seq)
         .map_err(|rejection| RunError::Failed(rejection.to_string()))
 }
 

@@ -12,13 +12,14 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::crypto;
 use shared::driver::{
-    account_id, build_transfer, Drive, DriverError, Goal, Outgoing, Query, Timing, TransferDriver,
-    WalletState,
+    account_id, build_transfer, Drive, DriverError, Goal, Outgoing, Payment, Query, Timing,
+    TransferDriver, WalletState,
 };
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
 use shared::network::Network;
 use shared::types::{
-    AccountId, Amount, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
+    AccountId, Amount, Authority, DebitProof, ElderIndex, Memo, Seq, SignedTransfer, Transfer,
+    Window,
 };
 
 /// How long a client waits for an elder's answer before asking again, and the pause before
@@ -79,7 +80,7 @@ pub enum ClientEvent {
     /// A misbehaviour began.
     ProbeStarted(Probe),
     /// The client combined a debit proof.
-    Certified { proof: DebitProof, probe: Option<Probe> },
+    Certified { proof: Box<DebitProof>, probe: Option<Probe> },
     /// `n − f` elders acknowledged the registration.
     Registered { replay: bool },
     /// `f + 1` elders agreed on the balance; all answers are attached.
@@ -253,8 +254,8 @@ impl SimClient {
             State::Idle => self.start_action(rng, accounts, now, &mut step),
             State::Forgetting => {
                 let to = random_other(self.account, rng, accounts);
-                let goal =
-                    Goal::Send { to, amount: Amount(rng.gen_range(1..=1000)), memo: memo(now) };
+                let amount = Amount(rng.gen_range(1..=1000));
+                let goal = Goal::Send(Payment { memo: memo(now), ..Payment::new(to, amount) });
                 let driver = self.send_driver(goal, Self::timing(RACE_PATIENCE_MS), now);
                 self.start(
                     vec![Running { driver, first_only: None }],
@@ -357,7 +358,7 @@ impl SimClient {
                         registered_any |= self.learn(&driver, None, probe, step);
                         continue;
                     };
-                    step.events.push(ClientEvent::Certified { proof: proof.clone(), probe });
+                    step.events.push(ClientEvent::Certified { proof: Box::new(proof.clone()), probe });
                     if driver.waited_out_a_refusal() && probe.is_none() {
                         step.events.push(ClientEvent::WaitedOut);
                     }
@@ -489,7 +490,12 @@ impl SimClient {
     /// Drives the transfer left in flight to its end.
     fn resume(&mut self, now: u64, step: &mut Step) {
         let pending = self.wallet.pending().expect("resumed only when in flight").transfer.clone();
-        let goal = Goal::Send { to: pending.to, amount: pending.amount, memo: pending.memo };
+        let goal = Goal::Send(Payment {
+            to: pending.to,
+            amount: pending.amount,
+            memo: pending.memo,
+            window: pending.window,
+        });
         let driver = self.send_driver(goal, Self::timing(PATIENCE_MS), now);
         self.start(vec![Running { driver, first_only: None }], None, now, step);
     }
@@ -510,7 +516,7 @@ impl SimClient {
         step: &mut Step,
     ) {
         let honest = |client: &Self, to: AccountId, amount: Amount| {
-            let goal = Goal::Send { to, amount, memo: memo(now) };
+            let goal = Goal::Send(Payment { memo: memo(now), ..Payment::new(to, amount) });
             client.send_driver(goal, Self::timing(PATIENCE_MS), now)
         };
         let driver = if let Some(to) = self.to_fund.first().copied() {
@@ -668,9 +674,11 @@ impl SimClient {
             Probe::SelfTransfer => self.sign_unchecked(self.account, Amount(1), seq),
             Probe::BadSignature => {
                 let mut signed = self.random_transfer(rng, accounts, seq);
-                let mut bytes = signed.signature.to_bytes();
-                bytes[0] ^= 1;
-                signed.signature = ed25519_dalek::Signature::from_bytes(&bytes);
+                if let Authority::Key(signature) = &mut signed.authority {
+                    let mut bytes = signature.to_bytes();
+                    bytes[0] ^= 1;
+                    *signature = ed25519_dalek::Signature::from_bytes(&bytes);
+                }
                 signed
             }
             _ => return None,
@@ -689,13 +697,20 @@ impl SimClient {
 
     fn sign(&self, to: AccountId, amount: Amount, seq: Seq) -> SignedTransfer {
         let memo = Memo(format!("seq {seq}").into_bytes());
-        build_transfer(&self.key, &self.network, to, amount, seq, memo)
+        build_transfer(&self.key, &self.network, Payment { memo, ..Payment::new(to, amount) }, seq)
             .expect("a well-formed transfer")
     }
 
     /// Signs what `build_transfer` would refuse, to see the elders refuse it too.
     fn sign_unchecked(&self, to: AccountId, amount: Amount, seq: Seq) -> SignedTransfer {
-        let transfer = Transfer { from: self.account, to, amount, seq, memo: Memo::default() };
+        let transfer = Transfer {
+            from: self.account,
+            to,
+            amount,
+            seq,
+            memo: Memo::default(),
+            window: Window::ALWAYS,
+        };
         crypto::sign_transfer(&self.key, &self.network.genesis, transfer)
     }
 }

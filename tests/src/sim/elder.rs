@@ -13,7 +13,7 @@ use shared::driver::account_id;
 use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record};
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
 use shared::network::Network;
-use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Slot, Transfer};
+use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window};
 
 use super::stats::Stats;
 
@@ -291,6 +291,7 @@ impl SimElder {
             amount: Amount(1_000_000),
             seq: Seq(rng.gen_range(1..100)),
             memo: Memo(b"forged".to_vec()),
+            window: Window::ALWAYS,
         };
         let section = network.section_of(&transfer.from);
         let forged = DebitProof {

@@ -485,7 +485,7 @@ impl World {
                 }
                 let slot = proof.transfer().slot();
                 if let Some(other) = self.certified.get(&slot) {
-                    if *other != proof {
+                    if *other != *proof {
                         return Err(format!("two debit proofs for slot {slot:?}"));
                     }
                     return Ok(());
@@ -493,7 +493,7 @@ impl World {
                 self.stats.transfers_certified += 1;
                 let to_section = self.network.section_index_of(&proof.transfer().to);
                 self.stats.transfers_cross_section += u64::from(to_section != section);
-                self.certified.insert(slot, proof);
+                self.certified.insert(slot, *proof);
             }
             ClientEvent::Registered { replay, .. } => {
                 self.stats.transfers_registered += u64::from(!replay);

@@ -20,6 +20,7 @@ use crate::network::Network;
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
+    Window,
 };
 
 /// Elders per section: n = 4 tolerates f = 1 and needs n − f = 3 shares.
@@ -189,6 +190,7 @@ pub(crate) fn transfer(from: &SigningKey, to: AccountId, amount: u64, seq: u64) 
         amount: Amount(amount),
         seq: Seq(seq),
         memo: Memo::default(),
+        window: Window::ALWAYS,
     }
 }
 
@@ -257,9 +259,19 @@ fn named_accounts(request: &ClientRequest) -> Vec<AccountId> {
 /// Sends `request` to `elder` and checks that it is refused with exactly `expected`, with
 /// nothing to persist or send and no change to the elder's state.
 pub(crate) fn assert_refused(elder: &mut Ledger, request: ClientRequest, expected: Rejection) {
+    assert_refused_at(elder, request, expected, 0)
+}
+
+/// [`assert_refused`] with the elder's clock at `now_ms`.
+pub(crate) fn assert_refused_at(
+    elder: &mut Ledger,
+    request: ClientRequest,
+    expected: Rejection,
+    now_ms: u64,
+) {
     let watched = named_accounts(&request);
     let before = Snapshot::of(elder, &watched);
-    let (reply, output) = elder.handle_client(request, 0);
+    let (reply, output) = elder.handle_client(request, now_ms);
     assert_eq!(reply, ClientReply::Rejected(expected));
     assert!(output.records.is_empty(), "a refusal persisted {:?}", output.records);
     assert!(output.messages.is_empty(), "a refusal sent {:?}", output.messages);
