@@ -280,7 +280,7 @@ fn print_partial(json: bool, partial: &PartialTransfer, path: &Path) {
     let next = if missing == 0 {
         format!("ready: `bank submit {}`", path.display())
     } else {
-        format!("{missing} more owner signatures needed: `bank sign {} --key K`", path.display())
+        format!("{missing} more owner signature(s) needed: `bank sign {} --key K`", path.display())
     };
     let text = format!(
         "{} of {} signatures on seq {} from {}; {next}",

@@ -449,3 +449,73 @@ async fn bank_command_line_sends_across_sections_and_explains_a_refusal() {
     assert!(stderr.contains("balance 250 does not cover amount 251"), "{stderr}");
     assert!(refused["error"].as_str().is_some_and(|e| e.contains("does not cover")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_multi_owner_account_pays_once_two_of_three_owners_sign_and_windows_hold() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 8);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let path = |name: &str| net.dir.path().join(name).to_str().expect("utf-8 path").to_string();
+    let ok = |(code, json, stderr): (Option<i32>, serde_json::Value, String)| {
+        assert_eq!(code, Some(0), "{stderr}");
+        json
+    };
+    let mut owners = Vec::new();
+    for name in ["o1.key", "o2.key", "o3.key"] {
+        let made = ok(bank(&net, &["keygen", "--out", &path(name)]));
+        owners.push(made["account"].as_str().expect("account").to_string());
+    }
+    let carol =
+        ok(bank(&net, &["keygen", "--out", &path("carol.key"), "--section", &away.to_string()]));
+    let carol = carol["account"].as_str().expect("account").to_string();
+    let mut create = vec!["multisig", "create", "--threshold", "2", "--section"];
+    let home_text = home.to_string();
+    create.push(&home_text);
+    for owner in &owners {
+        create.extend(["--owner", owner.as_str()]);
+    }
+    let policy = path("shared.policy");
+    create.extend(["--out", &policy]);
+    let made = ok(bank(&net, &create));
+    let shared = made["account"].as_str().expect("account").to_string();
+    assert_eq!(net.network.section_index_of(&shared.parse().expect("account id")), home);
+    let faucet_key = net.genesis().faucet_key.to_str().expect("utf-8 path").to_string();
+    ok(bank(&net, &["send", "--key", &faucet_key, "--to", &shared, "--amount", "500", "--wait"]));
+
+    // Owner 1 starts a payment; one signature of two does not certify it.
+    let partial = path("pay.partial");
+    let start = ["send", "--policy", &policy, "--key", &path("o1.key"), "--to", &carol];
+    let started = ok(bank(&net, &[&start[..], &["--amount", "120", "--out", &partial]].concat()));
+    assert_eq!((started["seq"].as_u64(), started["missing"].as_u64()), (Some(1), Some(1)));
+    let (code, _, stderr) = bank(&net, &["submit", &partial]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("1 of 2 owner signatures; 1 more needed"), "{stderr}");
+    let (code, _, stderr) = bank(&net, &["sign", &partial, "--key", &path("carol.key")]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is not an owner"), "{stderr}");
+    let (code, _, stderr) = bank(&net, &["sign", &partial, "--key", &path("o1.key")]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("has signed this transfer already"), "{stderr}");
+    ok(bank(&net, &["sign", &partial, "--key", &path("o3.key")]));
+    let sent = ok(bank(&net, &["submit", &partial, "--wait"]));
+    assert_eq!((sent["amount"].as_u64(), sent["credited"].as_bool()), (Some(120), Some(true)));
+    assert_eq!(sent["owners_signed"].as_u64(), Some(2));
+    assert_eq!(balance(&client, shared.parse().expect("id")).await, Amount(380));
+    assert_eq!(balance(&client, carol.parse().expect("id")).await, Amount(120));
+
+    // A transfer whose window has closed is refused and leaves its seq free; one whose window
+    // opens in a moment waits for it and goes through.
+    let send = ["send", "--key", &faucet_key, "--to", &carol, "--amount", "5"];
+    let (code, refused, stderr) =
+        bank(&net, &[&send[..], &["--expires", "2020-01-01T00:00:00Z"]].concat());
+    assert_eq!(code, Some(1));
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("expired")), "{stderr}");
+    let later = ok(bank(&net, &[&send[..], &["--not-before", "+3s"]].concat()));
+    assert_eq!(later["seq"].as_u64(), Some(2), "the refused transfer used no seq");
+    let opens = later["valid_after"].as_u64().expect("a window");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time");
+    let skew = shared::limits::CLOCK_SKEW_MS_MAX;
+    assert!(now_ms.as_millis() as u64 + skew >= opens, "certified before its window opened");
+}

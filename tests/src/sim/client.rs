@@ -358,7 +358,8 @@ impl SimClient {
                         registered_any |= self.learn(&driver, None, probe, step);
                         continue;
                     };
-                    step.events.push(ClientEvent::Certified { proof: Box::new(proof.clone()), probe });
+                    step.events
+                        .push(ClientEvent::Certified { proof: Box::new(proof.clone()), probe });
                     if driver.waited_out_a_refusal() && probe.is_none() {
                         step.events.push(ClientEvent::WaitedOut);
                     }
