@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use shared::crypto;
 use shared::driver::multisig::{MultisigError, PartialTransfer};
-use shared::driver::{DriverError, Goal, Payment, Query, Timing, TransferDriver, WalletState};
+use shared::driver::{
+    DriverError, Goal, Payment, Query, Signer, Timing, TransferDriver, WalletState,
+};
 use shared::limits::HISTORY_PAGE_PROOFS_MAX;
 use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage};
 use shared::network::Network;
@@ -198,7 +200,7 @@ impl Client {
             tracing::info!(transfer = %crypto::transfer_id(pending), "resuming a transfer in flight");
         }
         let goal = Goal::Send(payment);
-        let key = Some(wallet.key().clone());
+        let key = Some(Signer::Key(wallet.key().clone()));
         let state = wallet.state().clone();
         let mut driver =
             TransferDriver::new(self.network.clone(), key, state, goal, self.timing, 0);

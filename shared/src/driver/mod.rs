@@ -23,7 +23,7 @@ pub use asking::{Outgoing, Timing};
 pub use collect::{AgreedAnswer, Progress, ShareCollector};
 pub use query::Query;
 pub use transfer::{Goal, TransferDriver};
-pub use wallet::{account_id, build_transfer, new_transfer, Payment, WalletState};
+pub use wallet::{account_id, build_transfer, new_transfer, Payment, Signer, WalletState};
 
 use crate::crypto;
 use crate::messages::ClientReply;

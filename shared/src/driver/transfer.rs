@@ -12,13 +12,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ed25519_dalek::SigningKey;
-
 use super::asking::{Asking, Timing};
 use super::query::Query;
 use super::{
-    account_id, build_transfer, Drive, DriverError, Payment, Progress, Ready, Receipt,
-    ShareCollector, Unsaved, WalletState,
+    Drive, DriverError, Payment, Progress, Ready, Receipt, ShareCollector, Signer, Unsaved,
+    WalletState,
 };
 use crate::crypto;
 use crate::messages::{AccountReport, ClientReply, ClientRequest};
@@ -97,8 +95,8 @@ enum Phase {
 #[derive(Clone, Debug)]
 pub struct TransferDriver {
     network: Arc<Network>,
-    /// The account key, for a send; `None` when the caller tracks the account.
-    key: Option<SigningKey>,
+    /// What signs, for a send; `None` when the caller tracks the account.
+    key: Option<Signer>,
     account: AccountId,
     wallet: WalletState,
     timing: Timing,
@@ -123,14 +121,14 @@ impl TransferDriver {
     /// The first [`Drive::handle_timeout`] sends the first requests.
     pub fn new(
         network: Arc<Network>,
-        key: Option<SigningKey>,
+        key: Option<Signer>,
         wallet: WalletState,
         goal: Goal,
         timing: Timing,
         now_ms: u64,
     ) -> TransferDriver {
         let account = match (&goal, &key) {
-            (Goal::Send(_), Some(key)) => account_id(key),
+            (Goal::Send(_), Some(signer)) => signer.account(),
             (Goal::Send(_), None) => panic!("a send needs the account key"),
             (Goal::Complete { signed, .. }, _) => signed.transfer.from,
             (Goal::Register(proof), _) => proof.transfer().from,
@@ -303,9 +301,9 @@ impl TransferDriver {
             let rejection = Rejection::InsufficientFunds { balance, amount: payment.amount };
             return self.finish(Err(DriverError::Invalid(rejection)));
         }
-        let key = self.key.as_ref().expect("a send has its key");
+        let signer = self.key.as_ref().expect("a send has its signer");
         let seq = self.wallet.next_seq();
-        match build_transfer(key, &self.network, payment, seq) {
+        match signer.build(&self.network, payment, seq) {
             Ok(signed) => {
                 self.change_wallet(|wallet| wallet.set_pending(Some(signed.clone())));
                 self.certify(signed, now_ms);
@@ -645,10 +643,11 @@ impl Drive for TransferDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::Outgoing;
+    use crate::driver::{account_id, Outgoing};
     use crate::ledger::tests::fixtures::{register, validate, Fixture, HOME};
     use crate::ledger::Ledger;
     use crate::types::Seq;
+    use ed25519_dalek::SigningKey;
 
     const TIMING: Timing = Timing { answer_ms: 250, retry_ms: 100, patience_ms: 5_000 };
 
@@ -698,7 +697,8 @@ mod tests {
         amount: u64,
     ) -> TransferDriver {
         let goal = Goal::Send(Payment::new(to, Amount(amount)));
-        TransferDriver::new(fx.network.clone(), Some(key.clone()), wallet, goal, TIMING, 0)
+        let signer = Some(Signer::Key(key.clone()));
+        TransferDriver::new(fx.network.clone(), signer, wallet, goal, TIMING, 0)
     }
 
     #[test]

@@ -5,15 +5,93 @@
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use super::multisig::{MultisigError, PartialTransfer};
 use crate::crypto;
 use crate::limits::DEPS_MAX;
 use crate::network::Network;
 use crate::rejection::Rejection;
-use crate::types::{AccountId, Amount, DebitProof, Memo, Seq, SignedTransfer, Transfer, Window};
+use crate::types::{
+    AccountId, Amount, DebitProof, Digest, Memo, Policy, Seq, SignedTransfer, Transfer, Window,
+};
 
 /// The account an ed25519 key controls.
 pub fn account_id(key: &SigningKey) -> AccountId {
     AccountId(key.verifying_key().to_bytes())
+}
+
+/// What signs an account's transfers: its key, or enough of its owners' keys held together
+/// (a custodian of a multi-owner account; owners on different machines pass a
+/// [`PartialTransfer`] round instead).
+#[derive(Clone, Debug)]
+pub enum Signer {
+    /// The account's own key.
+    Key(SigningKey),
+    /// `threshold` distinct owners' keys of the policy.
+    Owners {
+        /// The account's policy.
+        policy: Policy,
+        /// The keys that sign, each an owner, as many as the threshold.
+        keys: Vec<SigningKey>,
+    },
+}
+
+impl Signer {
+    /// A signer of the policy's account from owner keys: the first `threshold` distinct
+    /// owners among `keys`.
+    pub fn owners(policy: Policy, keys: Vec<SigningKey>) -> Result<Signer, MultisigError> {
+        if crypto::policy_account(&policy).is_none() {
+            let owners = policy.owners.len() as u64;
+            return Err(MultisigError::Shape { threshold: policy.threshold.into(), owners });
+        }
+        let need = usize::from(policy.threshold);
+        let mut chosen: Vec<SigningKey> = Vec::new();
+        for key in keys {
+            let id = account_id(&key);
+            let fresh = chosen.iter().all(|known| account_id(known) != id);
+            if chosen.len() < need && fresh && policy.owners.contains(&id) {
+                chosen.push(key);
+            }
+        }
+        if chosen.len() < need {
+            return Err(MultisigError::Missing { have: chosen.len() as u64, need: need as u64 });
+        }
+        Ok(Signer::Owners { policy, keys: chosen })
+    }
+
+    /// The account it signs for.
+    pub fn account(&self) -> AccountId {
+        match self {
+            Signer::Key(key) => account_id(key),
+            Signer::Owners { policy, .. } => {
+                crypto::policy_account(policy).expect("a signer's policy is well formed")
+            }
+        }
+    }
+
+    /// Signs `transfer` on the network `genesis`.
+    pub fn sign(&self, genesis: &Digest, transfer: Transfer) -> SignedTransfer {
+        match self {
+            Signer::Key(key) => crypto::sign_transfer(key, genesis, transfer),
+            Signer::Owners { policy, keys } => {
+                let mut partial = PartialTransfer::new(policy.clone(), transfer)
+                    .expect("a signer signs its own account's transfers");
+                for key in keys {
+                    partial.sign(key, genesis).expect("a signer's keys are distinct owners");
+                }
+                partial.complete().expect("a signer holds the threshold")
+            }
+        }
+    }
+
+    /// Builds and signs the transfer of `payment` at `seq` ([`new_transfer`]).
+    pub fn build(
+        &self,
+        network: &Network,
+        payment: Payment,
+        seq: Seq,
+    ) -> Result<SignedTransfer, Rejection> {
+        Ok(self.sign(&network.genesis, new_transfer(self.account(), payment, seq)?))
+    }
 }
 
 /// What a sender asks to pay: the parts of a transfer the account does not fix.
@@ -62,8 +140,7 @@ pub fn build_transfer(
     payment: Payment,
     seq: Seq,
 ) -> Result<SignedTransfer, Rejection> {
-    let transfer = new_transfer(account_id(key), payment, seq)?;
-    Ok(crypto::sign_transfer(key, &network.genesis, transfer))
+    Ok(crypto::sign_transfer(key, &network.genesis, new_transfer(account_id(key), payment, seq)?))
 }
 
 /// What a wallet remembers between runs. A transfer in flight is written before it is sent,

@@ -10,10 +10,8 @@ use ed25519_dalek::SigningKey;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use shared::crypto;
 use shared::driver::{
-    account_id, build_transfer, Drive, DriverError, Goal, Outgoing, Payment, Query, Timing,
-    TransferDriver, WalletState,
+    Drive, DriverError, Goal, Outgoing, Payment, Query, Signer, Timing, TransferDriver, WalletState,
 };
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
 use shared::network::Network;
@@ -128,9 +126,9 @@ enum State {
     },
 }
 
-/// One simulated client with its account key.
+/// One simulated client with what signs for its account: a key, or owner keys of a policy.
 pub struct SimClient {
-    key: SigningKey,
+    signer: Signer,
     /// Its account.
     pub account: AccountId,
     network: Arc<Network>,
@@ -159,16 +157,16 @@ pub struct SimClient {
 impl SimClient {
     /// A client that will make `transfers` transfers; the faucet also funds `to_fund` first.
     pub fn new(
-        key: SigningKey,
+        signer: Signer,
         network: Arc<Network>,
         transfers: u32,
         to_fund: Vec<AccountId>,
     ) -> SimClient {
-        let account = account_id(&key);
+        let account = signer.account();
         let funded = account == network.map.faucet;
         SimClient {
             section: network.section_index_of(&account),
-            key,
+            signer,
             account,
             network,
             wallet: WalletState::default(),
@@ -188,7 +186,8 @@ impl SimClient {
 
     /// A relay client with nothing yet, which makes `transfers` transfers of all it has.
     pub fn relay(key: SigningKey, network: Arc<Network>, transfers: u32) -> SimClient {
-        SimClient { relay: true, ..SimClient::new(key, network, transfers, Vec::new()) }
+        let signer = Signer::Key(key);
+        SimClient { relay: true, ..SimClient::new(signer, network, transfers, Vec::new()) }
     }
 
     /// Index of the client's section.
@@ -475,7 +474,7 @@ impl SimClient {
     }
 
     fn send_driver(&self, goal: Goal, timing: Timing, now: u64) -> Driver {
-        let key = Some(self.key.clone());
+        let key = Some(self.signer.clone());
         let (network, wallet) = (self.network.clone(), self.wallet.clone());
         Driver::Transfer(Box::new(TransferDriver::new(network, key, wallet, goal, timing, now)))
     }
@@ -675,11 +674,13 @@ impl SimClient {
             Probe::SelfTransfer => self.sign_unchecked(self.account, Amount(1), seq),
             Probe::BadSignature => {
                 let mut signed = self.random_transfer(rng, accounts, seq);
-                if let Authority::Key(signature) = &mut signed.authority {
-                    let mut bytes = signature.to_bytes();
-                    bytes[0] ^= 1;
-                    *signature = ed25519_dalek::Signature::from_bytes(&bytes);
-                }
+                let signature = match &mut signed.authority {
+                    Authority::Key(signature) => signature,
+                    Authority::Policy { signatures, .. } => &mut signatures[0].signature,
+                };
+                let mut bytes = signature.to_bytes();
+                bytes[0] ^= 1;
+                *signature = ed25519_dalek::Signature::from_bytes(&bytes);
                 signed
             }
             _ => return None,
@@ -698,7 +699,8 @@ impl SimClient {
 
     fn sign(&self, to: AccountId, amount: Amount, seq: Seq) -> SignedTransfer {
         let memo = Memo(format!("seq {seq}").into_bytes());
-        build_transfer(&self.key, &self.network, Payment { memo, ..Payment::new(to, amount) }, seq)
+        self.signer
+            .build(&self.network, Payment { memo, ..Payment::new(to, amount) }, seq)
             .expect("a well-formed transfer")
     }
 
@@ -712,7 +714,7 @@ impl SimClient {
             memo: Memo::default(),
             window: Window::ALWAYS,
         };
-        crypto::sign_transfer(&self.key, &self.network.genesis, transfer)
+        self.signer.sign(&self.network.genesis, transfer)
     }
 }
 

@@ -20,7 +20,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::codec;
 use shared::crypto;
-use shared::driver::account_id;
+use shared::driver::multisig::create_policy;
+use shared::driver::{account_id, Signer};
 use shared::genesis::{account_key_in, deal_network, offline_elder, Shape};
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
@@ -79,6 +80,8 @@ const BATCH_WINDOW_MS: u64 = 2;
 const PARTITION_MS: std::ops::Range<u64> = 1_000..8_000;
 const PARTITION_GAP_MS: std::ops::Range<u64> = 3_000..20_000;
 const SUPPLY: Amount = Amount(1_000_000_000_000);
+/// Every this-many-th ordinary client is a multi-owner account (R10).
+const POLICY_CLIENT_EVERY: usize = 4;
 
 /// Runs one seed to the end and checks every invariant; the error says what broke.
 pub fn run(seed: u64) -> Result<Stats, String> {
@@ -533,8 +536,9 @@ impl World {
     }
 }
 
-/// The faucet's client, which funds the others first, the ordinary clients and the relays,
-/// and every client's account (the faucet's first).
+/// The faucet's client, which funds the others first, the ordinary clients (every
+/// `POLICY_CLIENT_EVERY`th a 2-of-3 multi-owner account whose client holds the owners' keys)
+/// and the relays, and every client's account (the faucet's first).
 fn clients(
     rng: &mut ChaCha8Rng,
     network: &Arc<Network>,
@@ -543,13 +547,26 @@ fn clients(
 ) -> (Vec<SimClient>, Vec<AccountId>) {
     let prefixes = Prefix::all_of_len(config.prefix_len);
     let transfers = config.transfers_per_client;
-    let keys: Vec<SigningKey> =
-        (0..config.clients).map(|c| account_key_in(rng, prefixes[c % prefixes.len()])).collect();
-    let mut accounts: Vec<AccountId> = keys.iter().map(account_id).collect();
+    let signers: Vec<Signer> = (0..config.clients)
+        .map(|c| {
+            let prefix = prefixes[c % prefixes.len()];
+            if c % POLICY_CLIENT_EVERY != POLICY_CLIENT_EVERY - 1 {
+                return Signer::Key(account_key_in(rng, prefix));
+            }
+            let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate(rng)).collect();
+            let owners = keys.iter().map(account_id).collect();
+            let (policy, _) = create_policy(2, owners, Some(prefix)).expect("a 2-of-3 policy");
+            Signer::owners(policy, keys).expect("the owners' keys")
+        })
+        .collect();
+    let mut accounts: Vec<AccountId> = signers.iter().map(Signer::account).collect();
     let faucet_account = account_id(&faucet);
+    let faucet = Signer::Key(faucet);
     let mut clients = vec![SimClient::new(faucet, network.clone(), transfers, accounts.clone())];
     clients.extend(
-        keys.into_iter().map(|key| SimClient::new(key, network.clone(), transfers, vec![])),
+        signers
+            .into_iter()
+            .map(|signer| SimClient::new(signer, network.clone(), transfers, vec![])),
     );
     // Relays start with nothing and spend all that reaches them, as soon as f + 1 elders
     // agree it has: the pattern where lagging elders refuse for funds at first.
