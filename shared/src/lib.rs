@@ -1,6 +1,7 @@
 //! The section bank protocol as a pure state machine: no I/O, no clock, no global randomness.
 //! The elder process, the client and the testnet add sockets, storage and timers around it.
 //!
+//! - [`agreement`]: asynchronous binary agreement among a section's elders (R12).
 //! - [`types`]: accounts, amounts, seqs, prefixes, transfers and debit proofs.
 //! - [`network`]: the network map and its validated form with the section keys.
 //! - [`messages`]: the wire messages, one enum per direction.
@@ -13,6 +14,7 @@
 //! - [`rejection`]: the one enum of expected rejections.
 //! - [`limits`]: every bound, as a named constant.
 
+pub mod agreement;
 pub mod codec;
 pub mod crypto;
 pub mod driver;

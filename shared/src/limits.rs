@@ -13,6 +13,11 @@ pub const OWNERS_MAX: usize = 16;
 /// within this of the window. Elders are expected to run NTP, which keeps clocks within tens
 /// of milliseconds.
 pub const CLOCK_SKEW_MS_MAX: u64 = 2_000;
+/// Most rounds of one binary agreement (R12). Each round with a threshold coin ends the
+/// agreement with probability at least 1/2 once the honest elders' values meet, so an
+/// agreement that is not over after this many rounds never will be in practice; votes for
+/// later rounds are dropped.
+pub const AGREEMENT_ROUNDS_MAX: u32 = 64;
 /// Most proofs a client may attach to one request as dependencies.
 pub const DEPS_MAX: usize = 16;
 /// Most proofs in one section-sync reply: about 200 KiB at most. Each page costs the puller a
