@@ -366,9 +366,10 @@ fn proof_json(proof: &DebitProof) -> serde_json::Value {
         "valid_after": transfer.window.valid_after,
         "valid_before": transfer.window.valid_before,
         "owners_signed": match &proof.signed.authority {
-            Authority::Key(_) => None,
             Authority::Policy { signatures, .. } => Some(signatures.len()),
+            _ => None,
         },
+        "bundle": proof.lock().map(|(bundle, _)| shared::crypto::bundle_id(bundle).to_string()),
     })
 }
 

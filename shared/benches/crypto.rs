@@ -84,7 +84,7 @@ fn account_signatures(c: &mut Criterion, setup: &Setup) {
             .collect();
         let signature = |signed: &SignedTransfer| match signed.authority {
             Authority::Key(signature) => signature,
-            Authority::Policy { .. } => unreachable!("the bench signs with single keys"),
+            _ => unreachable!("the bench signs with single keys"),
         };
         let signatures: Vec<ed25519_dalek::Signature> = transfers.iter().map(signature).collect();
         let keys = vec![setup.faucet.verifying_key(); size];

@@ -236,11 +236,11 @@ impl Agreement {
             return;
         }
         match vote {
-            Vote::Value { round, value } if round >= self.round => {
-                if round > self.round || self.estimate.is_none() {
-                    self.enter_round(round);
-                    self.estimate = Some(value);
-                }
+            Vote::Value { round, value }
+                if round > self.round || (round == self.round && self.estimate.is_none()) =>
+            {
+                self.enter_round(round);
+                self.estimate = Some(value);
             }
             Vote::Term { value } => self.decided = Some(value),
             _ => {}

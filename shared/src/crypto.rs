@@ -7,12 +7,13 @@ use blsttc::SecretKeyShare;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
+use crate::agreement::Round;
 use crate::codec;
-use crate::limits::OWNERS_MAX;
+use crate::limits::{LEGS_MAX, OWNERS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Authority, BlsSignature, Digest, OwnerSignature, Policy, SignedTransfer, Transfer,
-    TransferId,
+    AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, OwnerSignature, Policy,
+    SignedTransfer, Transfer, TransferId,
 };
 
 /// Domain tag of the bytes an account key signs.
@@ -23,6 +24,14 @@ const DEBIT_DOMAIN: &[u8] = b"section-bank/v1/debit\0";
 const POLICY_DOMAIN: &[u8] = b"section-bank/v1/policy\0";
 /// Domain tag of a transfer id.
 const TRANSFER_ID_DOMAIN: &[u8] = b"section-bank/v1/transfer-id\0";
+/// Domain tag of the bytes a payer signs to countersign a bundle.
+const BUNDLE_DOMAIN: &[u8] = b"section-bank/v1/bundle\0";
+/// Domain tag of a bundle id.
+const BUNDLE_ID_DOMAIN: &[u8] = b"section-bank/v1/bundle-id\0";
+/// Domain tag of the bytes a referee section signs to certify a bundle's outcome.
+const OUTCOME_DOMAIN: &[u8] = b"section-bank/v1/outcome\0";
+/// Domain tag of the bytes a referee section signs as the common coin of an agreement round.
+const COIN_DOMAIN: &[u8] = b"section-bank/v1/coin\0";
 /// Domain tags of the other hashes, one per use.
 pub(crate) const GENESIS_DOMAIN: &[u8] = b"section-bank/v1/genesis\0";
 pub(crate) const SECTION_KEY_DOMAIN: &[u8] = b"section-bank/v1/section-key\0";
@@ -104,20 +113,35 @@ pub fn policy_account(policy: &Policy) -> Option<AccountId> {
 }
 
 /// R2's first check, and R10's: the transfer is authorised by its account's key, or by exactly
-/// `threshold` distinct owners (in owner order) of the policy that hashes to the account. The
-/// cheap checks of a policy come before any signature is verified.
+/// `threshold` distinct owners (in owner order) of the policy that hashes to the account; a
+/// lock (R13) by the payer's key or owners over the bundle, whose leg it must be exactly. The
+/// cheap checks come before any signature is verified.
 pub fn check_authority(genesis: &Digest, signed: &SignedTransfer) -> Result<(), Rejection> {
     let transfer = &signed.transfer;
-    let account = transfer.from;
+    match &signed.authority {
+        Authority::Bundle { bundle, leg, payer } => {
+            check_bundle_shape(bundle)?;
+            if bundle.lock_transfer(usize::from(*leg)).as_ref() != Some(transfer) {
+                return Err(Rejection::NotALeg { leg: *leg });
+            }
+            let bytes = bundle_signing_bytes(genesis, &bundle_id(bundle));
+            check_signers(transfer.from, payer, &bytes)
+        }
+        authority => {
+            check_signers(transfer.from, authority, &transfer_signing_bytes(genesis, transfer))
+        }
+    }
+}
+
+/// Whether `authority` is `account`'s key or `threshold` of its owners signing `bytes`.
+fn check_signers(account: AccountId, authority: &Authority, bytes: &[u8]) -> Result<(), Rejection> {
     let bad_signature = Rejection::BadAccountSignature { account };
     let verify = |key: &[u8; 32], signature| {
         VerifyingKey::from_bytes(key)
-            .and_then(|key| {
-                key.verify_strict(&transfer_signing_bytes(genesis, transfer), signature)
-            })
+            .and_then(|key| key.verify_strict(bytes, signature))
             .map_err(|_| bad_signature.clone())
     };
-    match &signed.authority {
+    match authority {
         Authority::Key(signature) => verify(&account.0, signature),
         Authority::Policy { policy, signatures } => {
             if policy_account(policy) != Some(account) {
@@ -136,7 +160,68 @@ pub fn check_authority(genesis: &Digest, signed: &SignedTransfer) -> Result<(), 
                 verify(&policy.owners[usize::from(signed.owner)].0, &signed.signature)
             })
         }
+        Authority::Bundle { .. } => Err(bad_signature),
     }
+}
+
+/// The shape of a bundle (R7, R13): 1 to `LEGS_MAX` legs, each paying at least 1 from an
+/// account to another, no payer twice.
+pub fn check_bundle_shape(bundle: &Bundle) -> Result<(), Rejection> {
+    let count = bundle.legs.len();
+    if count == 0 || count > LEGS_MAX {
+        return Err(Rejection::LegCount { count: count as u64, max: LEGS_MAX as u64 });
+    }
+    for (index, leg) in bundle.legs.iter().enumerate() {
+        let leg_index = index as u8;
+        if leg.amount.0 == 0 || leg.from == leg.to {
+            return Err(Rejection::NotALeg { leg: leg_index });
+        }
+        if bundle.legs[..index].iter().any(|earlier| earlier.from == leg.from) {
+            return Err(Rejection::PayerTwice { account: leg.from });
+        }
+    }
+    Ok(())
+}
+
+/// The id of a bundle.
+pub fn bundle_id(bundle: &Bundle) -> BundleId {
+    BundleId(hash(BUNDLE_ID_DOMAIN, [encode_within_limit(bundle).as_slice()]))
+}
+
+/// The bytes a payer's key (or each of its owners) signs to countersign bundle `id`.
+pub fn bundle_signing_bytes(genesis: &Digest, id: &BundleId) -> Vec<u8> {
+    [BUNDLE_DOMAIN, &genesis.0, &id.0 .0].concat()
+}
+
+/// A payer's signature over a bundle, by its account key or as one owner of a policy.
+pub fn sign_bundle(
+    key: &SigningKey,
+    genesis: &Digest,
+    bundle: &Bundle,
+) -> ed25519_dalek::Signature {
+    key.sign(&bundle_signing_bytes(genesis, &bundle_id(bundle)))
+}
+
+/// The bytes a referee section (or one share of its key) signs to certify the outcome of
+/// bundle `id`.
+pub fn outcome_signing_bytes(genesis: &Digest, id: &BundleId, commit: bool) -> Vec<u8> {
+    [OUTCOME_DOMAIN, &genesis.0, &id.0 .0, &[u8::from(commit)]].concat()
+}
+
+/// [`outcome_signing_bytes`] hashed to the curve.
+pub fn outcome_message(genesis: &Digest, id: &BundleId, commit: bool) -> HashedMessage {
+    HashedMessage::of(&outcome_signing_bytes(genesis, id, commit))
+}
+
+/// The hashed message a referee section signs as the common coin of one agreement round.
+pub fn coin_message(genesis: &Digest, id: &BundleId, round: Round) -> HashedMessage {
+    HashedMessage::of(&[COIN_DOMAIN, &genesis.0, &id.0 .0, &round.to_le_bytes()].concat())
+}
+
+/// The coin a section signature gives: one bit of its hash, which no one can know before
+/// `n − f` elders gave their shares.
+pub fn coin_value(signature: &BlsSignature) -> bool {
+    hash(COIN_DOMAIN, [&signature.0[..]]).0[0] & 1 == 1
 }
 
 /// Whether the transfer is authorised ([`check_authority`]).

@@ -13,6 +13,13 @@ pub const OWNERS_MAX: usize = 16;
 /// within this of the window. Elders are expected to run NTP, which keeps clocks within tens
 /// of milliseconds.
 pub const CLOCK_SKEW_MS_MAX: u64 = 2_000;
+/// Most legs one bundle may have (R13).
+pub const LEGS_MAX: usize = 16;
+/// Most bundles a referee elder decides at once; more are refused until some are decided.
+pub const REFERRALS_MAX: usize = 4_096;
+/// How long after a bundle's deadline (and the allowed clock skew) an elder holding its
+/// escrow waits for the outcome before it asks the referee itself (R13: no stuck money).
+pub const OUTCOME_GRACE_MS: u64 = 5_000;
 /// Most rounds of one binary agreement (R12). Each round with a threshold coin ends the
 /// agreement with probability at least 1/2 once the honest elders' values meet, so an
 /// agreement that is not over after this many rounds never will be in practice; votes for

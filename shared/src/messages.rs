@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{DEPS_MAX, MEMO_BYTES_MAX, OWNERS_MAX, SYNC_PAGE_PROOFS_MAX};
+use crate::agreement::{Round, Vote};
+use crate::limits::{DEPS_MAX, LEGS_MAX, MEMO_BYTES_MAX, OWNERS_MAX, SYNC_PAGE_PROOFS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, Authority, BlsSignature, DebitProof, Digest, Memo, Seq, SignedTransfer,
-    TransferId, Window,
+    AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof, Digest, Memo,
+    OutcomeCertificate, Seq, SignedTransfer, TransferId, Window,
 };
 
 /// Client → elder.
@@ -47,6 +48,19 @@ pub enum ClientRequest {
         /// The transfer.
         transfer: TransferId,
     },
+    /// To the referee section: decide this bundle, shown these lock certificates (all of
+    /// them to decide commit). Answered with the outcome once it is certified.
+    Decide {
+        /// The bundle.
+        bundle: Bundle,
+        /// Lock certificates of its legs, at most one per leg.
+        locks: Vec<DebitProof>,
+    },
+    /// The certified outcome of a bundle, if this elder knows it.
+    Outcome {
+        /// The bundle.
+        bundle: BundleId,
+    },
 }
 
 /// Checks a memo against `MEMO_BYTES_MAX`.
@@ -67,17 +81,51 @@ pub(crate) fn check_window_shape(window: &Window) -> Result<(), Rejection> {
     }
 }
 
-/// R7 for one signed transfer: its memo and the owner lists of a multi-owner one within
-/// their limits.
+/// R7 for one signed transfer: its memo, the owner lists of a multi-owner one and the legs
+/// of a lock's bundle within their limits.
 fn check_signed(signed: &SignedTransfer) -> Result<(), Rejection> {
     check_memo(&signed.transfer.memo)?;
-    if let Authority::Policy { policy, signatures } = &signed.authority {
-        let count = policy.owners.len().max(signatures.len());
-        if count > OWNERS_MAX {
-            return Err(Rejection::TooManyOwners { count: count as u64, max: OWNERS_MAX as u64 });
+    check_authority_bounds(&signed.authority)
+}
+
+fn check_authority_bounds(authority: &Authority) -> Result<(), Rejection> {
+    match authority {
+        Authority::Key(_) => Ok(()),
+        Authority::Policy { policy, signatures } => {
+            let count = policy.owners.len().max(signatures.len());
+            if count > OWNERS_MAX {
+                return Err(Rejection::TooManyOwners {
+                    count: count as u64,
+                    max: OWNERS_MAX as u64,
+                });
+            }
+            Ok(())
+        }
+        Authority::Bundle { bundle, payer, .. } => {
+            check_legs(bundle)?;
+            match payer.as_ref() {
+                Authority::Bundle { .. } => {
+                    Err(Rejection::BadAccountSignature { account: bundle.legs[0].from })
+                }
+                payer => check_authority_bounds(payer),
+            }
         }
     }
+}
+
+/// R7 for a bundle: 1 to `LEGS_MAX` legs.
+fn check_legs(bundle: &Bundle) -> Result<(), Rejection> {
+    let count = bundle.legs.len();
+    if count == 0 || count > LEGS_MAX {
+        return Err(Rejection::LegCount { count: count as u64, max: LEGS_MAX as u64 });
+    }
     Ok(())
+}
+
+/// R7 for a bundle and lock certificates shown with it: at most one per leg, each bounded.
+fn check_bundle_and_locks(bundle: &Bundle, locks: &[DebitProof]) -> Result<(), Rejection> {
+    check_legs(bundle)?;
+    check_proofs(locks, bundle.legs.len(), |count, max| Rejection::LegCount { count, max })
 }
 
 /// Checks a list of proofs: at most `max` of them (`too_many` builds the refusal), each
@@ -108,10 +156,12 @@ impl ClientRequest {
                 check_signed(&proof.signed)?;
                 check_proofs(deps, DEPS_MAX, too_many_deps)
             }
+            ClientRequest::Decide { bundle, locks } => check_bundle_and_locks(bundle, locks),
             ClientRequest::Balance { .. }
             | ClientRequest::History { .. }
             | ClientRequest::Status
-            | ClientRequest::Applied { .. } => Ok(()),
+            | ClientRequest::Applied { .. }
+            | ClientRequest::Outcome { .. } => Ok(()),
         }
     }
 
@@ -124,6 +174,8 @@ impl ClientRequest {
             ClientRequest::History { .. } => "history",
             ClientRequest::Status => "status",
             ClientRequest::Applied { .. } => "applied",
+            ClientRequest::Decide { .. } => "decide",
+            ClientRequest::Outcome { .. } => "outcome",
         }
     }
 }
@@ -194,6 +246,13 @@ pub enum ClientReply {
         /// Whether this elder applied it.
         applied: bool,
     },
+    /// A bundle's certified outcome.
+    Outcome(Box<OutcomeCertificate>),
+    /// The bundle is not decided yet here (or not known).
+    Undecided {
+        /// The bundle.
+        bundle: BundleId,
+    },
     /// The request was refused.
     Rejected(Rejection),
 }
@@ -210,7 +269,19 @@ impl PeerMessage {
                     max,
                 })
             }
-            PeerMessage::ProofAck { .. } | PeerMessage::SyncRequest { .. } => Ok(()),
+            PeerMessage::Refer { bundle, locks } => check_bundle_and_locks(bundle, locks),
+            PeerMessage::Outcome { certificate } => {
+                check_bundle_and_locks(&certificate.bundle, &certificate.locks)
+            }
+            PeerMessage::Vote { vote, .. } if !vote.is_well_formed() => {
+                Err(Rejection::MalformedVote)
+            }
+            PeerMessage::ProofAck { .. }
+            | PeerMessage::SyncRequest { .. }
+            | PeerMessage::Vote { .. }
+            | PeerMessage::CoinShare { .. }
+            | PeerMessage::OutcomeShare { .. }
+            | PeerMessage::OutcomeAck { .. } => Ok(()),
         }
     }
 }
@@ -243,5 +314,48 @@ pub enum PeerMessage {
         proofs: Vec<DebitProof>,
         /// The log position after the last proof in this page.
         next_position: u64,
+    },
+    /// To the referee's elders: a bundle to decide, with the lock certificates the sender
+    /// holds (from a referee peer, or from a leg section asking for an overdue outcome).
+    Refer {
+        /// The bundle.
+        bundle: Bundle,
+        /// Lock certificates, at most one per leg.
+        locks: Vec<DebitProof>,
+    },
+    /// A referee peer's vote in a bundle's agreement (R12), recorded before it was sent.
+    Vote {
+        /// The bundle.
+        bundle: BundleId,
+        /// The vote.
+        vote: Vote,
+    },
+    /// A referee peer's share of the common coin of one agreement round.
+    CoinShare {
+        /// The bundle.
+        bundle: BundleId,
+        /// The round.
+        round: Round,
+        /// The share.
+        share: BlsSignature,
+    },
+    /// A referee peer's share of the outcome it decided.
+    OutcomeShare {
+        /// The bundle.
+        bundle: BundleId,
+        /// The decided outcome.
+        commit: bool,
+        /// The share.
+        share: BlsSignature,
+    },
+    /// A bundle's certified outcome, to settle its legs here (R13) or to know it.
+    Outcome {
+        /// The certificate.
+        certificate: Box<OutcomeCertificate>,
+    },
+    /// The outcome is applied at the acknowledging elder.
+    OutcomeAck {
+        /// The bundle.
+        bundle: BundleId,
     },
 }

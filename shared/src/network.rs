@@ -1,5 +1,7 @@
 //! The network map (written once at genesis) and its validated, ready-to-use form.
 
+use std::collections::BTreeMap;
+
 use blsttc::PublicKeySet;
 use serde::{Deserialize, Serialize};
 
@@ -192,6 +194,22 @@ impl Section {
         self.key_shares
             .get(elder.0 as usize)
             .is_some_and(|key| crypto::bls_signature_is_valid(key, message, share))
+    }
+
+    /// Combines `n − f` shares (each from the elder it is keyed by) into the section's
+    /// signature; `None` if too few or one does not decode. The caller verified each share.
+    pub fn combine(&self, shares: &BTreeMap<ElderIndex, BlsSignature>) -> Option<BlsSignature> {
+        let decoded: Vec<(usize, blsttc::SignatureShare)> = shares
+            .iter()
+            .map(|(elder, share)| {
+                blsttc::SignatureShare::from_bytes(share.0).ok().map(|s| (elder.0 as usize, s))
+            })
+            .collect::<Option<_>>()?;
+        if decoded.len() < self.shares_needed() {
+            return None;
+        }
+        let signature = self.public_keys.combine_signatures(decoded.iter().map(|(i, s)| (*i, s)));
+        signature.ok().map(|signature| BlsSignature(signature.to_bytes()))
     }
 
     /// Whether `proof` carries this section's valid signature over its debit message

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
-    AccountId, Amount, Prefix, SectionKeyId, Seq, SignedTransfer, Slot, TransferId,
+    AccountId, Amount, BundleId, Prefix, SectionKeyId, Seq, SignedTransfer, Slot, TransferId,
 };
 
 /// Why an elder refused a request; every variant says enough to act on.
@@ -184,6 +184,70 @@ pub enum Rejection {
         /// Credits for it waiting.
         pending: u64,
     },
+    /// A bundle has no legs or more than `LEGS_MAX`.
+    #[error("a bundle has {count} legs; 1 to {max} allowed")]
+    LegCount {
+        /// How many came.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A bundle names one payer in two legs.
+    #[error("account {account} pays in two legs of the bundle; one leg per payer")]
+    PayerTwice {
+        /// The payer.
+        account: AccountId,
+    },
+    /// A lock is not exactly leg `leg` of its bundle, or that leg pays nothing or itself.
+    #[error("the lock is not leg {leg} of its bundle, or that leg is malformed")]
+    NotALeg {
+        /// The leg named.
+        leg: u8,
+    },
+    /// The bundle's deadline has passed by this elder's clock: it locks no more legs.
+    #[error("the bundle's deadline {deadline_ms} passed {late_ms} ms ago; it locks no more legs")]
+    DeadlinePassed {
+        /// The deadline, in ms since the Unix epoch.
+        deadline_ms: u64,
+        /// How long ago, by this elder's clock.
+        late_ms: u64,
+    },
+    /// The bundle names another section (or no section) as its referee.
+    #[error("section {prefix} is not the referee of this bundle (it names {referee})")]
+    NotReferee {
+        /// The referee the bundle names.
+        referee: Prefix,
+        /// This elder's section.
+        prefix: Prefix,
+    },
+    /// A lock certificate shown to the referee does not verify or is not the bundle's leg.
+    #[error("the lock certificate of leg {leg} does not verify")]
+    BadLock {
+        /// The leg.
+        leg: u8,
+    },
+    /// An outcome certificate does not verify under the referee's key, or a commit lacks a
+    /// valid lock of some leg.
+    #[error("the outcome certificate of bundle {bundle} does not verify")]
+    BadOutcome {
+        /// The bundle.
+        bundle: BundleId,
+    },
+    /// The referee holds as many undecided bundles as it may; try again later.
+    #[error("the referee decides {open} bundles already; try again later")]
+    RefereeBusy {
+        /// Bundles it is deciding.
+        open: u64,
+    },
+    /// A lock certificate is no credit: its recipient is paid only by a commit outcome.
+    #[error("transfer {transfer} locks a bundle leg; only the bundle's commit pays it")]
+    LockIsNoCredit {
+        /// The lock.
+        transfer: TransferId,
+    },
+    /// An agreement vote past `AGREEMENT_ROUNDS_MAX` or with no values.
+    #[error("the agreement vote is malformed")]
+    MalformedVote,
     /// A sync page carried more proofs than `SYNC_PAGE_PROOFS_MAX`.
     #[error("{count} proofs in one sync page; at most {max} allowed")]
     TooManyProofs {

@@ -254,6 +254,83 @@ pub struct OwnerSignature {
     pub signature: ed25519_dalek::Signature,
 }
 
+/// One payment of a bundle: `from` pays `to` at its debit counter `seq`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Leg {
+    /// The paying account.
+    pub from: AccountId,
+    /// The paid account.
+    pub to: AccountId,
+    /// How much moves; at least 1.
+    pub amount: Amount,
+    /// The payer's debit counter the leg's lock takes.
+    pub seq: Seq,
+}
+
+/// An atomic multi-party transfer (R12, R13): every leg is paid or none is. Each leg's
+/// section locks the leg's amount before `deadline_ms` (its clock); the `referee` section
+/// decides commit or abort; the outcome settles every leg.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Bundle {
+    /// The legs, at most `LEGS_MAX`, each from a different account.
+    pub legs: Vec<Leg>,
+    /// Locks are signed only before this time, in ms since the Unix epoch; after it (and the
+    /// allowed clock skew) the referee decides abort unless every leg was locked.
+    pub deadline_ms: u64,
+    /// The section that decides the outcome.
+    pub referee: Prefix,
+    /// Free bits, so the same legs can be bundled twice.
+    pub nonce: u64,
+}
+
+impl Bundle {
+    /// The transfer that locks leg `leg`: its amount leaves the payer's balance into escrow.
+    pub fn lock_transfer(&self, leg: usize) -> Option<Transfer> {
+        let leg = self.legs.get(leg)?;
+        Some(Transfer {
+            from: leg.from,
+            to: leg.to,
+            amount: leg.amount,
+            seq: leg.seq,
+            memo: Memo::default(),
+            window: Window::ALWAYS,
+        })
+    }
+}
+
+/// The identity of a bundle: a hash over its encoding.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BundleId(pub Digest);
+
+impl fmt::Display for BundleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for BundleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BundleId({:?})", self.0)
+    }
+}
+
+/// The referee section's certified decision on a bundle (R12): anyone holding the referee's
+/// key can check it. A commit carries every leg's lock certificate, in leg order, so each
+/// section can settle from it alone.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OutcomeCertificate {
+    /// The bundle decided.
+    pub bundle: Bundle,
+    /// Commit (every leg is paid) or abort (every escrow returns to its payer).
+    pub commit: bool,
+    /// The referee's section key.
+    pub section_key: SectionKeyId,
+    /// The referee's combined BLS signature over the outcome.
+    pub signature: BlsSignature,
+    /// On commit, the lock certificate of every leg; empty on abort.
+    pub locks: Vec<DebitProof>,
+}
+
 /// What shows that the paying account's owner(s) want a transfer.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Authority {
@@ -266,6 +343,16 @@ pub enum Authority {
         policy: Policy,
         /// The owners' signatures.
         signatures: Vec<OwnerSignature>,
+    },
+    /// The transfer locks leg `leg` of a bundle ([`Bundle::lock_transfer`]): the payer's
+    /// authority (a key or a policy, never another bundle) signs the bundle's id.
+    Bundle {
+        /// The bundle.
+        bundle: Box<Bundle>,
+        /// Which leg this transfer locks.
+        leg: u8,
+        /// The payer's signature(s) over the bundle.
+        payer: Box<Authority>,
     },
 }
 
@@ -325,6 +412,21 @@ impl DebitProof {
     /// The certified transfer.
     pub fn transfer(&self) -> &Transfer {
         &self.signed.transfer
+    }
+
+    /// The bundle and leg, if this proof certifies a lock rather than a payment.
+    pub fn lock(&self) -> Option<(&Bundle, u8)> {
+        self.signed.lock()
+    }
+}
+
+impl SignedTransfer {
+    /// The bundle and leg, if this transfer is a lock rather than a payment.
+    pub fn lock(&self) -> Option<(&Bundle, u8)> {
+        match &self.authority {
+            Authority::Bundle { bundle, leg, .. } => Some((bundle, *leg)),
+            _ => None,
+        }
     }
 }
 

@@ -175,7 +175,12 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
                 let slot = (transfer.transfer.from, transfer.transfer.seq.0);
                 signed.entry(slot).or_default().insert(transfer_id(transfer));
             }
-            Record::Acked { .. } | Record::Synced { .. } => {}
+            Record::Acked { .. }
+            | Record::Synced { .. }
+            | Record::Referred { .. }
+            | Record::Voted { .. }
+            | Record::Settled(_)
+            | Record::OutcomeAcked { .. } => {}
         }
     }
     for ((account, seq), ids) in signed {

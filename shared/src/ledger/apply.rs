@@ -26,6 +26,8 @@ impl Ledger {
         let id = crypto::transfer_id(&proof.signed);
         let checked = if prefix.matches(&transfer.from) {
             self.check_debit(&proof, id)
+        } else if proof.lock().is_some() {
+            return Err(Rejection::LockIsNoCredit { transfer: id });
         } else if prefix.matches(&transfer.to) {
             self.check_credit(&proof, id)
         } else {
@@ -47,7 +49,7 @@ impl Ledger {
             let outgoing = self.apply(proof.clone(), id, due);
             output.records.push(Record::Applied(proof));
             if outgoing && !from_peer {
-                self.deliver(id, now_ms, output);
+                self.deliver(super::Routed::Proof(id), now_ms, output);
             }
         }
         Ok(id)
@@ -78,7 +80,7 @@ impl Ledger {
         if transfer.seq.next().is_none() {
             return Err(Rejection::SeqExhausted { account: transfer.from });
         }
-        if self.section().prefix.matches(&transfer.to) {
+        if self.section().prefix.matches(&transfer.to) && proof.lock().is_none() {
             // The same-section credit lands in this elder's view, which may hold credits whose
             // debits it has not applied yet: check it too, so applying cannot overflow.
             let to_balance = match self.accounts.get(&transfer.to) {
@@ -119,7 +121,8 @@ impl Ledger {
         if self.proofs.contains_key(&id) {
             return Err(format!("transfer {id} is applied twice"));
         }
-        let (debit, credit) = (prefix.matches(&transfer.from), prefix.matches(&transfer.to));
+        let debit = prefix.matches(&transfer.from);
+        let credit = prefix.matches(&transfer.to) && proof.lock().is_none();
         if !debit && !credit {
             return Err(format!("transfer {id} does not concern section {prefix}"));
         }
@@ -153,7 +156,7 @@ impl Ledger {
 
     /// Changes one account and keeps the section's digest and balance total current: each
     /// account contributes its digest by XOR, so a change costs the same at any size.
-    fn change_account(&mut self, id: AccountId, change: impl FnOnce(&mut Account)) {
+    pub(super) fn change_account(&mut self, id: AccountId, change: impl FnOnce(&mut Account)) {
         let account = self.accounts.entry(id).or_default();
         let (digest_before, balance_before) = (account.digest(), account.balance);
         change(account);
@@ -191,11 +194,21 @@ impl Ledger {
     /// Both directions are routed: the credit to the recipient section, and the debit back to
     /// the sender section, so a proof that reached the recipient without being registered at
     /// home still gets its debit applied and the supply stays conserved; the routing is first
-    /// due at `due_ms`. Returns whether the proof was queued for routing.
+    /// due at `due_ms`. Returns whether the proof was queued for routing. A lock's debit
+    /// goes into escrow instead, until its bundle's outcome (R13).
     pub(super) fn apply(&mut self, proof: DebitProof, id: TransferId, due_ms: u64) -> bool {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
+        if let Some((bundle, leg)) = proof.lock() {
+            let bundle = bundle.clone();
+            self.change_account(from, |account| account.apply_debit(from, id, amount));
+            self.hold_lock(&bundle, leg, id);
+            self.log.push(id);
+            self.proofs.insert(id, proof);
+            self.debit_messages.pop(&id);
+            return false;
+        }
         let mut other_section = None;
         if prefix.matches(&from) {
             self.change_account(from, |account| account.apply_debit(from, id, amount));
@@ -208,7 +221,7 @@ impl Ledger {
             other_section = Some(self.network.section_index_of(&to));
         }
         if let Some(target) = other_section {
-            self.add_to_outbox(id, target, due_ms);
+            self.add_to_outbox(super::Routed::Proof(id), target, due_ms);
         }
         self.log.push(id);
         self.proofs.insert(id, proof);

@@ -162,10 +162,11 @@ impl Ledger {
     }
 
     /// When the ledger next has timer work, in the clock of `now_ms`: the earliest outbox
-    /// delivery due or the next section sync. A batch handled at or after it does the work,
+    /// delivery or bundle timer due, or the next section sync. A batch handled at or after it does the work,
     /// with or without inputs.
     pub fn poll_timeout(&self) -> u64 {
         let delivery = self.outbox_due.first().map_or(u64::MAX, |(due, _)| *due);
-        delivery.min(self.next_sync_ms)
+        let bundle = self.bundle_due.first().map_or(u64::MAX, |(due, _)| *due);
+        delivery.min(bundle).min(self.next_sync_ms)
     }
 }

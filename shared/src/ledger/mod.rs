@@ -4,13 +4,17 @@
 //!
 //! - `batch`: the batch entry point, its crypto work, `Ready` and the timer deadline.
 //! - `apply`: checking a proof and applying it (R3, R4).
-//! - `outbox`: routing applied proofs to other sections until acknowledged (R5).
+//! - `outbox`: routing applied proofs and outcomes to other sections until acknowledged (R5).
 //! - `account`: one account's state and digest.
+//! - `referee`: deciding a bundle's outcome by binary agreement (R12).
+//! - `settle`: escrow of locked legs and settling them by the outcome (R13).
 
 mod account;
 mod apply;
 mod batch;
 mod outbox;
+mod referee;
+mod settle;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -22,8 +26,11 @@ use serde::{Deserialize, Serialize};
 
 pub use account::Account;
 pub use batch::{CryptoWork, Input, Ready, Released, Unpersisted};
-use outbox::OutboxEntry;
+use outbox::{OutboxEntry, Routed};
+use referee::Referral;
+use settle::Escrow;
 
+use crate::agreement::Vote;
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
     CLOCK_SKEW_MS_MAX, DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX,
@@ -35,8 +42,8 @@ use crate::messages::{
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, Seq, SignedTransfer,
-    TransferId, Window,
+    AccountId, Amount, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
+    OutcomeCertificate, Prefix, Seq, SignedTransfer, TransferId, Window,
 };
 
 /// An elder's identity: its section's prefix and its index there.
@@ -78,6 +85,32 @@ pub enum Record {
         elder: ElderIndex,
         /// The position in its log.
         position: u64,
+    },
+    /// This elder referees the bundle, and was shown these valid lock certificates (all of
+    /// them, or none yet).
+    Referred {
+        /// The bundle.
+        bundle: Bundle,
+        /// Its lock certificates.
+        locks: Vec<DebitProof>,
+    },
+    /// This elder sent a vote in a bundle's agreement (R12): durable before it leaves.
+    Voted {
+        /// The bundle.
+        bundle: BundleId,
+        /// The vote.
+        vote: Vote,
+    },
+    /// A bundle's outcome was applied here (R13), after the records of its locks.
+    Settled(Box<OutcomeCertificate>),
+    /// An elder of another section acknowledged a bundle's outcome routed to it.
+    OutcomeAcked {
+        /// The bundle.
+        bundle: BundleId,
+        /// The acknowledging elder's section.
+        section: Prefix,
+        /// The acknowledging elder.
+        elder: ElderIndex,
     },
 }
 
@@ -193,9 +226,21 @@ pub struct Ledger {
     balance_total: u128,
     proofs: HashMap<TransferId, DebitProof>,
     log: Vec<TransferId>,
-    outbox: BTreeMap<TransferId, OutboxEntry>,
+    outbox: BTreeMap<Routed, OutboxEntry>,
     /// Outbox entries by when their next delivery is due.
-    outbox_due: BTreeSet<(u64, TransferId)>,
+    outbox_due: BTreeSet<(u64, Routed)>,
+    /// Bundles this section referees and has not decided yet.
+    referrals: BTreeMap<BundleId, Referral>,
+    /// Locked legs held in escrow here, by bundle.
+    escrow: BTreeMap<BundleId, Escrow>,
+    /// The sum of every escrow here.
+    escrow_total: u128,
+    /// Outcomes applied here, by bundle.
+    outcomes: HashMap<BundleId, OutcomeCertificate>,
+    /// Each bundle's one timer (a referral's resend or abort, an escrow's ask), by due time.
+    bundle_due: BTreeSet<(u64, BundleId)>,
+    /// When each bundle's timer is due.
+    bundle_next: HashMap<BundleId, u64>,
     /// When section sync next asks every peer for its news.
     next_sync_ms: u64,
     /// Outbox entries per target section.
@@ -254,6 +299,12 @@ impl Ledger {
             log: Vec::new(),
             outbox: BTreeMap::new(),
             outbox_due: BTreeSet::new(),
+            referrals: BTreeMap::new(),
+            escrow: BTreeMap::new(),
+            escrow_total: 0,
+            outcomes: HashMap::new(),
+            bundle_due: BTreeSet::new(),
+            bundle_next: HashMap::new(),
             next_sync_ms: 0,
             outbox_pending: BTreeMap::new(),
             outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
@@ -294,10 +345,19 @@ impl Ledger {
                     ledger.apply(proof, id, 0);
                 }
                 Record::Acked { transfer, elder } => {
-                    ledger.record_ack(transfer, elder);
+                    ledger.record_ack(Routed::Proof(transfer), elder);
                 }
                 Record::Synced { elder, position } => {
                     ledger.sync_positions.insert(elder, position);
+                }
+                Record::Referred { bundle, locks } => ledger.restore_referral(bundle, locks),
+                Record::Voted { bundle, vote } => ledger.restore_vote(bundle, vote),
+                Record::Settled(certificate) => ledger.apply_outcome(*certificate, 0),
+                Record::OutcomeAcked { bundle, section, elder } => {
+                    let target = ledger.network.sections.iter().position(|s| s.prefix == section);
+                    if let Some(target) = target {
+                        ledger.record_ack(Routed::Outcome(bundle, target), elder);
+                    }
                 }
             }
         }
@@ -336,7 +396,10 @@ impl Ledger {
 
     /// Proofs routed to another section and not yet acknowledged by enough of its elders.
     pub fn outbox(&self) -> impl Iterator<Item = &DebitProof> {
-        self.outbox.keys().map(|id| &self.proofs[id])
+        self.outbox.keys().filter_map(|routed| match routed {
+            Routed::Proof(id) => Some(&self.proofs[id]),
+            Routed::Outcome(..) => None,
+        })
     }
 
     /// How many proofs each source sent whose section signature was invalid.
@@ -507,6 +570,17 @@ impl Ledger {
             ClientRequest::Applied { transfer } => {
                 Ok(ClientReply::Applied { transfer, applied: self.proofs.contains_key(&transfer) })
             }
+            ClientRequest::Decide { bundle, locks } => {
+                let id = crypto::bundle_id(&bundle);
+                self.refer(bundle, locks, now_ms, output).map(|known| match known {
+                    Some(certificate) => ClientReply::Outcome(Box::new(certificate)),
+                    None => ClientReply::Undecided { bundle: id },
+                })
+            }
+            ClientRequest::Outcome { bundle } => Ok(match self.outcomes.get(&bundle) {
+                Some(certificate) => ClientReply::Outcome(Box::new(certificate.clone())),
+                None => ClientReply::Undecided { bundle },
+            }),
         };
         reply.unwrap_or_else(ClientReply::Rejected)
     }
@@ -524,23 +598,54 @@ impl Ledger {
         }
         match message {
             PeerMessage::Proof { proof } => self.handle_proof(from, proof, now_ms, output),
-            PeerMessage::ProofAck { transfer } => self.handle_proof_ack(from, transfer, output),
+            PeerMessage::ProofAck { transfer } => {
+                self.handle_ack(from, Routed::Proof(transfer), output)
+            }
             PeerMessage::SyncRequest { position } => {
                 self.handle_sync_request(from, position, output)
             }
             PeerMessage::SyncReply { proofs, next_position } => {
                 self.handle_sync_reply(from, proofs, next_position, now_ms, output)
             }
+            PeerMessage::Refer { bundle, locks } => {
+                // A leg section asking for an overdue outcome gets it once it is known.
+                if let Ok(Some(certificate)) = self.refer(bundle, locks, now_ms, output) {
+                    if from.prefix != self.section().prefix {
+                        let certificate = Box::new(certificate);
+                        output.messages.push((from, PeerMessage::Outcome { certificate }));
+                    }
+                }
+            }
+            PeerMessage::Vote { bundle, vote } => {
+                self.handle_vote(from, bundle, vote, now_ms, output)
+            }
+            PeerMessage::CoinShare { bundle, round, share } => {
+                self.handle_coin_share(from, bundle, round, share, now_ms, output)
+            }
+            PeerMessage::OutcomeShare { bundle, commit, share } => {
+                self.handle_outcome_share(from, bundle, commit, share, now_ms, output)
+            }
+            PeerMessage::Outcome { certificate } => {
+                self.handle_routed_outcome(from, *certificate, now_ms, output)
+            }
+            PeerMessage::OutcomeAck { bundle } => {
+                let target = self.network.sections.iter().position(|s| s.prefix == from.prefix);
+                if let Some(target) = target {
+                    self.handle_ack(from, Routed::Outcome(bundle, target), output);
+                }
+            }
         }
     }
 
     /// The timer work due at `now_ms` (see [`Ledger::poll_timeout`]): deliver the routed
-    /// proofs that are due and, every `SYNC_INTERVAL_MS`, ask every section peer for its news.
+    /// proofs and outcomes that are due, run the bundle timers that are due and, every
+    /// `SYNC_INTERVAL_MS`, ask every section peer for its news.
     fn timeout_work(&mut self, now_ms: u64, output: &mut Output) {
         while self.outbox_due.first().is_some_and(|(due, _)| *due <= now_ms) {
             let (_, id) = self.outbox_due.pop_first().expect("just seen");
             self.deliver(id, now_ms, output);
         }
+        self.bundle_timeouts(now_ms, output);
         if now_ms < self.next_sync_ms {
             return;
         }
@@ -575,6 +680,13 @@ impl Ledger {
             return Ok(self.share_reply(id));
         }
         check_window(&signed.transfer.window, now_ms)?;
+        if let Some((bundle, _)) = signed.lock() {
+            // R13: a leg is locked only before the deadline, by this elder's clock.
+            if now_ms >= bundle.deadline_ms {
+                let late_ms = now_ms - bundle.deadline_ms;
+                return Err(Rejection::DeadlinePassed { deadline_ms: bundle.deadline_ms, late_ms });
+            }
+        }
         self.accounts.entry(signed.transfer.from).or_default().signed =
             Some(Box::new(signed.clone()));
         let reply = self.share_reply(id);
@@ -599,6 +711,12 @@ impl Ledger {
         }
         if !crypto::is_account_key(&transfer.to.0) {
             return Err(Rejection::InvalidRecipient { to: transfer.to });
+        }
+        if let Some((bundle, _)) = signed.lock() {
+            // Money locked for a referee that does not exist could never be settled.
+            if !self.network.sections.iter().any(|section| section.prefix == bundle.referee) {
+                return Err(Rejection::NotReferee { referee: bundle.referee, prefix });
+            }
         }
         crate::messages::check_window_shape(&transfer.window)
     }

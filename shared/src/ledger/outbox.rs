@@ -1,7 +1,8 @@
 //! Proofs routed to another section (R5): a debit's credit to the recipient section, and a
-//! credit's debit back to the sender section. Each is kept until f + 1 elders of that section
-//! acknowledge it, so at least one honest elder there holds it (and sync spreads it to the
-//! rest); it is delivered again with exponential backoff, across restarts.
+//! credit's debit back to the sender section; and bundle outcomes routed to every section of
+//! the bundle (R13). Each is kept until f + 1 elders of that section acknowledge it, so at
+//! least one honest elder there holds it (and sync spreads it to the rest); it is delivered
+//! again with exponential backoff, across restarts.
 
 use std::collections::BTreeSet;
 
@@ -11,9 +12,18 @@ use crate::limits::OUTBOX_CREDITS_PER_SECTION_MAX;
 use crate::limits::{OUTBOX_RETRY_DELAY_MS_MAX, OUTBOX_RETRY_DELAY_MS_MIN};
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
-use crate::types::{DebitProof, ElderIndex, TransferId};
+use crate::types::{BundleId, DebitProof, ElderIndex, TransferId};
 
-/// One routed proof awaiting acknowledgement.
+/// What an outbox entry routes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub(super) enum Routed {
+    /// An applied proof, to the other section it concerns.
+    Proof(TransferId),
+    /// A bundle's outcome, to the section of this index.
+    Outcome(BundleId, usize),
+}
+
+/// One routed proof or outcome awaiting acknowledgement.
 #[derive(Clone, Debug)]
 pub(super) struct OutboxEntry {
     /// Index of the section the proof is routed to.
@@ -34,15 +44,15 @@ impl OutboxEntry {
 }
 
 /// The delay before delivery number `attempts + 1`: doubling from the minimum, capped.
-fn retry_delay_ms(attempts: u32) -> u64 {
+pub(super) fn retry_delay_ms(attempts: u32) -> u64 {
     OUTBOX_RETRY_DELAY_MS_MIN
         .saturating_mul(1u64 << attempts.min(32))
         .min(OUTBOX_RETRY_DELAY_MS_MAX)
 }
 
 impl Ledger {
-    /// Queues an applied proof for routing to section `target`, due at `due_ms`.
-    pub(super) fn add_to_outbox(&mut self, id: TransferId, target: usize, due_ms: u64) {
+    /// Queues an applied proof or outcome for routing to section `target`, due at `due_ms`.
+    pub(super) fn add_to_outbox(&mut self, id: Routed, target: usize, due_ms: u64) {
         match self.outbox.insert(id, OutboxEntry::new(target, due_ms)) {
             Some(replaced) => {
                 self.outbox_due.remove(&(replaced.next_attempt_ms, id));
@@ -69,17 +79,23 @@ impl Ledger {
         self.outbox_per_section_max = credits_per_section;
     }
 
-    /// Sends a routed proof to every elder of its target section that has not acknowledged it,
-    /// and makes it due again after the backoff.
-    pub(super) fn deliver(&mut self, id: TransferId, now_ms: u64, output: &mut Output) {
+    /// Sends a routed proof or outcome to every elder of its target section that has not
+    /// acknowledged it, and makes it due again after the backoff.
+    pub(super) fn deliver(&mut self, id: Routed, now_ms: u64, output: &mut Output) {
         let Some(entry) = self.outbox.get_mut(&id) else {
             return;
         };
         self.outbox_due.remove(&(entry.next_attempt_ms, id));
+        let message = match id {
+            Routed::Proof(transfer) => PeerMessage::Proof { proof: self.proofs[&transfer].clone() },
+            Routed::Outcome(bundle, _) => {
+                PeerMessage::Outcome { certificate: Box::new(self.outcomes[&bundle].clone()) }
+            }
+        };
         let section = &self.network.sections[entry.target];
         for elder in section.elders.iter().filter(|elder| !entry.acked.contains(&elder.index)) {
             let to = ElderId { prefix: section.prefix, index: elder.index };
-            output.messages.push((to, PeerMessage::Proof { proof: self.proofs[&id].clone() }));
+            output.messages.push((to, message.clone()));
         }
         entry.next_attempt_ms = now_ms.saturating_add(retry_delay_ms(entry.attempts));
         entry.attempts = entry.attempts.saturating_add(1);
@@ -103,8 +119,8 @@ impl Ledger {
         }
     }
 
-    /// R5: an elder of the target section acknowledged a routed proof.
-    pub(super) fn handle_proof_ack(&mut self, from: ElderId, id: TransferId, output: &mut Output) {
+    /// R5: an elder of the target section acknowledged a routed proof or outcome.
+    pub(super) fn handle_ack(&mut self, from: ElderId, id: Routed, output: &mut Output) {
         let Some(entry) = self.outbox.get(&id) else {
             return;
         };
@@ -114,11 +130,16 @@ impl Ledger {
             return;
         }
         self.record_ack(id, from.index);
-        output.records.push(Record::Acked { transfer: id, elder: from.index });
+        output.records.push(match id {
+            Routed::Proof(transfer) => Record::Acked { transfer, elder: from.index },
+            Routed::Outcome(bundle, _) => {
+                Record::OutcomeAcked { bundle, section: from.prefix, elder: from.index }
+            }
+        });
     }
 
     /// Notes one acknowledgement; the entry leaves the outbox at f + 1 of them.
-    pub(super) fn record_ack(&mut self, id: TransferId, elder: ElderIndex) {
+    pub(super) fn record_ack(&mut self, id: Routed, elder: ElderIndex) {
         let Some(entry) = self.outbox.get_mut(&id) else {
             return;
         };

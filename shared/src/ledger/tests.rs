@@ -1,6 +1,7 @@
 //! Unit tests of the elder's ledger: every refusal names its exact cause and changes nothing;
 //! validation, registration, credits, the outbox, rebuild and sync follow R1–R6.
 
+mod bundles;
 pub(crate) mod fixtures;
 mod owners_and_windows;
 

@@ -9,6 +9,7 @@ use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use shared::agreement::{Values, Vote};
 use shared::codec::{self, CodecError};
 use shared::crypto;
 use shared::driver::multisig::{create_policy, PartialTransfer};
@@ -20,8 +21,9 @@ use shared::messages::{
 use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, SectionKeyId,
-    Seq, SignedTransfer, Transfer, TransferId, Window,
+    AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
+    Leg, Memo, OutcomeCertificate, Prefix, SectionKeyId, Seq, SignedTransfer, Transfer, TransferId,
+    Window,
 };
 
 /// Elders per section: n = 4, f = 1, so the key sets have threshold 2 (3 shares certify).
@@ -95,6 +97,51 @@ impl Keys {
             partial.sign(key, &self.network.genesis).expect("an owner");
         }
         partial.complete().expect("both signed")
+    }
+
+    /// A bundle of two legs, alice pays bob and bob pays alice, refereed by section 1.
+    pub fn bundle(&self) -> Bundle {
+        let (alice, bob) = (account(&self.alice), account(&self.bob));
+        Bundle {
+            legs: vec![
+                Leg { from: alice, to: bob, amount: Amount(40), seq: Seq(4) },
+                Leg { from: bob, to: alice, amount: Amount(10), seq: Seq(1) },
+            ],
+            deadline_ms: 1_800_000_060_000,
+            referee: Prefix { value: 1, len: 1 },
+            nonce: 7,
+        }
+    }
+
+    /// Alice's lock of the bundle's first leg, signed.
+    pub fn lock(&self) -> SignedTransfer {
+        let bundle = self.bundle();
+        let signature = crypto::sign_bundle(&self.alice, &self.network.genesis, &bundle);
+        SignedTransfer {
+            transfer: bundle.lock_transfer(0).expect("leg 0"),
+            authority: Authority::Bundle {
+                bundle: Box::new(bundle),
+                leg: 0,
+                payer: Box::new(Authority::Key(signature)),
+            },
+        }
+    }
+
+    /// The referee's abort of the bundle.
+    pub fn abort(&self) -> OutcomeCertificate {
+        let bundle = self.bundle();
+        let id = crypto::bundle_id(&bundle);
+        let message = crypto::outcome_message(&self.network.genesis, &id, false);
+        let key_share = self.key_sets[1].secret_key_share(0usize);
+        OutcomeCertificate {
+            bundle,
+            commit: false,
+            section_key: self.network.sections[1].key_id,
+            // The one signature a test can make without combining: a share stands in for the
+            // section's, which has the same encoding.
+            signature: crypto::sign_debit_share(&key_share, &message),
+            locks: Vec::new(),
+        }
     }
 
     /// The bytes a section signs to certify `signed`.
@@ -180,6 +227,8 @@ fn reply_name(reply: &ClientReply) -> &'static str {
         ClientReply::History(_) => "history",
         ClientReply::Applied { .. } => "applied",
         ClientReply::Status(_) => "status",
+        ClientReply::Outcome(_) => "outcome",
+        ClientReply::Undecided { .. } => "undecided",
         ClientReply::Rejected(_) => "rejected",
     }
 }
@@ -190,6 +239,12 @@ fn peer_name(message: &PeerMessage) -> &'static str {
         PeerMessage::ProofAck { .. } => "proof_ack",
         PeerMessage::SyncRequest { .. } => "sync_request",
         PeerMessage::SyncReply { .. } => "sync_reply",
+        PeerMessage::Refer { .. } => "refer",
+        PeerMessage::Vote { .. } => "vote",
+        PeerMessage::CoinShare { .. } => "coin_share",
+        PeerMessage::OutcomeShare { .. } => "outcome_share",
+        PeerMessage::Outcome { .. } => "outcome",
+        PeerMessage::OutcomeAck { .. } => "outcome_ack",
     }
 }
 
@@ -199,6 +254,10 @@ fn record_name(record: &Record) -> &'static str {
         Record::Applied(_) => "applied",
         Record::Acked { .. } => "acked",
         Record::Synced { .. } => "synced",
+        Record::Referred { .. } => "referred",
+        Record::Voted { .. } => "voted",
+        Record::Settled(_) => "settled",
+        Record::OutcomeAcked { .. } => "outcome_acked",
     }
 }
 
@@ -228,6 +287,16 @@ fn rejection_name(rejection: &Rejection) -> &'static str {
         Rejection::TooEarly { .. } => "too_early",
         Rejection::Expired { .. } => "expired",
         Rejection::EmptyWindow { .. } => "empty_window",
+        Rejection::LegCount { .. } => "leg_count",
+        Rejection::PayerTwice { .. } => "payer_twice",
+        Rejection::NotALeg { .. } => "not_a_leg",
+        Rejection::DeadlinePassed { .. } => "deadline_passed",
+        Rejection::NotReferee { .. } => "not_referee",
+        Rejection::BadLock { .. } => "bad_lock",
+        Rejection::BadOutcome { .. } => "bad_outcome",
+        Rejection::RefereeBusy { .. } => "referee_busy",
+        Rejection::LockIsNoCredit { .. } => "lock_is_no_credit",
+        Rejection::MalformedVote => "malformed_vote",
     }
 }
 
@@ -261,6 +330,16 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
         Rejection::TooEarly { valid_after: 1_800_000_000_000, early_ms: 4_200 },
         Rejection::Expired { valid_before: 1_800_000_000_000, late_ms: 310 },
         Rejection::EmptyWindow { valid_after: 1_800_000_000_001, valid_before: 1_800_000_000_000 },
+        Rejection::LegCount { count: 17, max: 16 },
+        Rejection::PayerTwice { account: bob },
+        Rejection::NotALeg { leg: 3 },
+        Rejection::DeadlinePassed { deadline_ms: 1_800_000_060_000, late_ms: 12 },
+        Rejection::NotReferee { referee: Prefix { value: 1, len: 1 }, prefix: Prefix::ROOT },
+        Rejection::BadLock { leg: 1 },
+        Rejection::BadOutcome { bundle: BundleId(Digest([0xb7; 32])) },
+        Rejection::RefereeBusy { open: 4_096 },
+        Rejection::LockIsNoCredit { transfer: id },
+        Rejection::MalformedVote,
     ]
 }
 
@@ -320,5 +399,41 @@ pub fn samples() -> Vec<(String, Message)> {
         Message::Record(Record::Synced { elder: ElderIndex(3), position: 640 }),
         Message::Map(keys.network.map.clone()),
     ]);
+    messages.extend(bundle_samples(keys));
     messages.into_iter().map(|message| (message.name(), message)).collect()
+}
+
+/// One sample of every variant that carries bundles, locks, votes and outcomes.
+fn bundle_samples(keys: &Keys) -> Vec<Message> {
+    let bundle = keys.bundle();
+    let id = crypto::bundle_id(&bundle);
+    let lock = keys.proof(0, keys.lock());
+    let abort = keys.abort();
+    let share = BlsSignature(abort.signature.0);
+    vec![
+        Message::Request(ClientRequest::Decide {
+            bundle: bundle.clone(),
+            locks: vec![lock.clone()],
+        }),
+        Message::Request(ClientRequest::Outcome { bundle: id }),
+        Message::Reply(ClientReply::Outcome(Box::new(abort.clone()))),
+        Message::Reply(ClientReply::Undecided { bundle: id }),
+        Message::Peer(PeerMessage::Refer { bundle: bundle.clone(), locks: vec![lock.clone()] }),
+        Message::Peer(PeerMessage::Vote {
+            bundle: id,
+            vote: Vote::Conf { round: 2, values: Values::single(true).with(false) },
+        }),
+        Message::Peer(PeerMessage::CoinShare { bundle: id, round: 2, share }),
+        Message::Peer(PeerMessage::OutcomeShare { bundle: id, commit: false, share }),
+        Message::Peer(PeerMessage::Outcome { certificate: Box::new(abort.clone()) }),
+        Message::Peer(PeerMessage::OutcomeAck { bundle: id }),
+        Message::Record(Record::Referred { bundle, locks: vec![lock] }),
+        Message::Record(Record::Voted { bundle: id, vote: Vote::Aux { round: 1, value: true } }),
+        Message::Record(Record::Settled(Box::new(abort))),
+        Message::Record(Record::OutcomeAcked {
+            bundle: id,
+            section: Prefix::ROOT,
+            elder: ElderIndex(3),
+        }),
+    ]
 }

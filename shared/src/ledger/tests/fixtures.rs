@@ -19,8 +19,8 @@ use crate::messages::{AccountReport, ClientReply, ClientRequest};
 use crate::network::Network;
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
-    Window,
+    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Prefix, Seq,
+    SignedTransfer, Transfer, Window,
 };
 
 /// Elders per section: n = 4 tolerates f = 1 and needs n − f = 3 shares.
@@ -146,6 +146,11 @@ impl Fixture {
         crate::genesis::dealer_proof(&self.network, &self.key_sets[signer], named, signed)
     }
 
+    /// Section `section`'s whole signature over `bytes`, as `n − f` combined shares make it.
+    pub(crate) fn section_signature(&self, section: usize, bytes: &[u8]) -> BlsSignature {
+        BlsSignature(self.key_sets[section].secret_key().sign(bytes).to_bytes())
+    }
+
     /// The genuine debit proof of `signed`, certified by its sender's section.
     pub(crate) fn certify(&self, signed: SignedTransfer) -> DebitProof {
         let section = self.network.section_index_of(&signed.transfer.from);
@@ -252,7 +257,12 @@ fn named_accounts(request: &ClientRequest) -> Vec<AccountId> {
         ClientRequest::Balance { account } | ClientRequest::History { account, .. } => {
             vec![*account]
         }
-        ClientRequest::Applied { .. } | ClientRequest::Status => vec![],
+        ClientRequest::Decide { bundle, .. } => {
+            bundle.legs.iter().flat_map(|leg| [leg.from, leg.to]).collect()
+        }
+        ClientRequest::Applied { .. } | ClientRequest::Status | ClientRequest::Outcome { .. } => {
+            vec![]
+        }
     }
 }
 

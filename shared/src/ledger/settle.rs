@@ -1,0 +1,220 @@
+//! Bundles at a leg section (R13). A registered lock holds its leg's amount in escrow until
+//! the referee's outcome certificate settles it: paid to the recipient on commit, back to
+//! the payer on abort. An escrow still held after the deadline, the clock skew and a grace
+//! period asks the referee for the outcome, so no one can leave money locked. An outcome is
+//! routed to every other section of the bundle until `f + 1` elders of each acknowledge it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{ElderId, Ledger, Output, ProofSource, Record};
+use crate::crypto;
+use crate::limits::{CLOCK_SKEW_MS_MAX, OUTCOME_GRACE_MS};
+use crate::messages::PeerMessage;
+use crate::rejection::Rejection;
+use crate::types::{Amount, Bundle, BundleId, OutcomeCertificate, TransferId};
+
+/// The legs of one bundle whose locks are registered here and not settled yet.
+#[derive(Clone, Debug)]
+pub(super) struct Escrow {
+    /// The bundle.
+    pub(super) bundle: Bundle,
+    /// Each escrowed leg's lock and amount.
+    pub(super) legs: BTreeMap<u8, (TransferId, Amount)>,
+    /// How many times the referee was asked for the outcome.
+    pub(super) asks: u32,
+}
+
+impl Ledger {
+    /// A lock's debit was applied: its amount waits in escrow, or is settled at once if the
+    /// bundle's outcome is known here already.
+    pub(super) fn hold_lock(&mut self, bundle: &Bundle, leg: u8, lock: TransferId) {
+        let id = crypto::bundle_id(bundle);
+        let amount = bundle.legs[usize::from(leg)].amount;
+        if let Some(commit) = self.outcomes.get(&id).map(|certificate| certificate.commit) {
+            self.release(bundle, leg, lock, commit);
+            return;
+        }
+        let ask_ms =
+            bundle.deadline_ms.saturating_add(CLOCK_SKEW_MS_MAX).saturating_add(OUTCOME_GRACE_MS);
+        let escrow = self.escrow.entry(id).or_insert_with(|| Escrow {
+            bundle: bundle.clone(),
+            legs: BTreeMap::new(),
+            asks: 0,
+        });
+        escrow.legs.insert(leg, (lock, amount));
+        self.escrow_total += u128::from(amount.0);
+        self.schedule_bundle(id, ask_ms);
+    }
+
+    /// Pays out an escrowed leg: on commit to its recipient if it is held here (one held
+    /// elsewhere is credited there, from the certificate), on abort back to its payer.
+    fn release(&mut self, bundle: &Bundle, leg: u8, lock: TransferId, commit: bool) {
+        let leg = bundle.legs[usize::from(leg)];
+        let paid = if commit { leg.to } else { leg.from };
+        if self.section().prefix.matches(&paid) {
+            self.change_account(paid, |account| account.apply_credit(paid, lock, leg.amount));
+        }
+    }
+
+    /// The money held in escrow here: in flight, for conservation.
+    pub fn escrow_total(&self) -> u128 {
+        self.escrow_total
+    }
+
+    /// The certified outcome of a bundle, if known here.
+    pub fn outcome(&self, bundle: &BundleId) -> Option<&OutcomeCertificate> {
+        self.outcomes.get(bundle)
+    }
+
+    /// R13: applies an outcome certificate once per bundle. On commit, the locks of this
+    /// section's legs are registered first from the certificate (a lock never registered
+    /// here, or missed, is taken from it; one that cannot apply yet is a refusal that may
+    /// change). Then every escrow of the bundle is released, the recipients held here are
+    /// credited, and the certificate is routed to the bundle's other sections.
+    pub(super) fn handle_outcome(
+        &mut self,
+        source: ProofSource,
+        certificate: OutcomeCertificate,
+        now_ms: u64,
+        output: &mut Output,
+    ) -> Result<BundleId, Rejection> {
+        let id = crypto::bundle_id(&certificate.bundle);
+        if self.outcomes.contains_key(&id) {
+            return Ok(id);
+        }
+        self.check_outcome(&certificate, id)?;
+        let prefix = self.section().prefix;
+        if certificate.commit {
+            for lock in &certificate.locks {
+                if prefix.matches(&lock.transfer().from) {
+                    self.ingest(source, lock.clone(), now_ms, output)?;
+                }
+            }
+        }
+        output.records.push(Record::Settled(Box::new(certificate.clone())));
+        self.apply_outcome(certificate, 0);
+        self.deliver_outcome(id, now_ms, output);
+        Ok(id)
+    }
+
+    /// Whether a certificate is the referee's valid outcome: signed by the section the bundle
+    /// names, and on commit carrying a valid lock of every leg, in leg order.
+    fn check_outcome(
+        &self,
+        certificate: &OutcomeCertificate,
+        id: BundleId,
+    ) -> Result<(), Rejection> {
+        let bad = Rejection::BadOutcome { bundle: id };
+        let bundle = &certificate.bundle;
+        crypto::check_bundle_shape(bundle)?;
+        let referee = self.network.sections.iter().find(|s| s.prefix == bundle.referee);
+        let Some(referee) = referee else {
+            return Err(bad);
+        };
+        let message = crypto::outcome_message(&self.network.genesis, &id, certificate.commit);
+        if certificate.section_key != referee.key_id
+            || !crypto::bls_signature_is_valid(&referee.key, &message, &certificate.signature)
+        {
+            return Err(bad);
+        }
+        if certificate.commit {
+            if certificate.locks.len() != bundle.legs.len() {
+                return Err(bad);
+            }
+            for (leg, lock) in certificate.locks.iter().enumerate() {
+                self.check_lock(bundle, leg as u8, lock).map_err(|_| bad.clone())?;
+            }
+        } else if !certificate.locks.is_empty() {
+            return Err(bad);
+        }
+        Ok(())
+    }
+
+    /// Settles a checked outcome here: releases the escrows, credits the recipients held here
+    /// whose payers are elsewhere, keeps the certificate, and routes it to the bundle's other
+    /// sections, first due at `due_ms`.
+    pub(super) fn apply_outcome(&mut self, certificate: OutcomeCertificate, due_ms: u64) {
+        let id = crypto::bundle_id(&certificate.bundle);
+        let prefix = self.section().prefix;
+        if let Some(escrow) = self.escrow.remove(&id) {
+            for (leg, (lock, amount)) in escrow.legs {
+                self.escrow_total -= u128::from(amount.0);
+                self.release(&certificate.bundle, leg, lock, certificate.commit);
+            }
+        }
+        if certificate.commit {
+            for (leg, lock) in certificate.bundle.legs.iter().zip(&certificate.locks) {
+                if prefix.matches(&leg.to) && !prefix.matches(&leg.from) {
+                    let lock_id = crypto::transfer_id(&lock.signed);
+                    let to = leg.to;
+                    self.change_account(to, |account| {
+                        account.apply_credit(to, lock_id, leg.amount)
+                    });
+                }
+            }
+        }
+        let own = self.section;
+        let targets: BTreeSet<usize> = certificate
+            .bundle
+            .legs
+            .iter()
+            .flat_map(|leg| [leg.from, leg.to])
+            .map(|account| self.network.section_index_of(&account))
+            .filter(|target| *target != own)
+            .collect();
+        for target in targets {
+            self.add_to_outbox(super::Routed::Outcome(id, target), target, due_ms);
+        }
+        self.referrals.remove(&id);
+        self.outcomes.insert(id, certificate);
+    }
+
+    /// Delivers the routing of a newly applied outcome at once.
+    fn deliver_outcome(&mut self, id: BundleId, now_ms: u64, output: &mut Output) {
+        let routed: Vec<super::Routed> = (0..self.network.sections.len())
+            .map(|target| super::Routed::Outcome(id, target))
+            .filter(|routed| self.outbox.contains_key(routed))
+            .collect();
+        for routed in routed {
+            self.deliver(routed, now_ms, output);
+        }
+    }
+
+    /// An outcome routed here by an elder, of another section or of this one: applied, and
+    /// acknowledged to an elder of another section.
+    pub(super) fn handle_routed_outcome(
+        &mut self,
+        from: ElderId,
+        certificate: OutcomeCertificate,
+        now_ms: u64,
+        output: &mut Output,
+    ) {
+        let applied = self.handle_outcome(ProofSource::Elder(from), certificate, now_ms, output);
+        if let Ok(bundle) = applied {
+            if from.prefix != self.section().prefix {
+                output.messages.push((from, PeerMessage::OutcomeAck { bundle }));
+            }
+        }
+    }
+
+    /// An escrow overdue at `now_ms`: ask every elder of the referee for the outcome (the
+    /// referee decides abort if it never saw every lock), again with backoff.
+    pub(super) fn ask_referee(&mut self, id: BundleId, now_ms: u64, output: &mut Output) {
+        let Some(escrow) = self.escrow.get_mut(&id) else {
+            return;
+        };
+        let delay = super::outbox::retry_delay_ms(escrow.asks);
+        escrow.asks = escrow.asks.saturating_add(1);
+        let bundle = escrow.bundle.clone();
+        self.schedule_bundle(id, now_ms.saturating_add(delay));
+        let Some(referee) = self.network.sections.iter().find(|s| s.prefix == bundle.referee)
+        else {
+            return;
+        };
+        for elder in &referee.elders {
+            let to = ElderId { prefix: referee.prefix, index: elder.index };
+            let refer = PeerMessage::Refer { bundle: bundle.clone(), locks: Vec::new() };
+            output.messages.push((to, refer));
+        }
+    }
+}
