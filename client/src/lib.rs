@@ -11,8 +11,10 @@
 //! - [`limits`]: the client's own bounds and timings.
 //! - [`multisig`]: the policy and partly signed transfer files of multi-owner accounts.
 //! - `section`: running a driver: its requests over kept connections, its timers.
+//! - `bundles`: submitting a bundle, its outcome, waiting until it is settled.
 //! - [`Client`]: balance, history, send and waiting for a credit.
 
+mod bundles;
 pub mod limits;
 pub mod multisig;
 mod section;
@@ -35,6 +37,7 @@ use shared::network::Network;
 use shared::types::{AccountId, DebitProof, ElderIndex, Seq, SignedTransfer, TransferId};
 
 use crate::limits::{CREDIT_POLL_MS, HISTORY_PAGES_MAX};
+pub use bundles::BundleReport;
 pub use shared::driver::Receipt;
 use transport::files::FileError;
 use transport::map::MapError;
@@ -56,6 +59,9 @@ pub enum ClientError {
     /// A multi-owner policy or partial transfer is unusable.
     #[error(transparent)]
     Multisig(#[from] MultisigError),
+    /// A bundle file is unusable.
+    #[error(transparent)]
+    Bundle(#[from] shared::driver::bundle::BundleError),
     /// The section refused, the transfer conflicts or is still in flight, or the section did
     /// not answer: what the protocol says, as the driver found it.
     #[error(transparent)]

@@ -7,3 +7,6 @@
 pub const CREDIT_POLL_MS: u64 = 200;
 /// Pages of history a client reads for one account at most.
 pub const HISTORY_PAGES_MAX: usize = 10_000;
+/// How long a client waits for a bundle's outcome beyond the time the referee decides abort
+/// at the latest (its deadline plus the clock skew).
+pub const OUTCOME_WAIT_MS_MIN: u64 = 30_000;

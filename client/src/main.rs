@@ -14,6 +14,8 @@ use shared::driver::{new_transfer, Payment};
 use shared::genesis::account_key_in;
 use shared::types::{AccountId, Amount, Authority, DebitProof, Memo, Policy, Prefix, Seq, Window};
 
+mod bundle;
+
 /// A command line for the section bank: accounts are ed25519 keys, money moves by
 /// section-certified transfers.
 #[derive(Parser)]
@@ -110,6 +112,69 @@ enum Command {
     History {
         /// The account: 64 hex digits.
         account: AccountId,
+    },
+    /// Atomic multi-party transfers: every leg is paid or none is, decided by a referee
+    /// section. Make a bundle, add legs, have each payer sign it, then submit it.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Write a new, empty bundle file.
+    New {
+        /// Legs are locked only before this time: RFC 3339 or from now (+60s); after it the
+        /// referee decides abort unless every leg was locked.
+        #[arg(long, value_parser = parse_time)]
+        deadline: u64,
+        /// The section that decides the outcome (its position in the map, from 0).
+        #[arg(long)]
+        referee: usize,
+        /// Where to write the bundle; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add a leg (a payment) to a bundle no payer has signed yet; the payer's next seq is
+    /// fixed in it, as its section agrees.
+    Leg {
+        /// The bundle file; it is rewritten with the leg added.
+        bundle: PathBuf,
+        /// The paying account (one leg per payer).
+        #[arg(long)]
+        from: AccountId,
+        /// The paid account.
+        #[arg(long)]
+        to: AccountId,
+        /// The amount, in the smallest unit (at least 1).
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Sign a bundle as the payer of one of its legs (with --policy: as one owner of a
+    /// multi-owner payer).
+    Sign {
+        /// The bundle file; it is rewritten with the signature added.
+        bundle: PathBuf,
+        /// The payer's (or owner's) key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The policy file of a multi-owner payer.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Lock every signed leg, have the referee decide, and print each leg's fate.
+    Submit {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// Also wait until every section of the bundle has paid or refunded its legs.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The certified outcome of a bundle, if any section holds it.
+    Status {
+        /// The bundle id: 64 hex digits.
+        id: String,
     },
 }
 
@@ -220,6 +285,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let history = runtime.block_on(client.history(account))?;
             print_history(cli.json, &history);
             Ok(())
+        }
+        Command::Bundle { command } => {
+            bundle::run(&runtime, cli.network.as_deref(), command, cli.json)
         }
     }
 }

@@ -10,8 +10,10 @@ use crate::crypto::{self, BlsPublicKey, HashedMessage, GENESIS_DOMAIN, SECTION_K
 use crate::limits::{
     ADDRESS_BYTES_MAX, CERTIFICATE_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX,
 };
+use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Prefix, SectionKeyId,
+    AccountId, Amount, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
+    OutcomeCertificate, Prefix, SectionKeyId,
 };
 
 /// One elder as the map names it.
@@ -307,6 +309,50 @@ impl Network {
     /// The section that holds `account`.
     pub fn section_of(&self, account: &AccountId) -> &Section {
         &self.sections[self.section_index_of(account)]
+    }
+}
+
+impl Network {
+    /// The section that referees `bundle`, if the map has it.
+    pub fn referee_of(&self, bundle: &Bundle) -> Option<&Section> {
+        self.sections.iter().find(|section| section.prefix == bundle.referee)
+    }
+
+    /// Whether `lock` is a valid lock certificate of leg `leg` of `bundle`: exactly that
+    /// leg's lock, signed by the payer's section.
+    pub fn check_lock(&self, bundle: &Bundle, leg: u8, lock: &DebitProof) -> Result<(), Rejection> {
+        let is_leg = lock.lock() == Some((bundle, leg))
+            && bundle.lock_transfer(usize::from(leg)).as_ref() == Some(lock.transfer());
+        let message = || crypto::debit_message(&self.genesis, &crypto::transfer_id(&lock.signed));
+        if !is_leg || !self.section_of(&lock.transfer().from).proof_is_valid(&message(), lock) {
+            return Err(Rejection::BadLock { leg });
+        }
+        Ok(())
+    }
+
+    /// Whether a certificate is the referee's valid outcome (R12): signed by the section the
+    /// bundle names, and on commit carrying a valid lock of every leg, in leg order. Anyone
+    /// holding the map can check it. Returns the bundle's id.
+    pub fn check_outcome(&self, certificate: &OutcomeCertificate) -> Result<BundleId, Rejection> {
+        let bundle = &certificate.bundle;
+        let id = crypto::bundle_id(bundle);
+        let bad = Rejection::BadOutcome { bundle: id };
+        crypto::check_bundle_shape(bundle)?;
+        let referee = self.referee_of(bundle).ok_or(bad.clone())?;
+        let message = crypto::outcome_message(&self.genesis, &id, certificate.commit);
+        if certificate.section_key != referee.key_id
+            || !crypto::bls_signature_is_valid(&referee.key, &message, &certificate.signature)
+        {
+            return Err(bad);
+        }
+        let locks_expected = if certificate.commit { bundle.legs.len() } else { 0 };
+        if certificate.locks.len() != locks_expected {
+            return Err(bad);
+        }
+        for (leg, lock) in certificate.locks.iter().enumerate() {
+            self.check_lock(bundle, leg as u8, lock).map_err(|_| bad.clone())?;
+        }
+        Ok(id)
     }
 }
 

@@ -7,12 +7,14 @@
 //!
 //! - [`wallet`]: the account's key and id, building its next transfer, its remembered state.
 //! - [`multisig`]: multi-owner accounts: a policy, a transfer passed round its owners.
+//! - [`bundle`]: bundles: legs countersigned by their payers, locks, the referee's outcome.
 //! - [`collect`]: judging answers: shares into a debit proof, `f + 1` agreeing answers.
 //! - `asking`: one request per elder of a section, retried after pauses and timeouts.
 //! - [`query`]: one question answered once `f + 1` elders agree.
 //! - [`transfer`]: sending a transfer to its end: resume, spendable, certify, register, settle.
 
 mod asking;
+pub mod bundle;
 pub mod collect;
 pub mod multisig;
 pub mod query;

@@ -42,28 +42,6 @@ impl Referral {
 }
 
 impl Ledger {
-    /// Whether `lock` is a valid lock certificate of leg `leg` of `bundle`: exactly that
-    /// leg's lock, signed by the payer's section.
-    pub(super) fn check_lock(
-        &self,
-        bundle: &Bundle,
-        leg: u8,
-        lock: &DebitProof,
-    ) -> Result<(), Rejection> {
-        let bad = Rejection::BadLock { leg };
-        let is_leg = lock.lock() == Some((bundle, leg))
-            && bundle.lock_transfer(usize::from(leg)).as_ref() == Some(lock.transfer());
-        if !is_leg {
-            return Err(bad);
-        }
-        let id = crypto::transfer_id(&lock.signed);
-        let payer = self.network.section_of(&lock.transfer().from);
-        if !payer.proof_is_valid(&self.debit_message(&id), lock) {
-            return Err(bad);
-        }
-        Ok(())
-    }
-
     /// A bundle to decide, with lock certificates, from a client, a referee peer or a leg
     /// section. Returns the certificate if the outcome is known.
     pub(super) fn refer(
@@ -100,7 +78,7 @@ impl Ledger {
             if referral.locks.get(&leg) == Some(&lock) {
                 continue;
             }
-            self.check_lock(&bundle, leg, &lock)?;
+            self.network.check_lock(&bundle, leg, &lock)?;
             shown.push((leg, lock));
         }
         let referral = self.referrals.get_mut(&id).expect("opened above");

@@ -82,7 +82,7 @@ impl Ledger {
         if self.outcomes.contains_key(&id) {
             return Ok(id);
         }
-        self.check_outcome(&certificate, id)?;
+        self.network.check_outcome(&certificate)?;
         let prefix = self.section().prefix;
         if certificate.commit {
             for lock in &certificate.locks {
@@ -95,39 +95,6 @@ impl Ledger {
         self.apply_outcome(certificate, 0);
         self.deliver_outcome(id, now_ms, output);
         Ok(id)
-    }
-
-    /// Whether a certificate is the referee's valid outcome: signed by the section the bundle
-    /// names, and on commit carrying a valid lock of every leg, in leg order.
-    fn check_outcome(
-        &self,
-        certificate: &OutcomeCertificate,
-        id: BundleId,
-    ) -> Result<(), Rejection> {
-        let bad = Rejection::BadOutcome { bundle: id };
-        let bundle = &certificate.bundle;
-        crypto::check_bundle_shape(bundle)?;
-        let referee = self.network.sections.iter().find(|s| s.prefix == bundle.referee);
-        let Some(referee) = referee else {
-            return Err(bad);
-        };
-        let message = crypto::outcome_message(&self.network.genesis, &id, certificate.commit);
-        if certificate.section_key != referee.key_id
-            || !crypto::bls_signature_is_valid(&referee.key, &message, &certificate.signature)
-        {
-            return Err(bad);
-        }
-        if certificate.commit {
-            if certificate.locks.len() != bundle.legs.len() {
-                return Err(bad);
-            }
-            for (leg, lock) in certificate.locks.iter().enumerate() {
-                self.check_lock(bundle, leg as u8, lock).map_err(|_| bad.clone())?;
-            }
-        } else if !certificate.locks.is_empty() {
-            return Err(bad);
-        }
-        Ok(())
     }
 
     /// Settles a checked outcome here: releases the escrows, credits the recipients held here
