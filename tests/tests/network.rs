@@ -519,3 +519,74 @@ async fn bank_multi_owner_account_pays_once_two_of_three_owners_sign_and_windows
     let skew = shared::limits::CLOCK_SKEW_MS_MAX;
     assert!(now_ms.as_millis() as u64 + skew >= opens, "certified before its window opened");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bank_bundle_ring_commits_and_a_bundle_with_an_unsigned_leg_aborts_and_refunds() {
+    let _one = ONE_NET_AT_A_TIME.lock().await;
+    let net = TestNet::start(2, 4, 8);
+    let client = net.client();
+    net.wait_ready(&client).await;
+    let (home, away) = sections(&net);
+    let path = |name: &str| net.dir.path().join(name).to_str().expect("utf-8 path").to_string();
+    let ok = |(code, json, stderr): (Option<i32>, serde_json::Value, String)| {
+        assert_eq!(code, Some(0), "{stderr}");
+        json
+    };
+    let faucet_key = net.genesis().faucet_key.to_str().expect("utf-8 path").to_string();
+    let mut accounts = Vec::new();
+    for (name, section) in [("alice.key", home), ("bob.key", away), ("carol.key", home)] {
+        let made =
+            ok(bank(&net, &["keygen", "--out", &path(name), "--section", &section.to_string()]));
+        let account = made["account"].as_str().expect("account").to_string();
+        ok(bank(
+            &net,
+            &["send", "--key", &faucet_key, "--to", &account, "--amount", "100", "--wait"],
+        ));
+        accounts.push(account);
+    }
+    let (alice, bob, carol) = (&accounts[0], &accounts[1], &accounts[2]);
+
+    // A ring across both sections, refereed by the other section: every leg is paid.
+    let ring = path("ring.bundle");
+    let referee = away.to_string();
+    ok(bank(&net, &["bundle", "new", "--deadline", "+120s", "--referee", &referee, "--out", &ring]));
+    for (from, to, amount) in [(alice, bob, "30"), (bob, carol, "20"), (carol, alice, "10")] {
+        ok(bank(&net, &["bundle", "leg", &ring, "--from", from, "--to", to, "--amount", amount]));
+    }
+    let (code, _, stderr) = bank(&net, &["bundle", "sign", &ring, "--key", &faucet_key]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("pays in no leg"), "{stderr}");
+    for name in ["alice.key", "bob.key", "carol.key"] {
+        ok(bank(&net, &["bundle", "sign", &ring, "--key", &path(name)]));
+    }
+    let (code, _, stderr) =
+        bank(&net, &["bundle", "leg", &ring, "--from", alice, "--to", carol, "--amount", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("legs cannot change"), "{stderr}");
+    let submitted = ok(bank(&net, &["bundle", "submit", &ring, "--wait"]));
+    assert_eq!(submitted["outcome"].as_str(), Some("commit"), "{submitted}");
+    assert_eq!(submitted["settled"].as_bool(), Some(true));
+    for (account, expected) in [(alice, 80), (bob, 110), (carol, 110)] {
+        assert_eq!(balance(&client, account.parse().expect("id")).await, Amount(expected));
+    }
+    let id = submitted["bundle"].as_str().expect("bundle id").to_string();
+    let status = ok(bank(&net, &["bundle", "status", &id]));
+    assert_eq!(status["outcome"].as_str(), Some("commit"));
+
+    // Bob never signs: the deadline passes, the referee decides abort, alice is refunded.
+    let pair = path("pair.bundle");
+    ok(bank(
+        &net,
+        &["bundle", "new", "--deadline", "+3s", "--referee", &home.to_string(), "--out", &pair],
+    ));
+    ok(bank(&net, &["bundle", "leg", &pair, "--from", alice, "--to", bob, "--amount", "50"]));
+    ok(bank(&net, &["bundle", "leg", &pair, "--from", bob, "--to", alice, "--amount", "50"]));
+    ok(bank(&net, &["bundle", "sign", &pair, "--key", &path("alice.key")]));
+    let aborted = ok(bank(&net, &["bundle", "submit", &pair, "--wait"]));
+    assert_eq!(aborted["outcome"].as_str(), Some("abort"), "{aborted}");
+    assert_eq!(aborted["legs"][0].as_str(), Some("refunded"));
+    assert!(aborted["legs"][1].as_str().is_some_and(|fate| fate.starts_with("not locked")));
+    for (account, expected) in [(alice, 80), (bob, 110)] {
+        assert_eq!(balance(&client, account.parse().expect("id")).await, Amount(expected));
+    }
+}
