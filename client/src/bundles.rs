@@ -58,7 +58,7 @@ impl Client {
         let mut query =
             OutcomeQuery::decide(self.network.clone(), partial.bundle.clone(), shown, timing, 0)?;
         let certificate = match self.drive(&mut query, |_| Ok(())).await?? {
-            Verdict::Decided(certificate) => certificate,
+            Verdict::Decided(certificate) => *certificate,
             Verdict::Undecided => unreachable!("a decide query waits for the certificate"),
         };
         Ok(BundleReport { bundle: partial.id(), locks, certificate })
@@ -72,7 +72,7 @@ impl Client {
     ) -> Result<Option<OutcomeCertificate>, ClientError> {
         for section in 0..self.network.sections.len() {
             if let Verdict::Decided(certificate) = self.outcome_at(section, id).await? {
-                return Ok(Some(certificate));
+                return Ok(Some(*certificate));
             }
         }
         Ok(None)

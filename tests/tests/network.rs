@@ -549,7 +549,10 @@ async fn bank_bundle_ring_commits_and_a_bundle_with_an_unsigned_leg_aborts_and_r
     // A ring across both sections, refereed by the other section: every leg is paid.
     let ring = path("ring.bundle");
     let referee = away.to_string();
-    ok(bank(&net, &["bundle", "new", "--deadline", "+120s", "--referee", &referee, "--out", &ring]));
+    ok(bank(
+        &net,
+        &["bundle", "new", "--deadline", "+120s", "--referee", &referee, "--out", &ring],
+    ));
     for (from, to, amount) in [(alice, bob, "30"), (bob, carol, "20"), (carol, alice, "10")] {
         ok(bank(&net, &["bundle", "leg", &ring, "--from", from, "--to", to, "--amount", amount]));
     }

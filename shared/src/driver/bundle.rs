@@ -195,7 +195,7 @@ impl PartialBundle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The certified outcome.
-    Decided(OutcomeCertificate),
+    Decided(Box<OutcomeCertificate>),
     /// `f + 1` elders say it is not decided yet.
     Undecided,
 }
@@ -293,25 +293,21 @@ impl Drive for OutcomeQuery {
             Ok(ClientReply::Outcome(certificate))
                 if self.network.check_outcome(&certificate) == Ok(self.bundle) =>
             {
-                self.outcome = Some(Ok(Verdict::Decided(*certificate)));
+                self.outcome = Some(Ok(Verdict::Decided(certificate)));
                 return;
             }
-            Ok(ClientReply::Undecided { bundle }) if bundle == self.bundle && !self.wait => {
-                if self.undecided.add(elder, ()).is_some() {
-                    self.outcome = Some(Ok(Verdict::Undecided));
-                    return;
-                }
-            }
-            Ok(ClientReply::Rejected(rejection)) if !rejection.is_retryable() => {
-                if matches!(rejection, Rejection::NotReferee { .. } | Rejection::BadLock { .. }) {
-                    let refusal = vec![(elder, rejection)];
-                    self.outcome = Some(Err(DriverError::refused(self.section.prefix, refusal)));
-                    return;
-                }
+            Ok(ClientReply::Undecided { bundle })
+                if bundle == self.bundle
+                    && !self.wait
+                    && self.undecided.add(elder, ()).is_some() =>
+            {
+                self.outcome = Some(Ok(Verdict::Undecided));
+                return;
             }
             _ => {}
         }
-        // Not decided yet, a lagging or lying elder, or a lost answer: ask again.
+        // Not decided yet, a lagging or lying elder (one refusal proves nothing: the client
+        // checked the bundle and its locks itself), or a lost answer: ask again.
         self.asking.again(elder, request, now_ms);
     }
 
