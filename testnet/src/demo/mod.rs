@@ -1,7 +1,10 @@
 //! The one-command tour: a fresh network in a temporary directory, four accounts in two
 //! sections, funding from the faucet, transfers within and across sections, balances before
-//! and after, proof sizes, and conservation of supply; every check printed, and the answer
-//! `true` only if all of them held.
+//! and after, proof sizes, then a multi-owner payment, a time window, and two bundles (one
+//! commits, one aborts) (`agreements`), and conservation of supply; every check printed,
+//! and the answer `true` only if all of them held.
+
+mod agreements;
 
 use std::path::Path;
 use std::time::Instant;
@@ -146,6 +149,7 @@ async fn tour(
         history.debits.len() == 2 && history.credits.len() == 2,
         "alice's history holds her 2 debits and 2 credits, each a section-signed proof",
     );
+    agreements::tour(client, &mut wallets, &mut faucet, &mut checks).await?;
     check_conservation(client, network, &mut checks).await;
     Ok(checks)
 }
