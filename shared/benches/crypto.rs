@@ -16,7 +16,7 @@ use shared::codec;
 use shared::crypto;
 use shared::driver::account_id;
 use shared::genesis::{deal_network, offline_elder, Shape};
-use shared::messages::{ClientReply, ClientRequest, PeerMessage};
+use shared::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use shared::network::Network;
 use shared::types::{
     Amount, Authority, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer,
@@ -256,7 +256,7 @@ fn codec(c: &mut Criterion, setup: &Setup) {
         (
             "sync page of 64",
             codec::encode(&PeerMessage::SyncReply {
-                proofs: vec![proof.clone(); 64],
+                entries: vec![SyncEntry::Proof(proof.clone()); 64],
                 next_position: 64,
             })
             .unwrap(),

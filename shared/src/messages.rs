@@ -263,10 +263,16 @@ impl PeerMessage {
     pub fn check_bounds(&self) -> Result<(), Rejection> {
         match self {
             PeerMessage::Proof { proof } => check_signed(&proof.signed),
-            PeerMessage::SyncReply { proofs, .. } => {
-                check_proofs(proofs, SYNC_PAGE_PROOFS_MAX, |count, max| Rejection::TooManyProofs {
-                    count,
-                    max,
+            PeerMessage::SyncReply { entries, .. } => {
+                if entries.len() > SYNC_PAGE_PROOFS_MAX {
+                    let (count, max) = (entries.len() as u64, SYNC_PAGE_PROOFS_MAX as u64);
+                    return Err(Rejection::TooManyProofs { count, max });
+                }
+                entries.iter().try_for_each(|entry| match entry {
+                    SyncEntry::Proof(proof) => check_signed(&proof.signed),
+                    SyncEntry::Outcome(certificate) => {
+                        check_bundle_and_locks(&certificate.bundle, &certificate.locks)
+                    }
                 })
             }
             PeerMessage::Refer { bundle, locks } => check_bundle_and_locks(bundle, locks),
@@ -284,6 +290,15 @@ impl PeerMessage {
             | PeerMessage::OutcomeAck { .. } => Ok(()),
         }
     }
+}
+
+/// One entry of an elder's log as section sync carries it: each proves itself.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum SyncEntry {
+    /// An applied proof.
+    Proof(DebitProof),
+    /// An applied bundle outcome (R13).
+    Outcome(Box<OutcomeCertificate>),
 }
 
 /// Elder → elder.
@@ -310,8 +325,8 @@ pub enum PeerMessage {
     },
     /// Section sync: a page of the responder's log.
     SyncReply {
-        /// Proofs in the responder's log order.
-        proofs: Vec<DebitProof>,
+        /// Applied proofs and outcomes in the responder's log order.
+        entries: Vec<SyncEntry>,
         /// The log position after the last proof in this page.
         next_position: u64,
     },

@@ -16,7 +16,9 @@ use common::{keys, samples};
 use shared::codec::{self, CodecError};
 use shared::ledger::Record;
 use shared::limits::{MEMO_BYTES_MAX, MESSAGE_BYTES_MAX, OWNERS_MAX};
-use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use shared::messages::{
+    AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage, SyncEntry,
+};
 use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
@@ -249,8 +251,10 @@ fn peer_message() -> impl Strategy<Value = PeerMessage> {
         debit_proof().prop_map(|proof| PeerMessage::Proof { proof }),
         transfer_id().prop_map(|transfer| PeerMessage::ProofAck { transfer }),
         any::<u64>().prop_map(|position| PeerMessage::SyncRequest { position }),
-        (proofs(), any::<u64>())
-            .prop_map(|(proofs, next_position)| PeerMessage::SyncReply { proofs, next_position }),
+        (proofs(), any::<u64>()).prop_map(|(proofs, next_position)| PeerMessage::SyncReply {
+            entries: proofs.into_iter().map(SyncEntry::Proof).collect(),
+            next_position
+        }),
     ]
 }
 

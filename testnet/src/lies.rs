@@ -13,7 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use shared::crypto::{debit_message, sign_debit_share, transfer_id};
 use shared::ledger::ElderId;
-use shared::messages::{ClientReply, ClientRequest, PeerMessage};
+use shared::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use shared::types::{Amount, BlsSignature, DebitProof, Digest, Seq, SignedTransfer, TransferId};
 
 /// Proofs a replaying liar keeps to send again.
@@ -181,10 +181,16 @@ impl Conduct for Lying {
                 }
                 out.push((to, PeerMessage::Proof { proof }));
             }
-            (Lie::ForgeSync, PeerMessage::SyncReply { proofs, next_position }) => {
-                let proofs = proofs.iter().map(|proof| self.forge(proof)).collect();
+            (Lie::ForgeSync, PeerMessage::SyncReply { entries, next_position }) => {
+                let entries = entries
+                    .into_iter()
+                    .map(|entry| match entry {
+                        SyncEntry::Proof(proof) => SyncEntry::Proof(self.forge(&proof)),
+                        outcome => outcome,
+                    })
+                    .collect();
                 let next_position = next_position + self.rng.gen_range(1..1_000);
-                out.push((to, PeerMessage::SyncReply { proofs, next_position }));
+                out.push((to, PeerMessage::SyncReply { entries, next_position }));
             }
             (_, message) => out.push((to, message)),
         }

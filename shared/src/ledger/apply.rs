@@ -204,7 +204,7 @@ impl Ledger {
             let bundle = bundle.clone();
             self.change_account(from, |account| account.apply_debit(from, id, amount));
             self.hold_lock(&bundle, leg, id);
-            self.log.push(id);
+            self.log.push(super::Logged::Proof(id));
             self.proofs.insert(id, proof);
             self.debit_messages.pop(&id);
             return false;
@@ -223,7 +223,7 @@ impl Ledger {
         if let Some(target) = other_section {
             self.add_to_outbox(super::Routed::Proof(id), target, due_ms);
         }
-        self.log.push(id);
+        self.log.push(super::Logged::Proof(id));
         self.proofs.insert(id, proof);
         self.debit_messages.pop(&id);
         other_section.is_some()

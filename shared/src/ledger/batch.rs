@@ -6,7 +6,7 @@
 //! needs the clock ([`Ledger::poll_timeout`]).
 
 use super::{ElderId, Ledger, Output, Precomputed, ProofSource, Record};
-use crate::messages::{ClientReply, ClientRequest, PeerMessage};
+use crate::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use crate::types::{DebitProof, SignedTransfer};
 
 /// One input of a batch; `T` is the shell's way back to the client (a reply channel in the
@@ -56,9 +56,12 @@ impl<'a> CryptoWork<'a> {
                 Input::Peer { from, message: PeerMessage::Proof { proof } } => {
                     work.proofs.push((ProofSource::Elder(*from), proof))
                 }
-                Input::Peer { from, message: PeerMessage::SyncReply { proofs, .. } } => work
-                    .proofs
-                    .extend(proofs.iter().map(|proof| (ProofSource::Elder(*from), proof))),
+                Input::Peer { from, message: PeerMessage::SyncReply { entries, .. } } => {
+                    work.proofs.extend(entries.iter().filter_map(|entry| match entry {
+                        SyncEntry::Proof(proof) => Some((ProofSource::Elder(*from), proof)),
+                        SyncEntry::Outcome(_) => None,
+                    }))
+                }
                 _ => {}
             }
         }

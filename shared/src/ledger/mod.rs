@@ -37,7 +37,7 @@ use crate::limits::{
     OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
-    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
+    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage, SyncEntry,
 };
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
@@ -112,6 +112,15 @@ pub enum Record {
         /// The acknowledging elder.
         elder: ElderIndex,
     },
+}
+
+/// One entry of an elder's log, in the order applied: what section sync hands out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Logged {
+    /// An applied proof.
+    Proof(TransferId),
+    /// An applied bundle outcome.
+    Outcome(BundleId),
 }
 
 /// What handling inputs produced, gathered over a batch into its [`Ready`].
@@ -225,7 +234,7 @@ pub struct Ledger {
     /// The sum of every balance, kept current as accounts change.
     balance_total: u128,
     proofs: HashMap<TransferId, DebitProof>,
-    log: Vec<TransferId>,
+    log: Vec<Logged>,
     outbox: BTreeMap<Routed, OutboxEntry>,
     /// Outbox entries by when their next delivery is due.
     outbox_due: BTreeSet<(u64, Routed)>,
@@ -391,7 +400,10 @@ impl Ledger {
 
     /// Applied proofs in the order this elder applied them.
     pub fn log(&self) -> impl Iterator<Item = &DebitProof> {
-        self.log.iter().map(|id| &self.proofs[id])
+        self.log.iter().filter_map(|logged| match logged {
+            Logged::Proof(id) => Some(&self.proofs[id]),
+            Logged::Outcome(_) => None,
+        })
     }
 
     /// Proofs routed to another section and not yet acknowledged by enough of its elders.
@@ -604,8 +616,8 @@ impl Ledger {
             PeerMessage::SyncRequest { position } => {
                 self.handle_sync_request(from, position, output)
             }
-            PeerMessage::SyncReply { proofs, next_position } => {
-                self.handle_sync_reply(from, proofs, next_position, now_ms, output)
+            PeerMessage::SyncReply { entries, next_position } => {
+                self.handle_sync_reply(from, entries, next_position, now_ms, output)
             }
             PeerMessage::Refer { bundle, locks } => {
                 // A leg section asking for an overdue outcome gets it once it is known.
@@ -832,17 +844,24 @@ impl Ledger {
         }
         let start = usize::try_from(position).unwrap_or(usize::MAX).min(self.log.len());
         let end = start.saturating_add(SYNC_PAGE_PROOFS_MAX).min(self.log.len());
-        let proofs = self.log[start..end].iter().map(|id| self.proofs[id].clone()).collect();
-        let reply = PeerMessage::SyncReply { proofs, next_position: end as u64 };
+        let entries = self.log[start..end]
+            .iter()
+            .map(|logged| match logged {
+                Logged::Proof(id) => SyncEntry::Proof(self.proofs[id].clone()),
+                Logged::Outcome(id) => SyncEntry::Outcome(Box::new(self.outcomes[id].clone())),
+            })
+            .collect();
+        let reply = PeerMessage::SyncReply { entries, next_position: end as u64 };
         output.sync_messages.push((from, reply));
     }
 
     /// Section sync, pulling side (R6): apply a peer's log page in its order, verifying each
-    /// proof; stop at the first proof this elder cannot apply yet and ask from there next time.
+    /// proof and outcome; stop at the first this elder cannot apply yet and ask from there
+    /// next time.
     fn handle_sync_reply(
         &mut self,
         from: ElderId,
-        proofs: Vec<DebitProof>,
+        entries: Vec<SyncEntry>,
         next_position: u64,
         now_ms: u64,
         output: &mut Output,
@@ -850,12 +869,19 @@ impl Ledger {
         if from.prefix != self.section().prefix {
             return;
         }
-        let start = next_position.saturating_sub(proofs.len() as u64);
-        let full = proofs.len() == SYNC_PAGE_PROOFS_MAX;
+        let start = next_position.saturating_sub(entries.len() as u64);
+        let full = entries.len() == SYNC_PAGE_PROOFS_MAX;
         let mut consumed = 0u64;
         let mut blocked = false;
-        for proof in proofs {
-            match self.ingest(ProofSource::Elder(from), proof, now_ms, output) {
+        let source = ProofSource::Elder(from);
+        for entry in entries {
+            let applied = match entry {
+                SyncEntry::Proof(proof) => self.ingest(source, proof, now_ms, output).map(|_| ()),
+                SyncEntry::Outcome(certificate) => {
+                    self.handle_outcome(source, *certificate, now_ms, output).map(|_| ())
+                }
+            };
+            match applied {
                 Err(rejection) if rejection.is_retryable() => {
                     blocked = true;
                     break;

@@ -113,6 +113,8 @@ impl Ledger {
             for (leg, lock) in certificate.bundle.legs.iter().zip(&certificate.locks) {
                 if prefix.matches(&leg.to) && !prefix.matches(&leg.from) {
                     let lock_id = crypto::transfer_id(&lock.signed);
+                    // The credit's proof, for history and applied queries.
+                    self.proofs.insert(lock_id, lock.clone());
                     let to = leg.to;
                     self.change_account(to, |account| {
                         account.apply_credit(to, lock_id, leg.amount)
@@ -133,6 +135,7 @@ impl Ledger {
             self.add_to_outbox(super::Routed::Outcome(id, target), target, due_ms);
         }
         self.referrals.remove(&id);
+        self.log.push(super::Logged::Outcome(id));
         self.outcomes.insert(id, certificate);
     }
 

@@ -22,7 +22,7 @@ use crate::driver::account_id;
 use crate::limits::{
     DEPS_MAX, MEMO_BYTES_MAX, OUTBOX_RETRY_DELAY_MS_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
-use crate::messages::{ClientReply, ClientRequest, PeerMessage};
+use crate::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, BlsSignature, DebitProof, Digest, ElderIndex, Memo, Seq, SignedTransfer,
@@ -229,7 +229,7 @@ fn counts_and_sizes_are_checked_where_bytes_become_values_before_any_crypto() {
     let register = ClientRequest::Register { proof: proof.clone(), deps: vec![long.clone()] };
     assert_eq!(register.check_bounds(), Err(Rejection::MemoTooLong { bytes, max }));
     let page = |count: usize| PeerMessage::SyncReply {
-        proofs: vec![proof.clone(); count],
+        entries: vec![SyncEntry::Proof(proof.clone()); count],
         next_position: count as u64,
     };
     assert_eq!(page(SYNC_PAGE_PROOFS_MAX).check_bounds(), Ok(()));
@@ -902,8 +902,8 @@ fn lagging_elder_catches_up_from_sync_pages_to_the_same_state() {
         let reply = peer.handle_peer(lagging.me(), asked, 0);
         let [(to, page)] = <[_; 1]>::try_from(reply.sync_messages).unwrap();
         assert_eq!(to, lagging.me());
-        let PeerMessage::SyncReply { proofs, .. } = &page else { panic!("{page:?}") };
-        page_sizes.push(proofs.len());
+        let PeerMessage::SyncReply { entries, .. } = &page else { panic!("{page:?}") };
+        page_sizes.push(entries.len());
         let output = lagging.handle_peer(peer.me(), page, 0);
         request = output.sync_messages.iter().find(|(to, _)| *to == peer.me()).map(|m| m.1.clone());
         records.extend(output.records);

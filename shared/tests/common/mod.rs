@@ -16,7 +16,7 @@ use shared::driver::multisig::{create_policy, PartialTransfer};
 use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::ledger::Record;
 use shared::messages::{
-    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage,
+    AccountReport, ClientReply, ClientRequest, ElderStatus, HistoryPage, PeerMessage, SyncEntry,
 };
 use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
@@ -390,8 +390,12 @@ pub fn samples() -> Vec<(String, Message)> {
         Message::Peer(PeerMessage::ProofAck { transfer }),
         Message::Peer(PeerMessage::SyncRequest { position: 64 }),
         Message::Peer(PeerMessage::SyncReply {
-            proofs: vec![earlier, proof.clone()],
-            next_position: 66,
+            entries: vec![
+                SyncEntry::Proof(earlier),
+                SyncEntry::Proof(proof.clone()),
+                SyncEntry::Outcome(Box::new(keys.abort())),
+            ],
+            next_position: 67,
         }),
         Message::Record(Record::Signed(keys.owned_and_windowed())),
         Message::Record(Record::Applied(proof)),

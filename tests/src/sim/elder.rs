@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use shared::crypto;
 use shared::driver::account_id;
 use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record};
-use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage};
+use shared::messages::{
+    AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage, SyncEntry,
+};
 use shared::network::Network;
 use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window};
 
@@ -328,7 +330,8 @@ impl SimElder {
                 PeerMessage::Proof { proof: real.clone() },
             ));
         }
-        let page = PeerMessage::SyncReply { proofs: vec![forged], next_position: 1 };
+        let page =
+            PeerMessage::SyncReply { entries: vec![SyncEntry::Proof(forged)], next_position: 1 };
         messages.extend(to_all(own.prefix, &own.elders, page));
         stats.byzantine_forged_credits += messages.len() as u64;
         messages

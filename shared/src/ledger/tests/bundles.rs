@@ -368,3 +368,35 @@ fn an_outcome_not_signed_by_the_referee_or_missing_a_lock_is_refused() {
     assert_eq!(elder.state_digest(), before);
     assert_eq!(elder.outcome(&id), None);
 }
+
+#[test]
+fn an_elder_that_missed_the_outcome_catches_up_from_sync_to_the_same_state() {
+    let mut world = World::new(309);
+    let ring = ring(&mut world);
+    let locks: Vec<DebitProof> =
+        (0..3).map(|leg| world.lock(&ring.bundle, leg, &ring.keys[leg as usize], 10)).collect();
+    let decide = ClientRequest::Decide { bundle: ring.bundle.clone(), locks };
+    world.ask(AWAY, 0, decide, 20);
+    world.tick(200);
+    // An elder of each section that saw none of it pulls its peer's log.
+    for section in [HOME, AWAY] {
+        let mut fresh = world.fx.ledger(section, 3);
+        let peer = &mut world.elders[section][0];
+        let mut position = 0;
+        loop {
+            let request = PeerMessage::SyncRequest { position };
+            let served = peer.handle_peer(fresh.me(), request, 300);
+            let [(_, page)] = <[_; 1]>::try_from(served.sync_messages).expect("one page");
+            let PeerMessage::SyncReply { next_position, .. } = &page else { panic!("{page:?}") };
+            if *next_position == position {
+                break;
+            }
+            position = *next_position;
+            fresh.handle_peer(peer.me(), page, 300);
+        }
+        assert_eq!(fresh.state_digest(), peer.state_digest(), "section {section}");
+        let id = crypto::bundle_id(&ring.bundle);
+        assert_eq!(fresh.outcome(&id).map(|c| c.commit), Some(true));
+        assert_eq!(fresh.escrow_total(), 0);
+    }
+}
