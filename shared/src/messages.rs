@@ -292,7 +292,9 @@ impl PeerMessage {
     }
 }
 
-/// One entry of an elder's log as section sync carries it: each proves itself.
+/// One entry of an elder's log as section sync carries it: each proves itself. Proofs are
+/// nearly every entry, so they are not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum SyncEntry {
     /// An applied proof.
