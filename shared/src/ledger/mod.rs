@@ -414,6 +414,12 @@ impl Ledger {
         })
     }
 
+    /// Proofs and outcomes routed to other sections and not yet acknowledged by enough of
+    /// their elders.
+    pub fn routing(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// How many proofs each source sent whose section signature was invalid.
     pub fn invalid_proofs(&self) -> impl Iterator<Item = (ProofSource, u64)> + '_ {
         self.invalid_proofs.iter().map(|(source, count)| (*source, *count))

@@ -56,6 +56,11 @@ impl Ledger {
         }
     }
 
+    /// Every outcome applied here.
+    pub fn outcomes(&self) -> impl Iterator<Item = &OutcomeCertificate> {
+        self.outcomes.values()
+    }
+
     /// The money held in escrow here: in flight, for conservation.
     pub fn escrow_total(&self) -> u128 {
         self.escrow_total

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use shared::crypto;
 use shared::ledger::Ledger;
-use shared::types::{AccountId, Slot, TransferId};
+use shared::types::{AccountId, BundleId, Slot, TransferId};
 
 use super::{id_of, World};
 
@@ -31,6 +32,7 @@ pub fn check(world: &World) -> Result<u64, String> {
     }
     checks += one_proof_per_slot(world, &sections)?;
     checks += every_proof_applied_and_credited_once(world, &sections)?;
+    checks += bundles_all_or_none(world, &sections)?;
     Ok(checks)
 }
 
@@ -48,8 +50,11 @@ fn honest_elders_agree(sections: &[Vec<&Ledger>]) -> Result<u64, String> {
                     ledger.me().prefix
                 ));
             }
-            if ledger.outbox().next().is_some() {
+            if ledger.routing() > 0 {
                 return Err(format!("elder {:?} still holds undelivered credits", ledger.me()));
+            }
+            if ledger.escrow_total() > 0 {
+                return Err(format!("elder {:?} still holds escrow (R13)", ledger.me()));
             }
         }
     }
@@ -65,7 +70,9 @@ fn supply_is_conserved(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
     for section in sections {
         let ledger = section[0];
         total += ledger.accounts().map(|(_, account)| u128::from(account.balance.0)).sum::<u128>();
-        for proof in ledger.log() {
+        // Escrow is money in flight; a lock's credit is the outcome's (checked per bundle).
+        in_flight += ledger.escrow_total();
+        for proof in ledger.log().filter(|proof| proof.lock().is_none()) {
             let transfer = proof.transfer();
             let recipient = network.section_index_of(&transfer.to);
             let outgoing = ledger.section().prefix.matches(&transfer.from)
@@ -104,8 +111,24 @@ fn balances_follow_from_proofs(world: &World, ledger: &Ledger) -> Result<u64, St
         if prefix.matches(&transfer.from) {
             *expected.entry(transfer.from).or_default() -= amount;
         }
-        if prefix.matches(&transfer.to) {
-            *expected.entry(transfer.to).or_default() += amount;
+        // A lock pays its recipient on commit and its payer back on abort.
+        let paid = match proof.lock() {
+            None => Some(transfer.to),
+            Some((bundle, _)) => match ledger.outcome(&crypto::bundle_id(bundle)) {
+                Some(outcome) if outcome.commit => Some(transfer.to),
+                Some(_) => Some(transfer.from),
+                None => None,
+            },
+        };
+        if let Some(paid) = paid.filter(|paid| prefix.matches(paid)) {
+            *expected.entry(paid).or_default() += amount;
+        }
+    }
+    for outcome in ledger.outcomes().filter(|outcome| outcome.commit) {
+        for leg in &outcome.bundle.legs {
+            if prefix.matches(&leg.to) && !prefix.matches(&leg.from) {
+                *expected.entry(leg.to).or_default() += i128::from(leg.amount.0);
+            }
         }
     }
     let mut checks = 0;
@@ -197,6 +220,10 @@ fn every_proof_applied_and_credited_once(
                 return Err(format!("{:?} applied {id:?} more than once", ledger.me()));
             }
         }
+        if proof.lock().is_some() {
+            // Its credit, or its refund, is the bundle's outcome: see `bundles_all_or_none`.
+            continue;
+        }
         for (k, ledger) in sections[to].iter().enumerate() {
             checks += 2;
             if !ledger.account(&transfer.to).is_some_and(|a| a.credits.contains(&id)) {
@@ -204,6 +231,88 @@ fn every_proof_applied_and_credited_once(
             }
             if occurrences[offsets[to] + k].get(&id) != Some(&1) {
                 return Err(format!("{:?} credited {id:?} more than once", ledger.me()));
+            }
+        }
+    }
+    Ok(checks)
+}
+
+/// R12 and R13 for every bundle: one outcome, held by every honest elder of every section of
+/// the bundle; on commit every leg debited at its payer and credited once at its recipient,
+/// on abort no leg credited and every registered lock refunded; a bundle with a registered
+/// lock is never left without an outcome (no stuck money).
+fn bundles_all_or_none(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, String> {
+    let network = &world.network;
+    let mut checks = 0;
+    let mut outcomes: HashMap<BundleId, bool> = world.outcomes.clone();
+    for ledger in sections.iter().flatten() {
+        for outcome in ledger.outcomes() {
+            checks += 1;
+            let id = crypto::bundle_id(&outcome.bundle);
+            if *outcomes.entry(id).or_insert(outcome.commit) != outcome.commit {
+                return Err(format!("bundle {id:?}: commit and abort both certified (R12)"));
+            }
+        }
+    }
+    for bundle in &world.bundles {
+        let id = crypto::bundle_id(bundle);
+        let locked = bundle.legs.iter().any(|leg| {
+            sections[network.section_index_of(&leg.from)].iter().any(|ledger| {
+                ledger.log().any(|proof| proof.lock().is_some_and(|(b, _)| b == bundle))
+            })
+        });
+        let Some(&commit) = outcomes.get(&id) else {
+            if locked {
+                return Err(format!("bundle {id:?} has locked money and no outcome (R13)"));
+            }
+            continue;
+        };
+        for leg in &bundle.legs {
+            let involved = [leg.from, leg.to].map(|account| network.section_index_of(&account));
+            for ledger in involved.iter().flat_map(|section| &sections[*section]) {
+                checks += 1;
+                if ledger.outcome(&id).map(|outcome| outcome.commit) != Some(commit) {
+                    return Err(format!("{:?} lacks the outcome of bundle {id:?}", ledger.me()));
+                }
+            }
+            let payer_lock = sections[involved[0]][0].account(&leg.from).and_then(|account| {
+                account.debit_at(leg.seq).filter(|lock| {
+                    sections[involved[0]][0].log().any(|p| {
+                        crypto::transfer_id(&p.signed) == *lock
+                            && p.lock().is_some_and(|(locked, _)| locked == bundle)
+                    })
+                })
+            });
+            let paid_to = if commit { leg.to } else { leg.from };
+            for ledger in &sections[network.section_index_of(&paid_to)] {
+                checks += 1;
+                let credits = ledger.account(&paid_to).map(|account| &account.credits);
+                let credited = payer_lock
+                    .is_some_and(|lock| credits.is_some_and(|credits| credits.contains(&lock)));
+                if commit && !credited {
+                    return Err(format!(
+                        "committed bundle {id:?}: a leg is not paid at {:?}",
+                        ledger.me()
+                    ));
+                }
+                if !commit && payer_lock.is_some() && !credited {
+                    return Err(format!(
+                        "aborted bundle {id:?}: a lock is not refunded at {:?}",
+                        ledger.me()
+                    ));
+                }
+            }
+            if !commit {
+                for ledger in &sections[network.section_index_of(&leg.to)] {
+                    checks += 1;
+                    let credits = ledger.account(&leg.to).map(|account| &account.credits);
+                    if payer_lock.is_some_and(|lock| credits.is_some_and(|c| c.contains(&lock))) {
+                        return Err(format!(
+                            "aborted bundle {id:?} paid a leg at {:?}",
+                            ledger.me()
+                        ));
+                    }
+                }
             }
         }
     }

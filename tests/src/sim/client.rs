@@ -87,6 +87,10 @@ pub enum ClientEvent {
     Stuck,
     /// An honest transfer some elder first refused for funds was certified.
     WaitedOut,
+    /// The bundler made a bundle.
+    BundleMade { bundle: Box<shared::types::Bundle> },
+    /// The referee's certified outcome of a bundle reached the bundler.
+    BundleDecided { certificate: Box<shared::types::OutcomeCertificate> },
 }
 
 /// What a client does after one input.

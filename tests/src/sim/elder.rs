@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use shared::agreement::Vote;
 use shared::crypto;
 use shared::driver::account_id;
 use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record};
@@ -15,8 +16,11 @@ use shared::messages::{
     AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage, SyncEntry,
 };
 use shared::network::Network;
-use shared::types::{Amount, BlsSignature, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window};
+use shared::types::{
+    Amount, BlsSignature, BundleId, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window,
+};
 
+use super::net::Node;
 use super::stats::Stats;
 
 /// Credits for one section an elder holds unacknowledged before it refuses new ones: small,
@@ -56,8 +60,8 @@ impl Byzantine {
 /// validate request asks about (for the one-share-per-slot check).
 #[derive(Clone, Copy, Debug)]
 pub struct ReplyTo {
-    /// The client's index.
-    pub client: usize,
+    /// The client (or the bundler).
+    pub client: Node,
     /// Its operation number.
     pub op: u64,
     /// The slot of a validate request.
@@ -100,6 +104,8 @@ pub struct SimElder {
     pub byzantine: Option<Byzantine>,
     /// When a forging elder sends its next round of forgeries.
     next_forgery_ms: u64,
+    /// How far its clock is from the virtual time, within the allowed skew (R11).
+    drift_ms: i64,
 }
 
 impl SimElder {
@@ -109,6 +115,7 @@ impl SimElder {
         id: ElderId,
         key_share: SecretKeyShare,
         byzantine: Option<Byzantine>,
+        drift_ms: i64,
     ) -> SimElder {
         let mut ledger =
             Ledger::new(network.clone(), id, key_share.clone()).expect("genesis ledger");
@@ -122,7 +129,13 @@ impl SimElder {
             inbox: Vec::new(),
             byzantine,
             next_forgery_ms: 0,
+            drift_ms,
         }
+    }
+
+    /// Its clock at virtual time `now`.
+    fn clock(&self, now: u64) -> u64 {
+        now.saturating_add_signed(self.drift_ms)
     }
 
     /// Whether the elder follows the protocol.
@@ -149,7 +162,8 @@ impl SimElder {
     /// When the ledger next has timer work, if it runs at all.
     pub fn deadline(&self) -> Option<u64> {
         let ledger = self.ledger.as_ref()?;
-        (self.byzantine != Some(Byzantine::Withholds)).then(|| ledger.poll_timeout())
+        let deadline = ledger.poll_timeout().saturating_add_signed(-self.drift_ms);
+        (self.byzantine != Some(Byzantine::Withholds)).then_some(deadline)
     }
 
     /// Whether a message reaches the ledger: not while crashed, never at a withholding elder
@@ -218,8 +232,13 @@ impl SimElder {
         if self.deadline().is_none() {
             return Sent::default();
         }
+        let clock = self.clock(now);
         let ledger = self.ledger.as_mut().expect("a running elder has a ledger");
         let inputs = std::mem::take(&mut self.inbox);
+        let referred = match self.byzantine {
+            Some(Byzantine::SignsAnything) => bundles_referred(&inputs),
+            _ => Vec::new(),
+        };
         stats.batches += 1;
         stats.batches_of_several += u64::from(inputs.len() > 1);
         let work = CryptoWork::of(&inputs);
@@ -229,7 +248,7 @@ impl SimElder {
         }
         stats.proofs_checked_ahead += precomputed.proofs_checked() as u64;
         stats.shares_signed_ahead += precomputed.shares_signed() as u64;
-        let ready = ledger.handle_batch(inputs, precomputed, now);
+        let ready = ledger.handle_batch(inputs, precomputed, clock);
         self.store.extend(ready.records);
         let released = ready.unpersisted.persisted();
         // Sync messages may leave before the records in the elder; here they leave together.
@@ -240,11 +259,38 @@ impl SimElder {
             .into_iter()
             .map(|(reply_to, reply)| (reply_to, self.bend(reply, rng, stats)))
             .collect();
+        for bundle in referred {
+            stats.byzantine_outcome_equivocations += 1;
+            messages.extend(self.both_outcomes(bundle));
+        }
         if self.byzantine == Some(Byzantine::ForgesCredits) && now >= self.next_forgery_ms {
             self.next_forgery_ms = now + rng.gen_range(FORGERY_GAP_MS);
             messages.extend(self.forgeries(rng, stats));
         }
         Sent { replies, messages }
+    }
+
+    /// A Byzantine referee elder's votes and shares for both outcomes of `bundle`, to every
+    /// section peer: R12 must hold anyway.
+    fn both_outcomes(&self, bundle: BundleId) -> Vec<(ElderId, PeerMessage)> {
+        let own = self.network.sections.iter().find(|s| s.prefix == self.id.prefix);
+        let own = own.expect("own section");
+        let mut messages = Vec::new();
+        for commit in [true, false] {
+            let message = crypto::outcome_message(&self.network.genesis, &bundle, commit);
+            let share = crypto::sign_debit_share(&self.key_share, &message);
+            let votes = [
+                PeerMessage::OutcomeShare { bundle, commit, share },
+                PeerMessage::Vote { bundle, vote: Vote::Value { round: 0, value: commit } },
+                PeerMessage::Vote { bundle, vote: Vote::Aux { round: 0, value: commit } },
+                PeerMessage::Vote { bundle, vote: Vote::Term { value: commit } },
+            ];
+            for vote in votes {
+                messages.extend(to_all(own.prefix, &own.elders, vote));
+            }
+        }
+        messages.retain(|(to, _)| *to != self.id);
+        messages
     }
 
     /// A Byzantine elder's version of an honest reply.
@@ -303,12 +349,6 @@ impl SimElder {
                 SecretKeySet::random(0, rng).secret_key().sign(b"not the section key").to_bytes(),
             ),
         };
-        let to_all = |prefix, elders: &[shared::network::ElderInfo], message: PeerMessage| {
-            elders
-                .iter()
-                .map(move |elder| (ElderId { prefix, index: elder.index }, message.clone()))
-                .collect::<Vec<_>>()
-        };
         messages.extend(to_all(
             target.prefix,
             &target.elders,
@@ -336,4 +376,30 @@ impl SimElder {
         stats.byzantine_forged_credits += messages.len() as u64;
         messages
     }
+}
+
+/// The bundles a batch's referee messages are about.
+fn bundles_referred(inputs: &[Input<ReplyTo>]) -> Vec<BundleId> {
+    let mut bundles: Vec<BundleId> = inputs
+        .iter()
+        .filter_map(|input| match input {
+            Input::Peer { message: PeerMessage::Vote { bundle, .. }, .. } => Some(*bundle),
+            Input::Peer { message: PeerMessage::Refer { bundle, .. }, .. } => {
+                Some(crypto::bundle_id(bundle))
+            }
+            _ => None,
+        })
+        .collect();
+    bundles.sort();
+    bundles.dedup();
+    bundles
+}
+
+/// `message` to every one of `elders` of section `prefix`.
+fn to_all(
+    prefix: shared::types::Prefix,
+    elders: &[shared::network::ElderInfo],
+    message: PeerMessage,
+) -> Vec<(ElderId, PeerMessage)> {
+    elders.iter().map(|elder| (ElderId { prefix, index: elder.index }, message.clone())).collect()
 }

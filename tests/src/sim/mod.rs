@@ -5,6 +5,7 @@
 //! After the chaos phase the faults heal, the system settles, and [`check`] asserts every
 //! invariant of DESIGN.md.
 
+mod bundler;
 mod check;
 mod client;
 mod elder;
@@ -24,11 +25,13 @@ use shared::driver::multisig::create_policy;
 use shared::driver::{account_id, Signer};
 use shared::genesis::{account_key_in, deal_network, offline_elder, Shape};
 use shared::ledger::ElderId;
+use shared::limits::CLOCK_SKEW_MS_MAX;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::{faults_max, Network};
 use shared::rejection::Rejection;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Prefix, Slot, TransferId};
 
+use bundler::SimBundler;
 pub use client::Probe;
 use client::{ClientEvent, SimClient, Step};
 use elder::{Arrival, Byzantine, ReplyTo, Sent, SimElder};
@@ -54,6 +57,10 @@ pub struct SimConfig {
     pub chaos_ms_max: u64,
     /// Longest time to settle after healing, in virtual milliseconds.
     pub heal_ms_max: u64,
+    /// Fresh accounts the bundler pays from.
+    pub bundle_accounts: usize,
+    /// Bundles the bundler makes.
+    pub bundles: u32,
 }
 
 impl SimConfig {
@@ -68,6 +75,8 @@ impl SimConfig {
             faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
             chaos_ms_max: 120_000,
             heal_ms_max: 120_000,
+            bundle_accounts: 12,
+            bundles: 4,
         }
     }
 }
@@ -114,6 +123,10 @@ struct World {
     next_partition: u64,
     /// The times each elder has a batch scheduled.
     runs: Vec<std::collections::BTreeSet<u64>>,
+    /// The party to bundles, and every bundle it made, and the outcomes it was given.
+    bundler: SimBundler,
+    bundles: Vec<shared::types::Bundle>,
+    outcomes: HashMap<shared::types::BundleId, bool>,
 }
 
 impl World {
@@ -140,10 +153,16 @@ impl World {
                     .iter()
                     .position(|b| *b == i)
                     .map(|j| Byzantine::ALL[(seed as usize * 2 + k + j) % Byzantine::ALL.len()]);
-                elders.push(SimElder::new(network.clone(), id, keys.secret_key_share(i), kind));
+                let skew = CLOCK_SKEW_MS_MAX as i64;
+                let drift = rng.gen_range(-skew..=skew);
+                let key_share = keys.secret_key_share(i);
+                elders.push(SimElder::new(network.clone(), id, key_share, kind, drift));
             }
         }
-        let (clients, accounts) = clients(&mut rng, &network, &config, faucet);
+        let bundler_keys = bundler::keys(&mut rng, &network, config.bundle_accounts);
+        let bundler_accounts = bundler::accounts(&bundler_keys);
+        let (clients, accounts) = clients(&mut rng, &network, &config, faucet, bundler_accounts);
+        let bundler = SimBundler::new(network.clone(), bundler_keys, config.bundles);
         let runs = vec![Default::default(); elders.len()];
         let mut world = World {
             rng,
@@ -162,6 +181,9 @@ impl World {
             partition: None,
             next_partition: 0,
             runs,
+            bundler,
+            bundles: Vec::new(),
+            outcomes: HashMap::new(),
         };
         world.next_partition = world.rng.gen_range(PARTITION_GAP_MS);
         for e in 0..world.elders.len() {
@@ -171,6 +193,7 @@ impl World {
             let at = world.rng.gen_range(0..50);
             world.net.schedule(at, Node::Client(c), Payload::Wake { op: 0 });
         }
+        world.net.schedule(bundler::START_MS, Node::Bundler, Payload::Wake { op: 0 });
         world.schedule_crash();
         world
     }
@@ -208,7 +231,7 @@ impl World {
             self.now = event.at;
             if !self.healing
                 && (self.now >= self.config.chaos_ms_max
-                    || self.clients.iter().all(SimClient::is_done))
+                    || (self.clients.iter().all(SimClient::is_done) && self.bundler.is_done()))
             {
                 self.heal();
             }
@@ -280,12 +303,22 @@ impl World {
         if let Some(c) = self.clients.iter().position(|c| !c.is_idle()) {
             return Some(format!("client {c} is busy: {}", self.clients[c].describe()));
         }
+        if !self.bundler.is_idle() {
+            return Some(format!("the bundler is busy: {}", self.bundler.describe()));
+        }
         for elder in self.elders.iter().filter(|e| e.is_honest()) {
             let Some(ledger) = elder.ledger.as_ref() else {
                 return Some(format!("elder {:?} is down", elder.id));
             };
             if let Some(proof) = ledger.outbox().next() {
                 return Some(format!("elder {:?} still delivers {:?}", elder.id, proof.transfer()));
+            }
+            if ledger.routing() > 0 || ledger.escrow_total() > 0 {
+                let escrow = ledger.escrow_total();
+                return Some(format!(
+                    "elder {:?} routes outcomes or holds escrow {escrow}",
+                    elder.id
+                ));
             }
         }
         for section in self.elders.chunks(self.config.elders) {
@@ -303,7 +336,7 @@ impl World {
 
     fn dispatch(&mut self, event: Event) -> Result<(), String> {
         match (event.to, event.payload) {
-            (Node::Elder(e), Payload::Request { client, op, bytes }) => {
+            (Node::Elder(e), Payload::Request { from: client, op, bytes }) => {
                 let request: ClientRequest = decode(&bytes)?;
                 let validated = match &request {
                     ClientRequest::Validate { transfer, .. } => Some(transfer.transfer.slot()),
@@ -352,6 +385,17 @@ impl World {
                     self.clients[c].wake(op, self.now, &mut self.rng, &self.accounts, self.healing);
                 self.apply_step(c, step)
             }
+            (Node::Bundler, Payload::Reply { elder, op, bytes }) => {
+                let reply: ClientReply = decode(&bytes)?;
+                let step = self.bundler.reply(elder, op, reply, self.now, &mut self.rng);
+                let op = self.bundler.op;
+                self.apply_steps(Node::Bundler, None, op, step)
+            }
+            (Node::Bundler, Payload::Wake { op }) => {
+                let step = self.bundler.wake(op, self.now, &mut self.rng, self.healing);
+                let op = self.bundler.op;
+                self.apply_steps(Node::Bundler, None, op, step)
+            }
             (to, payload) => Err(format!("misrouted event {payload:?} to {to:?}")),
         }
     }
@@ -396,7 +440,7 @@ impl World {
             }
             let bytes = encode(&reply)?;
             let (elder, op) = (self.elders[e].id.index, reply_to.op);
-            self.send(Node::Client(reply_to.client), Payload::Reply { elder, op, bytes });
+            self.send(reply_to.client, Payload::Reply { elder, op, bytes });
         }
         self.send_peer_messages(e, sent.messages)
     }
@@ -459,18 +503,36 @@ impl World {
     }
 
     fn apply_step(&mut self, c: usize, step: Step) -> Result<(), String> {
-        for (section, elder, op, request) in step.requests {
-            let bytes = encode(&request)?;
-            let to = Node::Elder(self.flat(section, elder));
-            self.send(to, Payload::Request { client: c, op, bytes });
-        }
         let section = self.clients[c].section();
+        let op = self.clients[c].op;
+        self.apply_steps(Node::Client(c), Some(section), op, step)
+    }
+
+    /// Sends a client's (or the bundler's) requests, takes its events, sets its wake; the
+    /// events count for `section` (a certified proof's own section when `None`).
+    fn apply_steps(
+        &mut self,
+        from: Node,
+        section: Option<usize>,
+        op: u64,
+        step: Step,
+    ) -> Result<(), String> {
+        for (to_section, elder, op, request) in step.requests {
+            let bytes = encode(&request)?;
+            let to = Node::Elder(self.flat(to_section, elder));
+            self.send(to, Payload::Request { from, op, bytes });
+        }
         for event in step.events {
+            let section = section.unwrap_or_else(|| match &event {
+                ClientEvent::Certified { proof, .. } => {
+                    self.network.section_index_of(&proof.transfer().from)
+                }
+                _ => 0,
+            });
             self.on_client_event(section, event)?;
         }
         if let Some(at) = step.wake_at {
-            let op = self.clients[c].op;
-            self.net.schedule(at, Node::Client(c), Payload::Wake { op });
+            self.net.schedule(at, from, Payload::Wake { op });
         }
         Ok(())
     }
@@ -516,6 +578,25 @@ impl World {
             }
             ClientEvent::Stuck => self.stats.clients_stuck += 1,
             ClientEvent::WaitedOut => self.stats.refusals_waited_out += 1,
+            ClientEvent::BundleMade { bundle } => {
+                self.stats.bundles_made += 1;
+                self.bundles.push(*bundle);
+            }
+            ClientEvent::BundleDecided { certificate } => {
+                // R12: one outcome per bundle, whoever asks.
+                self.stats.invariant_checks += 1;
+                let id = crypto::bundle_id(&certificate.bundle);
+                let seen = *self.outcomes.entry(id).or_insert(certificate.commit);
+                if seen != certificate.commit {
+                    return Err(format!("bundle {id:?} certified both commit and abort"));
+                }
+                let counter = if certificate.commit {
+                    &mut self.stats.bundles_committed
+                } else {
+                    &mut self.stats.bundles_aborted
+                };
+                *counter += 1;
+            }
         }
         Ok(())
     }
@@ -544,6 +625,7 @@ fn clients(
     network: &Arc<Network>,
     config: &SimConfig,
     faucet: SigningKey,
+    bundler_accounts: Vec<AccountId>,
 ) -> (Vec<SimClient>, Vec<AccountId>) {
     let prefixes = Prefix::all_of_len(config.prefix_len);
     let transfers = config.transfers_per_client;
@@ -562,7 +644,9 @@ fn clients(
     let mut accounts: Vec<AccountId> = signers.iter().map(Signer::account).collect();
     let faucet_account = account_id(&faucet);
     let faucet = Signer::Key(faucet);
-    let mut clients = vec![SimClient::new(faucet, network.clone(), transfers, accounts.clone())];
+    // The bundler's accounts are funded first, so its bundles can lock from the start.
+    let to_fund = bundler_accounts.into_iter().chain(accounts.iter().copied()).collect();
+    let mut clients = vec![SimClient::new(faucet, network.clone(), transfers, to_fund)];
     clients.extend(
         signers
             .into_iter()

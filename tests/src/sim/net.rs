@@ -18,13 +18,16 @@ pub enum Node {
     Elder(usize),
     /// A client, by index.
     Client(usize),
+    /// The party to bundles.
+    Bundler,
 }
 
 /// What arrives.
 #[derive(Clone, Debug)]
 pub enum Payload {
-    /// An encoded `ClientRequest` from a client, tagged with the client's operation number.
-    Request { client: usize, op: u64, bytes: Vec<u8> },
+    /// An encoded `ClientRequest` from a client or the bundler, tagged with its operation
+    /// number.
+    Request { from: Node, op: u64, bytes: Vec<u8> },
     /// An encoded `ClientReply` to a client.
     Reply { elder: ElderIndex, op: u64, bytes: Vec<u8> },
     /// An encoded `PeerMessage` from another elder.

@@ -54,6 +54,14 @@ pub struct Stats {
     pub balances_agreed: u64,
     /// Clients left stuck at a seq by their own equivocation (R9).
     pub clients_stuck: u64,
+    /// Bundles made, and certified outcomes the bundler got: commits and aborts.
+    pub bundles_made: u64,
+    /// Bundles the referee certified commit for.
+    pub bundles_committed: u64,
+    /// Bundles the referee certified abort for.
+    pub bundles_aborted: u64,
+    /// Rounds of votes and shares for both outcomes a Byzantine referee elder sent.
+    pub byzantine_outcome_equivocations: u64,
     /// Partitions that cut sections apart.
     pub partitions: u64,
     /// Peer messages a partition cut.
@@ -105,6 +113,10 @@ impl AddAssign<&Stats> for Stats {
             client_skipped_registrations,
             balances_agreed,
             clients_stuck,
+            bundles_made,
+            bundles_committed,
+            bundles_aborted,
+            byzantine_outcome_equivocations,
             partitions,
             messages_cut,
             outbox_full_refusals,
@@ -163,6 +175,15 @@ impl fmt::Display for Stats {
             self.partitions, self.messages_cut, self.outbox_full_refusals
         )?;
         writeln!(f, "lagging refusals outwaited: {}", self.refusals_waited_out)?;
+        writeln!(
+            f,
+            "bundles:                  {} made, {} committed, {} aborted ({} outcome \
+             equivocations by byzantine referees)",
+            self.bundles_made,
+            self.bundles_committed,
+            self.bundles_aborted,
+            self.byzantine_outcome_equivocations
+        )?;
         writeln!(
             f,
             "ledger batches:           {} ({} of several inputs; {} proofs checked and {} \
