@@ -39,6 +39,7 @@ pub(crate) const DEBIT_CHAIN_DOMAIN: &[u8] = b"section-bank/v1/debit-chain\0";
 pub(crate) const CREDIT_SET_DOMAIN: &[u8] = b"section-bank/v1/credit-set\0";
 pub(crate) const ACCOUNT_DIGEST_DOMAIN: &[u8] = b"section-bank/v1/account\0";
 pub(crate) const STATE_DIGEST_DOMAIN: &[u8] = b"section-bank/v1/state\0";
+pub(crate) const OUTCOME_DIGEST_DOMAIN: &[u8] = b"section-bank/v1/outcome-digest\0";
 
 /// SHA-256 over a domain tag followed by `parts`.
 pub fn hash<'a>(domain: &[u8], parts: impl IntoIterator<Item = &'a [u8]>) -> Digest {

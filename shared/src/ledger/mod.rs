@@ -229,7 +229,8 @@ pub struct Ledger {
     elder: ElderIndex,
     key_share: SecretKeyShare,
     accounts: BTreeMap<AccountId, Account>,
-    /// XOR of every account's digest, kept current as accounts change.
+    /// XOR of every account's digest and every applied outcome's, kept current as they
+    /// change: an outcome is state even where it moves no money (it refunds a late lock).
     accounts_digest: Digest,
     /// The sum of every balance, kept current as accounts change.
     balance_total: u128,
@@ -440,7 +441,8 @@ impl Ledger {
         self.balance_total
     }
 
-    /// Digest of every account's state: honest elders of a section agree on it once synced.
+    /// Digest of every account's state and every applied outcome: honest elders of a section
+    /// agree on it once synced.
     /// Kept current as accounts change, so asking costs the same at any size.
     pub fn state_digest(&self) -> Digest {
         crypto::hash(STATE_DIGEST_DOMAIN, [&self.accounts_digest.0[..]])

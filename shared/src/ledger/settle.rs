@@ -140,6 +140,11 @@ impl Ledger {
             self.add_to_outbox(super::Routed::Outcome(id, target), target, due_ms);
         }
         self.referrals.remove(&id);
+        let digest = crypto::hash(
+            crypto::OUTCOME_DIGEST_DOMAIN,
+            [&id.0 .0[..], &[u8::from(certificate.commit)]],
+        );
+        super::account::xor_into(&mut self.accounts_digest, &digest);
         self.log.push(super::Logged::Outcome(id));
         self.outcomes.insert(id, certificate);
     }
