@@ -128,6 +128,10 @@ pub fn check_authority(genesis: &Digest, signed: &SignedTransfer) -> Result<(), 
             let bytes = bundle_signing_bytes(genesis, &bundle_id(bundle));
             check_signers(transfer.from, payer, &bytes)
         }
+        // Only the network can check a referee's certificate: `Network::check_authority`.
+        Authority::Void { outcome, .. } => {
+            Err(Rejection::BadOutcome { bundle: bundle_id(&outcome.bundle) })
+        }
         authority => {
             check_signers(transfer.from, authority, &transfer_signing_bytes(genesis, transfer))
         }
@@ -161,7 +165,7 @@ fn check_signers(account: AccountId, authority: &Authority, bytes: &[u8]) -> Res
                 verify(&policy.owners[usize::from(signed.owner)].0, &signed.signature)
             })
         }
-        Authority::Bundle { .. } => Err(bad_signature),
+        Authority::Bundle { .. } | Authority::Void { .. } => Err(bad_signature),
     }
 }
 

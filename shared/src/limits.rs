@@ -20,6 +20,8 @@ pub const REFERRALS_MAX: usize = 4_096;
 /// How long after a bundle's deadline (and the allowed clock skew) an elder holding its
 /// escrow waits for the outcome before it asks the referee itself (R13: no stuck money).
 pub const OUTCOME_GRACE_MS: u64 = 5_000;
+/// Most voids of aborted legs an elder certifies at once with its section peers.
+pub const VOIDS_MAX: usize = 4_096;
 /// Most rounds of one binary agreement (R12). Each round with a threshold coin ends the
 /// agreement with probability at least 1/2 once the honest elders' values meet, so an
 /// agreement that is not over after this many rounds never will be in practice; votes for

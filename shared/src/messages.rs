@@ -101,6 +101,7 @@ fn check_authority_bounds(authority: &Authority) -> Result<(), Rejection> {
             }
             Ok(())
         }
+        Authority::Void { outcome, .. } => check_bundle_and_locks(&outcome.bundle, &outcome.locks),
         Authority::Bundle { bundle, payer, .. } => {
             check_legs(bundle)?;
             match payer.as_ref() {
@@ -279,6 +280,7 @@ impl PeerMessage {
             PeerMessage::Outcome { certificate } => {
                 check_bundle_and_locks(&certificate.bundle, &certificate.locks)
             }
+            PeerMessage::VoidShare { void, .. } => check_signed(void),
             PeerMessage::Vote { vote, .. } if !vote.is_well_formed() => {
                 Err(Rejection::MalformedVote)
             }
@@ -369,6 +371,13 @@ pub enum PeerMessage {
     Outcome {
         /// The certificate.
         certificate: Box<OutcomeCertificate>,
+    },
+    /// A section peer's share of the void of an aborted leg (R13).
+    VoidShare {
+        /// The void, with the abort certificate that authorises it.
+        void: SignedTransfer,
+        /// The peer's share over it.
+        share: BlsSignature,
     },
     /// The outcome is applied at the acknowledging elder.
     OutcomeAck {

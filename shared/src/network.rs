@@ -12,8 +12,8 @@ use crate::limits::{
 };
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
-    OutcomeCertificate, Prefix, SectionKeyId,
+    AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
+    OutcomeCertificate, Prefix, SectionKeyId, SignedTransfer,
 };
 
 /// One elder as the map names it.
@@ -326,6 +326,22 @@ impl Network {
         let message = || crypto::debit_message(&self.genesis, &crypto::transfer_id(&lock.signed));
         if !is_leg || !self.section_of(&lock.transfer().from).proof_is_valid(&message(), lock) {
             return Err(Rejection::BadLock { leg });
+        }
+        Ok(())
+    }
+
+    /// R2's first check with the map at hand: [`crypto::check_authority`], and for a void
+    /// (R13) a valid abort certificate of a bundle whose leg the void is exactly.
+    pub fn check_authority(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
+        let Authority::Void { outcome, leg } = &signed.authority else {
+            return crypto::check_authority(&self.genesis, signed);
+        };
+        let bundle = self.check_outcome(outcome)?;
+        if outcome.commit {
+            return Err(Rejection::BadOutcome { bundle });
+        }
+        if outcome.bundle.lock_transfer(usize::from(*leg)).as_ref() != Some(&signed.transfer) {
+            return Err(Rejection::NotALeg { leg: *leg });
         }
         Ok(())
     }

@@ -354,6 +354,15 @@ pub enum Authority {
         /// The payer's signature(s) over the bundle.
         payer: Box<Authority>,
     },
+    /// The transfer voids leg `leg` of an aborted bundle (R13): the leg's slot is used and
+    /// nothing is paid. The referee's abort certificate authorises it; its section certifies
+    /// it by itself, to close a slot where some elders signed the leg's lock.
+    Void {
+        /// The abort certificate.
+        outcome: Box<OutcomeCertificate>,
+        /// The leg whose slot it closes.
+        leg: u8,
+    },
 }
 
 /// A transfer with what authorises it: its sender's signature, or its owners'.
@@ -418,6 +427,11 @@ impl DebitProof {
     pub fn lock(&self) -> Option<(&Bundle, u8)> {
         self.signed.lock()
     }
+
+    /// The bundle and leg, if this proof certifies a void.
+    pub fn void(&self) -> Option<(&Bundle, u8)> {
+        self.signed.void()
+    }
 }
 
 impl SignedTransfer {
@@ -427,6 +441,19 @@ impl SignedTransfer {
             Authority::Bundle { bundle, leg, .. } => Some((bundle, *leg)),
             _ => None,
         }
+    }
+
+    /// The bundle and leg, if this transfer voids a leg.
+    pub fn void(&self) -> Option<(&Bundle, u8)> {
+        match &self.authority {
+            Authority::Void { outcome, leg } => Some((&outcome.bundle, *leg)),
+            _ => None,
+        }
+    }
+
+    /// The bundle and leg this transfer locks or voids, if either: it is never a credit.
+    pub fn bundle_leg(&self) -> Option<(&Bundle, u8)> {
+        self.lock().or_else(|| self.void())
     }
 }
 

@@ -158,7 +158,7 @@ impl PartialBundle {
                                 .is_some_and(|owner| verifies(owner, &signed.signature))
                         })
                 }
-                Some(Authority::Bundle { .. }) => false,
+                Some(Authority::Bundle { .. } | Authority::Void { .. }) => false,
             };
             if !good {
                 return Err(BundleError::BadSignature(index as u8));

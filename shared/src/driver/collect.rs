@@ -155,7 +155,7 @@ impl ShareCollector {
     fn is_own_rival(&self, rival: &SignedTransfer) -> bool {
         rival.transfer.slot() == self.signed.transfer.slot()
             && *rival != self.signed
-            && crypto::account_signature_is_valid(&self.network.genesis, rival)
+            && self.network.check_authority(rival).is_ok()
     }
 
     fn progress(&self) -> Progress {

@@ -71,6 +71,30 @@ impl Account {
         self.refresh_digest(account);
     }
 
+    /// Closes the next seq of `account` with void `id` (R13): the slot is used, nothing is
+    /// paid.
+    pub fn apply_void(&mut self, account: AccountId, id: TransferId) {
+        self.next_seq = self.next_seq.next().expect("seq checked before it is applied");
+        self.signed = None;
+        self.debits.push(id);
+        self.debit_head = crypto::hash(DEBIT_CHAIN_DOMAIN, [&self.debit_head.0[..], &id.0 .0]);
+        self.refresh_digest(account);
+    }
+
+    /// Puts the lock `lock` of an aborted leg in place of its void at `seq`, with its refund:
+    /// the state an elder that applied the lock first (and refunded it) holds, so the two
+    /// certificates of one aborted leg lead every elder to one state whichever came first.
+    pub fn upgrade_void(&mut self, account: AccountId, seq: Seq, lock: TransferId) {
+        let index = usize::try_from(seq.0 - 1).expect("an applied seq");
+        self.debits[index] = lock;
+        self.debit_head = self.debits.iter().fold(Digest::default(), |head, id| {
+            crypto::hash(DEBIT_CHAIN_DOMAIN, [&head.0[..], &id.0 .0])
+        });
+        self.credits.insert(lock);
+        xor_into(&mut self.credit_set, &crypto::hash(CREDIT_SET_DOMAIN, [&lock.0 .0[..]]));
+        self.refresh_digest(account);
+    }
+
     /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow.
     pub fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
         self.balance =

@@ -7,7 +7,7 @@ use crate::crypto;
 use crate::limits::OUTBOX_RETRY_DELAY_MS_MAX;
 use crate::network::Section;
 use crate::rejection::Rejection;
-use crate::types::{AccountId, DebitProof, TransferId};
+use crate::types::{AccountId, Authority, DebitProof, TransferId};
 
 impl Ledger {
     /// Applies a proof that concerns this section, from any source: registration, a credit
@@ -26,7 +26,7 @@ impl Ledger {
         let id = crypto::transfer_id(&proof.signed);
         let checked = if prefix.matches(&transfer.from) {
             self.check_debit(&proof, id)
-        } else if proof.lock().is_some() {
+        } else if proof.signed.bundle_leg().is_some() {
             return Err(Rejection::LockIsNoCredit { transfer: id });
         } else if prefix.matches(&transfer.to) {
             self.check_credit(&proof, id)
@@ -39,6 +39,13 @@ impl Ledger {
             *self.invalid_proofs.entry(source).or_default() += 1;
         }
         let outcome = checked?;
+        if let (Ingested::Applied, Authority::Void { outcome: abort, .. }) =
+            (outcome, &proof.signed.authority)
+        {
+            // A void stands on its abort: the abort is applied first, so its record replays
+            // before the void's.
+            self.handle_outcome(source, (**abort).clone(), now_ms, output)?;
+        }
         if outcome == Ingested::Applied {
             // A proof a section peer sent has been routed by that peer already: this elder's
             // own delivery (still owed, R5) waits a full retry delay, so an elder catching up
@@ -64,17 +71,29 @@ impl Ledger {
         }
         self.check_signature(self.section(), proof, id)?;
         let next_seq = account.map_or(crate::types::Seq::FIRST, |account| account.next_seq);
-        assert!(
-            transfer.seq >= next_seq,
-            "two section-signed debits for slot ({:?}, {}): the section key is compromised",
-            transfer.from,
-            transfer.seq
-        );
+        if transfer.seq < next_seq {
+            // Only the lock and the void of one aborted leg may both be certified (R13): a
+            // void after its lock changes nothing, a lock after its void takes its place.
+            let applied = account.and_then(|account| account.debit_at(transfer.seq));
+            let applied = applied.and_then(|applied| self.proofs.get(&applied));
+            let twin = applied.is_some_and(|applied| {
+                applied.signed.bundle_leg() == proof.signed.bundle_leg()
+                    && applied.lock().is_some() != proof.lock().is_some()
+                    && proof.signed.bundle_leg().is_some()
+            });
+            assert!(
+                twin,
+                "two section-signed debits for slot ({:?}, {}): the section key is compromised",
+                transfer.from, transfer.seq
+            );
+            let upgrade = proof.lock().is_some();
+            return Ok(if upgrade { Ingested::Applied } else { Ingested::AlreadyApplied });
+        }
         if transfer.seq > next_seq {
             return Err(Rejection::SeqAhead { seq: transfer.seq, next_seq });
         }
         let balance = account.map_or(crate::types::Amount::ZERO, |account| account.balance);
-        if transfer.amount > balance {
+        if transfer.amount > balance && proof.void().is_none() {
             return Err(Rejection::MissingCredits { balance, amount: transfer.amount });
         }
         if transfer.seq.next().is_none() {
@@ -122,7 +141,7 @@ impl Ledger {
             return Err(format!("transfer {id} is applied twice"));
         }
         let debit = prefix.matches(&transfer.from);
-        let credit = prefix.matches(&transfer.to) && proof.lock().is_none();
+        let credit = prefix.matches(&transfer.to) && proof.signed.bundle_leg().is_none();
         if !debit && !credit {
             return Err(format!("transfer {id} does not concern section {prefix}"));
         }
@@ -131,15 +150,20 @@ impl Ledger {
             let account = self.accounts.get(&transfer.from);
             let next_seq = account.map_or(crate::types::Seq::FIRST, |account| account.next_seq);
             let balance = account.map_or(crate::types::Amount::ZERO, |account| account.balance);
-            if transfer.seq != next_seq || next_seq.next().is_none() {
+            let upgrades_void = transfer.seq < next_seq && proof.lock().is_some();
+            if (transfer.seq != next_seq && !upgrades_void) || next_seq.next().is_none() {
                 let seq = transfer.seq;
                 return Err(format!(
                     "debit {id} is at seq {seq}, the account's next is {next_seq}"
                 ));
             }
-            from_balance = Some(balance.checked_sub(transfer.amount).ok_or_else(|| {
-                format!("debit {id} of {} exceeds the balance {balance}", transfer.amount)
-            })?);
+            from_balance = if proof.void().is_some() || upgrades_void {
+                Some(balance)
+            } else {
+                Some(balance.checked_sub(transfer.amount).ok_or_else(|| {
+                    format!("debit {id} of {} exceeds the balance {balance}", transfer.amount)
+                })?)
+            };
         }
         if credit {
             let balance = match self.accounts.get(&transfer.to) {
@@ -200,10 +224,18 @@ impl Ledger {
         let prefix = self.section().prefix;
         let transfer = proof.transfer();
         let (from, to, amount) = (transfer.from, transfer.to, transfer.amount);
-        if let Some((bundle, leg)) = proof.lock() {
-            let bundle = bundle.clone();
-            self.change_account(from, |account| account.apply_debit(from, id, amount));
-            self.hold_lock(&bundle, leg, id);
+        if let Some((bundle, leg)) = proof.signed.bundle_leg() {
+            let (bundle, seq) = (bundle.clone(), transfer.seq);
+            let upgrade = self.accounts.get(&from).is_some_and(|account| account.next_seq > seq);
+            if proof.void().is_some() {
+                self.change_account(from, |account| account.apply_void(from, id));
+                self.voids.remove(&(from, seq));
+            } else if upgrade {
+                self.change_account(from, |account| account.upgrade_void(from, seq, id));
+            } else {
+                self.change_account(from, |account| account.apply_debit(from, id, amount));
+                self.hold_lock(&bundle, leg, id);
+            }
             self.log.push(super::Logged::Proof(id));
             self.proofs.insert(id, proof);
             self.debit_messages.pop(&id);

@@ -8,6 +8,7 @@
 //! - `account`: one account's state and digest.
 //! - `referee`: deciding a bundle's outcome by binary agreement (R12).
 //! - `settle`: escrow of locked legs and settling them by the outcome (R13).
+//! - `void`: closing the slot of an aborted leg whose lock was never certified (R13).
 
 mod account;
 mod apply;
@@ -17,6 +18,7 @@ mod referee;
 mod settle;
 #[cfg(test)]
 pub(crate) mod tests;
+mod void;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -251,6 +253,8 @@ pub struct Ledger {
     bundle_due: BTreeSet<(u64, BundleId)>,
     /// When each bundle's timer is due.
     bundle_next: HashMap<BundleId, u64>,
+    /// Voids of aborted legs this section is certifying, by slot.
+    voids: BTreeMap<(AccountId, Seq), void::Voiding>,
     /// When section sync next asks every peer for its news.
     next_sync_ms: u64,
     /// Outbox entries per target section.
@@ -315,6 +319,7 @@ impl Ledger {
             outcomes: HashMap::new(),
             bundle_due: BTreeSet::new(),
             bundle_next: HashMap::new(),
+            voids: BTreeMap::new(),
             next_sync_ms: 0,
             outbox_pending: BTreeMap::new(),
             outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
@@ -371,6 +376,7 @@ impl Ledger {
                 }
             }
         }
+        ledger.restore_voids();
         Ok(ledger)
     }
 
@@ -502,7 +508,7 @@ impl Ledger {
             // Only a transfer validate would sign is worth a share: the cheap checks first.
             if self.check_shape(signed).is_err()
                 || self.check_slot(signed).is_err()
-                || !crypto::account_signature_is_valid(&self.network.genesis, signed)
+                || self.network.check_authority(signed).is_err()
             {
                 continue;
             }
@@ -648,6 +654,9 @@ impl Ledger {
             PeerMessage::Outcome { certificate } => {
                 self.handle_routed_outcome(from, *certificate, now_ms, output)
             }
+            PeerMessage::VoidShare { void, share } => {
+                self.handle_void_share(from, void, share, now_ms, output)
+            }
             PeerMessage::OutcomeAck { bundle } => {
                 let target = self.network.sections.iter().position(|s| s.prefix == from.prefix);
                 if let Some(target) = target {
@@ -692,7 +701,7 @@ impl Ledger {
         self.check_shape(&signed)?;
         // A share signed ahead means the account signature was checked then.
         if !self.precomputed.shares.contains_key(&id) {
-            crypto::check_authority(&self.network.genesis, &signed)?;
+            self.network.check_authority(&signed)?;
         }
         // The share signed while the window was open is given again after it closed: it is
         // no new signature, and the client that lost it must still be able to finish.
@@ -750,18 +759,24 @@ impl Ledger {
         check_seq(transfer.seq, account.map_or(Seq::FIRST, |account| account.next_seq))?;
         match account.and_then(|account| account.signed.as_deref()) {
             Some(rival) if rival == signed => return Ok(SlotState::HeldByThis),
+            // R13: a void may follow the lock of its own leg, and nothing else.
+            Some(rival) if signed.void().is_some() && rival.lock() == signed.void() => {}
             Some(rival) => {
                 let rival = Box::new(rival.clone());
                 return Err(Rejection::Conflict { slot: transfer.slot(), rival });
             }
             None => {}
         }
+        if transfer.seq.next().is_none() {
+            return Err(Rejection::SeqExhausted { account: transfer.from });
+        }
+        if signed.void().is_some() {
+            // A void pays nothing: no balance or outbox room needed.
+            return Ok(SlotState::Open);
+        }
         let balance = account.map_or(Amount::ZERO, |account| account.balance);
         if transfer.amount > balance {
             return Err(Rejection::InsufficientFunds { balance, amount: transfer.amount });
-        }
-        if transfer.seq.next().is_none() {
-            return Err(Rejection::SeqExhausted { account: transfer.from });
         }
         if !self.section().prefix.matches(&transfer.to) {
             self.check_outbox_room(self.network.section_index_of(&transfer.to))?;

@@ -87,7 +87,7 @@ impl Ledger {
         if referral.all_locked() && !complete_before {
             let locks: Vec<DebitProof> = referral.locks.values().cloned().collect();
             output.records.push(Record::Referred { bundle: bundle.clone(), locks: locks.clone() });
-            self.to_referee_peers(PeerMessage::Refer { bundle, locks }, output);
+            self.to_section_peers(PeerMessage::Refer { bundle, locks }, output);
             let referral = self.referrals.get_mut(&id).expect("opened above");
             if now_ms <= referral.abort_after_ms() {
                 let step = referral.agreement.input(true);
@@ -137,7 +137,7 @@ impl Ledger {
     }
 
     /// Sends a message to every other elder of this section.
-    fn to_referee_peers(&self, message: PeerMessage, output: &mut Output) {
+    pub(super) fn to_section_peers(&self, message: PeerMessage, output: &mut Output) {
         let me = self.me();
         for elder in &self.section().elders {
             if elder.index != me.index {
@@ -152,7 +152,7 @@ impl Ledger {
     fn agreement_step(&mut self, id: BundleId, step: Step, now_ms: u64, output: &mut Output) {
         for vote in step.votes {
             output.records.push(Record::Voted { bundle: id, vote });
-            self.to_referee_peers(PeerMessage::Vote { bundle: id, vote }, output);
+            self.to_section_peers(PeerMessage::Vote { bundle: id, vote }, output);
         }
         if let Some(round) = step.coin {
             self.give_coin(id, round, now_ms, output);
@@ -164,7 +164,7 @@ impl Ledger {
             if let Some(referral) = self.referrals.get_mut(&id) {
                 referral.outcome_shares.insert((commit, me), share);
             }
-            self.to_referee_peers(PeerMessage::OutcomeShare { bundle: id, commit, share }, output);
+            self.to_section_peers(PeerMessage::OutcomeShare { bundle: id, commit, share }, output);
             self.try_certify(id, now_ms, output);
         }
     }
@@ -180,7 +180,7 @@ impl Ledger {
         if referral.coin_shares.entry(round).or_default().insert(me, share).is_some() {
             return;
         }
-        self.to_referee_peers(PeerMessage::CoinShare { bundle: id, round, share }, output);
+        self.to_section_peers(PeerMessage::CoinShare { bundle: id, round, share }, output);
         self.try_coin(id, round, now_ms, output);
     }
 
@@ -235,7 +235,7 @@ impl Ledger {
             self.handle_outcome(super::ProofSource::Elder(me), certificate.clone(), now_ms, output);
         if settled.is_ok() {
             let certificate = Box::new(certificate);
-            self.to_referee_peers(PeerMessage::Outcome { certificate }, output);
+            self.to_section_peers(PeerMessage::Outcome { certificate }, output);
         }
     }
 
@@ -361,7 +361,7 @@ impl Ledger {
         }
         self.schedule_bundle(id, due);
         for message in messages {
-            self.to_referee_peers(message, output);
+            self.to_section_peers(message, output);
         }
     }
 
@@ -397,6 +397,7 @@ impl Ledger {
             if self.escrow.contains_key(&id) && !self.outcomes.contains_key(&id) {
                 self.ask_referee(id, now_ms, output);
             }
+            self.resend_voids(id, now_ms, output);
         }
     }
 }

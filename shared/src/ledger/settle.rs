@@ -97,8 +97,12 @@ impl Ledger {
             }
         }
         output.records.push(Record::Settled(Box::new(certificate.clone())));
+        let abort = (!certificate.commit).then(|| certificate.clone());
         self.apply_outcome(certificate, 0);
         self.deliver_outcome(id, now_ms, output);
+        if let Some(abort) = abort {
+            self.start_voids(&abort, now_ms, output);
+        }
         Ok(id)
     }
 

@@ -245,6 +245,7 @@ fn peer_name(message: &PeerMessage) -> &'static str {
         PeerMessage::OutcomeShare { .. } => "outcome_share",
         PeerMessage::Outcome { .. } => "outcome",
         PeerMessage::OutcomeAck { .. } => "outcome_ack",
+        PeerMessage::VoidShare { .. } => "void_share",
     }
 }
 
@@ -431,6 +432,13 @@ fn bundle_samples(keys: &Keys) -> Vec<Message> {
         Message::Peer(PeerMessage::OutcomeShare { bundle: id, commit: false, share }),
         Message::Peer(PeerMessage::Outcome { certificate: Box::new(abort.clone()) }),
         Message::Peer(PeerMessage::OutcomeAck { bundle: id }),
+        Message::Peer(PeerMessage::VoidShare {
+            void: SignedTransfer {
+                transfer: abort.bundle.lock_transfer(1).expect("leg 1"),
+                authority: Authority::Void { outcome: Box::new(abort.clone()), leg: 1 },
+            },
+            share,
+        }),
         Message::Record(Record::Referred { bundle, locks: vec![lock] }),
         Message::Record(Record::Voted { bundle: id, vote: Vote::Aux { round: 1, value: true } }),
         Message::Record(Record::Settled(Box::new(abort))),

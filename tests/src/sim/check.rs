@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use shared::crypto;
 use shared::ledger::Ledger;
-use shared::types::{AccountId, BundleId, Slot, TransferId};
+use shared::types::{AccountId, BundleId, DebitProof, Slot, TransferId};
 
 use super::{id_of, World};
 
@@ -72,7 +72,7 @@ fn supply_is_conserved(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
         total += ledger.accounts().map(|(_, account)| u128::from(account.balance.0)).sum::<u128>();
         // Escrow is money in flight; a lock's credit is the outcome's (checked per bundle).
         in_flight += ledger.escrow_total();
-        for proof in ledger.log().filter(|proof| proof.lock().is_none()) {
+        for proof in ledger.log().filter(|proof| proof.signed.bundle_leg().is_none()) {
             let transfer = proof.transfer();
             let recipient = network.section_index_of(&transfer.to);
             let outgoing = ledger.section().prefix.matches(&transfer.from)
@@ -105,7 +105,8 @@ fn balances_follow_from_proofs(world: &World, ledger: &Ledger) -> Result<u64, St
     if prefix.matches(&world.network.map.faucet) {
         expected.insert(world.network.map.faucet, i128::from(world.network.map.supply.0));
     }
-    for proof in ledger.log() {
+    // A void closes a slot and moves nothing.
+    for proof in ledger.log().filter(|proof| proof.signed.void().is_none()) {
         let transfer = proof.transfer();
         let amount = i128::from(transfer.amount.0);
         if prefix.matches(&transfer.from) {
@@ -153,18 +154,23 @@ fn balances_follow_from_proofs(world: &World, ledger: &Ledger) -> Result<u64, St
     Ok(checks)
 }
 
-/// No two debit proofs for one slot, across every honest elder and every client; and every
-/// applied debit is one a client certified (nothing forged got in).
+/// No two debit proofs for one slot, across every honest elder and every client, but the
+/// lock and the void of one aborted leg (R13); and every applied debit is one a client
+/// certified (nothing forged got in), or a void its section certified.
 fn one_proof_per_slot(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, String> {
-    let mut seen: HashMap<Slot, TransferId> = HashMap::new();
+    let mut seen: HashMap<Slot, &DebitProof> = HashMap::new();
     let mut checks = 0;
     for ledger in sections.iter().flatten() {
         for proof in ledger.log() {
             checks += 2;
             let slot = proof.transfer().slot();
             let id = id_of(proof);
-            if *seen.entry(slot).or_insert(id) != id {
+            let first = *seen.entry(slot).or_insert(proof);
+            if id_of(first) != id && !twins(first, proof) {
                 return Err(format!("two debit proofs applied for slot {slot:?}"));
+            }
+            if proof.signed.void().is_some() {
+                continue;
             }
             if world.certified.get(&slot).map(id_of) != Some(id) {
                 return Err(format!(
@@ -209,14 +215,18 @@ fn every_proof_applied_and_credited_once(
         for (k, ledger) in sections[from].iter().enumerate() {
             checks += 2;
             let applied = ledger.account(&transfer.from).and_then(|a| a.debit_at(transfer.seq));
-            if applied != Some(id) {
+            // A lock no one registered may have been voided (R13): its twin holds the slot.
+            let voided = applied.is_some_and(|applied| {
+                ledger.log().any(|other| id_of(other) == applied && twins(other, proof))
+            });
+            if applied != Some(id) && !voided {
                 return Err(format!(
                     "certified {slot:?} not applied at {:?}",
                     ledger.me(),
                     slot = transfer.slot()
                 ));
             }
-            if occurrences[offsets[from] + k].get(&id) != Some(&1) {
+            if !voided && occurrences[offsets[from] + k].get(&id) != Some(&1) {
                 return Err(format!("{:?} applied {id:?} more than once", ledger.me()));
             }
         }
@@ -317,4 +327,11 @@ fn bundles_all_or_none(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
         }
     }
     Ok(checks)
+}
+
+/// Whether two proofs are the lock and the void of one aborted leg, which may both exist.
+fn twins(one: &DebitProof, other: &DebitProof) -> bool {
+    one.signed.bundle_leg().is_some()
+        && one.signed.bundle_leg() == other.signed.bundle_leg()
+        && one.lock().is_some() != other.lock().is_some()
 }

@@ -681,7 +681,9 @@ impl SimClient {
                 let signature = match &mut signed.authority {
                     Authority::Key(signature) => signature,
                     Authority::Policy { signatures, .. } => &mut signatures[0].signature,
-                    Authority::Bundle { .. } => unreachable!("a random transfer is no lock"),
+                    Authority::Bundle { .. } | Authority::Void { .. } => {
+                        unreachable!("a random transfer is no lock or void")
+                    }
                 };
                 let mut bytes = signature.to_bytes();
                 bytes[0] ^= 1;

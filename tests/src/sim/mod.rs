@@ -75,8 +75,8 @@ impl SimConfig {
             faults: Faults { drop: 0.03, duplicate: 0.02, long_delay: 0.05 },
             chaos_ms_max: 120_000,
             heal_ms_max: 120_000,
-            bundle_accounts: 12,
-            bundles: 4,
+            bundle_accounts: 10,
+            bundles: 3,
         }
     }
 }
@@ -97,6 +97,7 @@ pub fn run(seed: u64) -> Result<Stats, String> {
     let mut world = World::new(seed, SimConfig::for_seed(seed));
     world.run()?;
     world.stats.invariant_checks += check::check(&world)?;
+    world.stats.voids_certified = world.voids_certified();
     world.stats.seeds = 1;
     Ok(world.stats)
 }
@@ -196,6 +197,18 @@ impl World {
         world.net.schedule(bundler::START_MS, Node::Bundler, Payload::Wake { op: 0 });
         world.schedule_crash();
         world
+    }
+
+    /// Distinct voids of aborted legs applied at honest elders (R13).
+    fn voids_certified(&self) -> u64 {
+        let voids: std::collections::BTreeSet<TransferId> = self
+            .elders
+            .iter()
+            .filter(|elder| elder.is_honest())
+            .filter_map(|elder| elder.ledger.as_ref())
+            .flat_map(|ledger| ledger.log().filter(|proof| proof.void().is_some()).map(id_of))
+            .collect();
+        voids.len() as u64
     }
 
     fn faults(&self) -> Option<Faults> {

@@ -60,6 +60,8 @@ pub struct Stats {
     pub bundles_committed: u64,
     /// Bundles the referee certified abort for.
     pub bundles_aborted: u64,
+    /// Voids that closed the slot of an aborted leg some elders had locked.
+    pub voids_certified: u64,
     /// Rounds of votes and shares for both outcomes a Byzantine referee elder sent.
     pub byzantine_outcome_equivocations: u64,
     /// Partitions that cut sections apart.
@@ -116,6 +118,7 @@ impl AddAssign<&Stats> for Stats {
             bundles_made,
             bundles_committed,
             bundles_aborted,
+            voids_certified,
             byzantine_outcome_equivocations,
             partitions,
             messages_cut,
@@ -177,11 +180,12 @@ impl fmt::Display for Stats {
         writeln!(f, "lagging refusals outwaited: {}", self.refusals_waited_out)?;
         writeln!(
             f,
-            "bundles:                  {} made, {} committed, {} aborted ({} outcome \
-             equivocations by byzantine referees)",
+            "bundles:                  {} made, {} committed, {} aborted, {} slots voided ({} \
+             outcome equivocations by byzantine referees)",
             self.bundles_made,
             self.bundles_committed,
             self.bundles_aborted,
+            self.voids_certified,
             self.byzantine_outcome_equivocations
         )?;
         writeln!(

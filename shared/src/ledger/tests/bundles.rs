@@ -400,3 +400,107 @@ fn an_elder_that_missed_the_outcome_catches_up_from_sync_to_the_same_state() {
         assert_eq!(fresh.escrow_total(), 0);
     }
 }
+
+/// Validates `signed` at elders `at` of `section` only, keeping their records; returns their
+/// shares as a collector would count them.
+fn validate_at(world: &mut World, section: usize, at: &[usize], signed: &SignedTransfer) {
+    for &index in at {
+        let (reply, output) =
+            world.elders[section][index].handle_client(validate(signed.clone()), 10);
+        assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+        world.records[section][index].extend(output.records);
+    }
+}
+
+/// Every elder of `section` pulls elder 0's log.
+fn sync_from_first(world: &mut World, section: usize, now_ms: u64) {
+    for index in 1..ELDERS as usize {
+        let mut position = 0;
+        loop {
+            let (first, rest) = world.elders[section].split_at_mut(1);
+            let (peer, puller) = (&mut first[0], &mut rest[index - 1]);
+            let served =
+                peer.handle_peer(puller.me(), PeerMessage::SyncRequest { position }, now_ms);
+            let [(_, page)] = <[_; 1]>::try_from(served.sync_messages).expect("one page");
+            let PeerMessage::SyncReply { next_position, .. } = &page else { panic!("{page:?}") };
+            if *next_position == position {
+                break;
+            }
+            position = *next_position;
+            let output = puller.handle_peer(peer.me(), page, now_ms);
+            world.records[section][index].extend(output.records);
+        }
+    }
+}
+
+fn past_the_grace(world: &mut World) -> u64 {
+    let overdue = DEADLINE_MS + CLOCK_SKEW_MS_MAX + OUTCOME_GRACE_MS;
+    for step in 0..4 {
+        world.tick(overdue + step * 200);
+    }
+    overdue + 800
+}
+
+#[test]
+fn a_slot_some_elders_locked_is_voided_after_the_abort_and_the_account_goes_on() {
+    let mut world = World::new(310);
+    let ring = ring(&mut world);
+    world.lock(&ring.bundle, 0, &ring.keys[0], 10);
+    world.lock(&ring.bundle, 1, &ring.keys[1], 10);
+    // Carol's lock gets two shares of the three it needs: never certified.
+    let carol_lock = lock(&world.fx, &ring.bundle, 2, &ring.keys[2]);
+    validate_at(&mut world, HOME, &[0, 1], &carol_lock);
+    let now = past_the_grace(&mut world);
+    assert_eq!(world.outcome(HOME, &ring.bundle), vec![Some(false); 4]);
+    let carol = account_id(&ring.keys[2]);
+    for elder in &world.elders[HOME] {
+        let report = elder.report(carol);
+        assert_eq!((report.balance, report.next_seq), (Amount(100), Seq(2)), "{:?}", elder.me());
+    }
+    let digest = world.elders[HOME][0].state_digest();
+    assert!(world.elders[HOME].iter().all(|elder| elder.state_digest() == digest));
+    world.assert_conserved();
+    // The slot is closed: seq 1 is used, and carol pays at seq 2.
+    let stale = world.fx.signed(&ring.keys[2], world.fx.faucet_id(), 5, 1);
+    let used = Rejection::StaleSeq { seq: Seq(1), next_seq: Seq(2) };
+    assert_refused_at(&mut world.elders[HOME][3], validate(stale), used, now);
+    let next = world.fx.signed(&ring.keys[2], world.fx.faucet_id(), 5, 2);
+    let (reply, _) = world.elders[HOME][3].handle_client(validate(next), now);
+    assert!(matches!(reply, ClientReply::Share { .. }), "{reply:?}");
+    // Rebuilt from its records, an elder holds the same state.
+    let me = world.fx.elder_id(HOME, 1);
+    let records = world.records[HOME][1].clone();
+    let rebuilt =
+        Ledger::rebuild(world.fx.network.clone(), me, world.fx.key_share(HOME, 1), records)
+            .expect("its records replay");
+    assert_eq!(rebuilt.state_digest(), world.elders[HOME][1].state_digest());
+}
+
+#[test]
+fn a_lock_certified_but_voided_takes_the_voids_place_and_every_elder_ends_in_one_state() {
+    let mut world = World::new(311);
+    let ring = ring(&mut world);
+    world.lock(&ring.bundle, 0, &ring.keys[0], 10);
+    world.lock(&ring.bundle, 1, &ring.keys[1], 10);
+    // Carol's lock is certified, but its holder never registers it: the slot is voided.
+    let carol_lock = lock(&world.fx, &ring.bundle, 2, &ring.keys[2]);
+    validate_at(&mut world, HOME, &[0, 1, 2], &carol_lock);
+    let certificate = world.fx.certify(carol_lock);
+    let now = past_the_grace(&mut world);
+    let carol = account_id(&ring.keys[2]);
+    assert!(world.elders[HOME].iter().all(|elder| elder.report(carol).next_seq == Seq(2)));
+    let voided = world.elders[HOME][0].state_digest();
+    // Then it turns up at one elder, and sync takes it to the others.
+    register(&mut world.elders[HOME][0], &certificate, now);
+    assert_ne!(world.elders[HOME][0].state_digest(), voided, "the lock took the void's place");
+    sync_from_first(&mut world, HOME, now);
+    let digest = world.elders[HOME][0].state_digest();
+    for elder in &world.elders[HOME] {
+        assert_eq!(elder.state_digest(), digest, "{:?}", elder.me());
+        let report = elder.report(carol);
+        assert_eq!((report.balance, report.next_seq), (Amount(100), Seq(2)));
+        let lock_id = crypto::transfer_id(&certificate.signed);
+        assert_eq!(elder.account(&carol).and_then(|a| a.debit_at(Seq(1))), Some(lock_id));
+    }
+    world.assert_conserved();
+}
