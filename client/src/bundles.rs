@@ -50,6 +50,19 @@ impl Client {
         });
         let locks: Vec<Result<DebitProof, String>> = join_all(locking).await;
         let shown: Vec<DebitProof> = locks.iter().filter_map(|lock| lock.clone().ok()).collect();
+        if shown.is_empty() {
+            // Nothing is locked, so there is nothing for the referee to decide.
+            let reasons: Vec<String> = locks
+                .iter()
+                .enumerate()
+                .filter_map(|(leg, lock)| {
+                    lock.as_ref().err().map(|why| format!("leg {leg}: {why}"))
+                })
+                .collect();
+            let reason = format!("no leg could be locked ({})", reasons.join("; "));
+            let prefix = partial.bundle.referee;
+            return Err(DriverError::Refused { prefix, reason, refusals: Vec::new() }.into());
+        }
         // Waiting past the deadline (and the skew) is the referee's way to decide abort.
         let decided_by = partial.bundle.deadline_ms.saturating_add(CLOCK_SKEW_MS_MAX);
         let mut timing = self.timing;

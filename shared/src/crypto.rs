@@ -12,8 +12,8 @@ use crate::codec;
 use crate::limits::{LEGS_MAX, OWNERS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, OwnerSignature, Policy,
-    SignedTransfer, Transfer, TransferId,
+    AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, OwnerSignature, PayerAuthority,
+    Policy, SignedTransfer, Transfer, TransferId,
 };
 
 /// Domain tag of the bytes an account key signs.
@@ -125,17 +125,33 @@ pub fn check_authority(genesis: &Digest, signed: &SignedTransfer) -> Result<(), 
             if bundle.lock_transfer(usize::from(*leg)).as_ref() != Some(transfer) {
                 return Err(Rejection::NotALeg { leg: *leg });
             }
-            let bytes = bundle_signing_bytes(genesis, &bundle_id(bundle));
-            check_signers(transfer.from, payer, &bytes)
+            check_payer(genesis, transfer.from, payer, bundle)
         }
         // Only the network can check a referee's certificate: `Network::check_authority`.
-        Authority::Void { outcome, .. } => {
-            Err(Rejection::BadOutcome { bundle: bundle_id(&outcome.bundle) })
+        Authority::Void { abort, .. } => {
+            Err(Rejection::BadOutcome { bundle: bundle_id(&abort.bundle) })
         }
         authority => {
             check_signers(transfer.from, authority, &transfer_signing_bytes(genesis, transfer))
         }
     }
+}
+
+/// Whether `payer` is `account`'s countersignature of `bundle` (R13).
+pub fn check_payer(
+    genesis: &Digest,
+    account: AccountId,
+    payer: &PayerAuthority,
+    bundle: &Bundle,
+) -> Result<(), Rejection> {
+    let bytes = bundle_signing_bytes(genesis, &bundle_id(bundle));
+    let authority = match payer {
+        PayerAuthority::Key(signature) => Authority::Key(*signature),
+        PayerAuthority::Policy { policy, signatures } => {
+            Authority::Policy { policy: policy.clone(), signatures: signatures.clone() }
+        }
+    };
+    check_signers(account, &authority, &bytes)
 }
 
 /// Whether `authority` is `account`'s key or `threshold` of its owners signing `bytes`.

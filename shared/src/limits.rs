@@ -15,6 +15,9 @@ pub const OWNERS_MAX: usize = 16;
 pub const CLOCK_SKEW_MS_MAX: u64 = 2_000;
 /// Most legs one bundle may have (R13).
 pub const LEGS_MAX: usize = 16;
+/// Furthest ahead a bundle's deadline may be when a lock is signed or a referee first hears
+/// of it: money is never locked for longer than this (plus the skew and the grace).
+pub const BUNDLE_DEADLINE_MS_MAX: u64 = 3_600_000;
 /// Most bundles a referee elder decides at once; more are refused until some are decided.
 pub const REFERRALS_MAX: usize = 4_096;
 /// How long after a bundle's deadline (and the allowed clock skew) an elder holding its

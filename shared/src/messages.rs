@@ -7,7 +7,8 @@ use crate::limits::{DEPS_MAX, LEGS_MAX, MEMO_BYTES_MAX, OWNERS_MAX, SYNC_PAGE_PR
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof, Digest, Memo,
-    OutcomeCertificate, Seq, SignedTransfer, TransferId, Window,
+    OutcomeCertificate, OwnerSignature, PayerAuthority, Policy, Seq, SignedTransfer, TransferId,
+    Window,
 };
 
 /// Client → elder.
@@ -91,27 +92,32 @@ fn check_signed(signed: &SignedTransfer) -> Result<(), Rejection> {
 fn check_authority_bounds(authority: &Authority) -> Result<(), Rejection> {
     match authority {
         Authority::Key(_) => Ok(()),
-        Authority::Policy { policy, signatures } => {
-            let count = policy.owners.len().max(signatures.len());
-            if count > OWNERS_MAX {
-                return Err(Rejection::TooManyOwners {
-                    count: count as u64,
-                    max: OWNERS_MAX as u64,
-                });
-            }
-            Ok(())
+        Authority::Policy { policy, signatures } => check_owners(policy, signatures),
+        Authority::Void { abort, payer, .. } => {
+            check_legs(&abort.bundle)?;
+            check_payer_bounds(payer)
         }
-        Authority::Void { outcome, .. } => check_bundle_and_locks(&outcome.bundle, &outcome.locks),
         Authority::Bundle { bundle, payer, .. } => {
             check_legs(bundle)?;
-            match payer.as_ref() {
-                Authority::Bundle { .. } => {
-                    Err(Rejection::BadAccountSignature { account: bundle.legs[0].from })
-                }
-                payer => check_authority_bounds(payer),
-            }
+            check_payer_bounds(payer)
         }
     }
+}
+
+fn check_payer_bounds(payer: &PayerAuthority) -> Result<(), Rejection> {
+    match payer {
+        PayerAuthority::Key(_) => Ok(()),
+        PayerAuthority::Policy { policy, signatures } => check_owners(policy, signatures),
+    }
+}
+
+/// R7 for a policy and its signatures: at most `OWNERS_MAX` of either.
+fn check_owners(policy: &Policy, signatures: &[OwnerSignature]) -> Result<(), Rejection> {
+    let count = policy.owners.len().max(signatures.len());
+    if count > OWNERS_MAX {
+        return Err(Rejection::TooManyOwners { count: count as u64, max: OWNERS_MAX as u64 });
+    }
+    Ok(())
 }
 
 /// R7 for a bundle: 1 to `LEGS_MAX` legs.

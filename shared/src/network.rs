@@ -333,17 +333,14 @@ impl Network {
     /// R2's first check with the map at hand: [`crypto::check_authority`], and for a void
     /// (R13) a valid abort certificate of a bundle whose leg the void is exactly.
     pub fn check_authority(&self, signed: &SignedTransfer) -> Result<(), Rejection> {
-        let Authority::Void { outcome, leg } = &signed.authority else {
+        let Authority::Void { abort, leg, payer } = &signed.authority else {
             return crypto::check_authority(&self.genesis, signed);
         };
-        let bundle = self.check_outcome(outcome)?;
-        if outcome.commit {
-            return Err(Rejection::BadOutcome { bundle });
-        }
-        if outcome.bundle.lock_transfer(usize::from(*leg)).as_ref() != Some(&signed.transfer) {
+        if abort.bundle.lock_transfer(usize::from(*leg)).as_ref() != Some(&signed.transfer) {
             return Err(Rejection::NotALeg { leg: *leg });
         }
-        Ok(())
+        crypto::check_payer(&self.genesis, signed.transfer.from, payer, &abort.bundle)?;
+        self.check_outcome(&abort.outcome()).map(|_| ())
     }
 
     /// Whether a certificate is the referee's valid outcome (R12): signed by the section the

@@ -212,6 +212,24 @@ pub enum Rejection {
         /// How long ago, by this elder's clock.
         late_ms: u64,
     },
+    /// The bundle's deadline is further ahead than `BUNDLE_DEADLINE_MS_MAX`.
+    #[error("the bundle's deadline {deadline_ms} is more than {max_ms} ms ahead")]
+    DeadlineTooFar {
+        /// The deadline, in ms since the Unix epoch.
+        deadline_ms: u64,
+        /// How far ahead a deadline may be.
+        max_ms: u64,
+    },
+    /// The referee hears of a bundle only with a valid lock certificate of one of its legs:
+    /// with none, nothing is locked and there is nothing to decide.
+    #[error("no valid lock certificate of the bundle was shown; nothing is locked to decide")]
+    NoLockShown,
+    /// The bundle's outcome is known here already: its legs lock no more.
+    #[error("bundle {bundle} is decided already; its legs lock no more")]
+    AlreadyDecided {
+        /// The bundle.
+        bundle: BundleId,
+    },
     /// The bundle names another section (or no section) as its referee.
     #[error("section {prefix} is not the referee of this bundle (it names {referee})")]
     NotReferee {

@@ -331,6 +331,55 @@ pub struct OutcomeCertificate {
     pub locks: Vec<DebitProof>,
 }
 
+/// The referee's certified abort of a bundle, as a void carries it: the outcome without
+/// locks, so no transfer type contains itself (a decoder never recurses deeper than this).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AbortCertificate {
+    /// The bundle aborted.
+    pub bundle: Bundle,
+    /// The referee's section key.
+    pub section_key: SectionKeyId,
+    /// The referee's combined BLS signature over the abort.
+    pub signature: BlsSignature,
+}
+
+impl AbortCertificate {
+    /// The abort of an outcome certificate, if it is one.
+    pub fn of(outcome: &OutcomeCertificate) -> Option<AbortCertificate> {
+        (!outcome.commit).then(|| AbortCertificate {
+            bundle: outcome.bundle.clone(),
+            section_key: outcome.section_key,
+            signature: outcome.signature,
+        })
+    }
+
+    /// The outcome certificate it is.
+    pub fn outcome(&self) -> OutcomeCertificate {
+        OutcomeCertificate {
+            bundle: self.bundle.clone(),
+            commit: false,
+            section_key: self.section_key,
+            signature: self.signature,
+            locks: Vec::new(),
+        }
+    }
+}
+
+/// What shows that a bundle's payer countersigned it: its key's signature over the bundle's
+/// id, or exactly `threshold` of its policy's owners' signatures, in owner order.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum PayerAuthority {
+    /// The payer is an ed25519 key, and this is its signature.
+    Key(ed25519_dalek::Signature),
+    /// The payer is a policy: the policy and its owners' signatures.
+    Policy {
+        /// The policy whose id is the paying account.
+        policy: Policy,
+        /// The owners' signatures.
+        signatures: Vec<OwnerSignature>,
+    },
+}
+
 /// What shows that the paying account's owner(s) want a transfer.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Authority {
@@ -345,23 +394,26 @@ pub enum Authority {
         signatures: Vec<OwnerSignature>,
     },
     /// The transfer locks leg `leg` of a bundle ([`Bundle::lock_transfer`]): the payer's
-    /// authority (a key or a policy, never another bundle) signs the bundle's id.
+    /// authority signs the bundle's id.
     Bundle {
         /// The bundle.
         bundle: Box<Bundle>,
         /// Which leg this transfer locks.
         leg: u8,
         /// The payer's signature(s) over the bundle.
-        payer: Box<Authority>,
+        payer: PayerAuthority,
     },
     /// The transfer voids leg `leg` of an aborted bundle (R13): the leg's slot is used and
-    /// nothing is paid. The referee's abort certificate authorises it; its section certifies
-    /// it by itself, to close a slot where some elders signed the leg's lock.
+    /// nothing is paid. The referee's abort and the payer's countersignature of the bundle
+    /// (so no one else can use up a payer's seq) authorise it; its section certifies it by
+    /// itself, to close a slot where some elders signed the leg's lock.
     Void {
         /// The abort certificate.
-        outcome: Box<OutcomeCertificate>,
+        abort: Box<AbortCertificate>,
         /// The leg whose slot it closes.
         leg: u8,
+        /// The payer's signature(s) over the bundle, as its lock carried them.
+        payer: PayerAuthority,
     },
 }
 
@@ -446,7 +498,7 @@ impl SignedTransfer {
     /// The bundle and leg, if this transfer voids a leg.
     pub fn void(&self) -> Option<(&Bundle, u8)> {
         match &self.authority {
-            Authority::Void { outcome, leg } => Some((&outcome.bundle, *leg)),
+            Authority::Void { abort, leg, .. } => Some((&abort.bundle, *leg)),
             _ => None,
         }
     }

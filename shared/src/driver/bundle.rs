@@ -18,7 +18,7 @@ use crate::network::{Network, Section};
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Authority, Bundle, BundleId, DebitProof, ElderIndex, Leg, OutcomeCertificate,
-    OwnerSignature, Policy, SignedTransfer,
+    OwnerSignature, PayerAuthority, Policy, SignedTransfer,
 };
 
 /// Why a bundle cannot take a leg or a signature.
@@ -54,7 +54,7 @@ pub struct PartialBundle {
     pub bundle: Bundle,
     /// Per leg, the payer's authority over the bundle so far: its key's signature, or its
     /// policy with the owner signatures so far, in owner order.
-    pub payers: Vec<Option<Authority>>,
+    pub payers: Vec<Option<PayerAuthority>>,
 }
 
 impl PartialBundle {
@@ -103,16 +103,16 @@ impl PartialBundle {
         let signature = crypto::sign_bundle(key, genesis, &self.bundle);
         let slot = &mut self.payers[leg];
         match (policy, slot.as_mut()) {
-            (None, None) => *slot = Some(Authority::Key(signature)),
+            (None, None) => *slot = Some(PayerAuthority::Key(signature)),
             (None, Some(_)) => return Err(BundleError::AlreadySigned(me)),
             (Some(policy), _) => {
                 let owner = policy.owners.iter().position(|owner| *owner == me);
                 let owner = owner.ok_or(BundleError::NotAnOwner(me))? as u8;
-                let authority = slot.get_or_insert_with(|| Authority::Policy {
+                let authority = slot.get_or_insert_with(|| PayerAuthority::Policy {
                     policy: policy.clone(),
                     signatures: Vec::new(),
                 });
-                let Authority::Policy { signatures, .. } = authority else {
+                let PayerAuthority::Policy { signatures, .. } = authority else {
                     return Err(BundleError::AlreadySigned(me));
                 };
                 if signatures.len() >= usize::from(policy.threshold) {
@@ -146,8 +146,8 @@ impl PartialBundle {
         for (index, (leg, payer)) in self.bundle.legs.iter().zip(&self.payers).enumerate() {
             let good = match payer {
                 None => true,
-                Some(Authority::Key(signature)) => verifies(&leg.from, signature),
-                Some(Authority::Policy { policy, signatures }) => {
+                Some(PayerAuthority::Key(signature)) => verifies(&leg.from, signature),
+                Some(PayerAuthority::Policy { policy, signatures }) => {
                     crypto::policy_account(policy) == Some(leg.from)
                         && signatures.len() <= usize::from(policy.threshold)
                         && signatures.windows(2).all(|pair| pair[0].owner < pair[1].owner)
@@ -158,7 +158,6 @@ impl PartialBundle {
                                 .is_some_and(|owner| verifies(owner, &signed.signature))
                         })
                 }
-                Some(Authority::Bundle { .. } | Authority::Void { .. }) => false,
             };
             if !good {
                 return Err(BundleError::BadSignature(index as u8));
@@ -175,18 +174,14 @@ impl PartialBundle {
     /// The signed lock of `leg`, once its payer (or `threshold` of its owners) signed.
     pub fn lock(&self, leg: u8) -> Option<SignedTransfer> {
         let payer = self.payers.get(usize::from(leg))?.clone()?;
-        if let Authority::Policy { policy, signatures } = &payer {
+        if let PayerAuthority::Policy { policy, signatures } = &payer {
             if signatures.len() != usize::from(policy.threshold) {
                 return None;
             }
         }
         Some(SignedTransfer {
             transfer: self.bundle.lock_transfer(usize::from(leg))?,
-            authority: Authority::Bundle {
-                bundle: Box::new(self.bundle.clone()),
-                leg,
-                payer: Box::new(payer),
-            },
+            authority: Authority::Bundle { bundle: Box::new(self.bundle.clone()), leg, payer },
         })
     }
 }

@@ -39,12 +39,10 @@ impl Ledger {
             *self.invalid_proofs.entry(source).or_default() += 1;
         }
         let outcome = checked?;
-        if let (Ingested::Applied, Authority::Void { outcome: abort, .. }) =
-            (outcome, &proof.signed.authority)
-        {
+        if let Authority::Void { abort, .. } = &proof.signed.authority {
             // A void stands on its abort: the abort is applied first, so its record replays
-            // before the void's.
-            self.handle_outcome(source, (**abort).clone(), now_ms, output)?;
+            // before the void's (and an elder still holding the leg's escrow releases it).
+            self.handle_outcome(source, abort.outcome(), now_ms, output)?;
         }
         if outcome == Ingested::Applied {
             // A proof a section peer sent has been routed by that peer already: this elder's
@@ -229,7 +227,7 @@ impl Ledger {
             let upgrade = self.accounts.get(&from).is_some_and(|account| account.next_seq > seq);
             if proof.void().is_some() {
                 self.change_account(from, |account| account.apply_void(from, id));
-                self.voids.remove(&(from, seq));
+                self.forget_voids(from, seq);
             } else if upgrade {
                 self.change_account(from, |account| account.upgrade_void(from, seq, id));
             } else {

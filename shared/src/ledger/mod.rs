@@ -35,7 +35,7 @@ use settle::Escrow;
 use crate::agreement::Vote;
 use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
 use crate::limits::{
-    CLOCK_SKEW_MS_MAX, DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX,
+    BUNDLE_DEADLINE_MS_MAX, CLOCK_SKEW_MS_MAX, DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX,
     OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
 };
 use crate::messages::{
@@ -254,7 +254,7 @@ pub struct Ledger {
     /// When each bundle's timer is due.
     bundle_next: HashMap<BundleId, u64>,
     /// Voids of aborted legs this section is certifying, by slot.
-    voids: BTreeMap<(AccountId, Seq), void::Voiding>,
+    voids: BTreeMap<void::VoidKey, void::Voiding>,
     /// When section sync next asks every peer for its news.
     next_sync_ms: u64,
     /// Outbox entries per target section.
@@ -710,10 +710,12 @@ impl Ledger {
         }
         check_window(&signed.transfer.window, now_ms)?;
         if let Some((bundle, _)) = signed.lock() {
-            // R13: a leg is locked only before the deadline, by this elder's clock.
-            if now_ms >= bundle.deadline_ms {
-                let late_ms = now_ms - bundle.deadline_ms;
-                return Err(Rejection::DeadlinePassed { deadline_ms: bundle.deadline_ms, late_ms });
+            // R13: a leg is locked only before the deadline, by this elder's clock, for a
+            // bounded time, and never once the bundle is decided.
+            check_deadline(bundle, now_ms)?;
+            let id = crypto::bundle_id(bundle);
+            if self.outcomes.contains_key(&id) {
+                return Err(Rejection::AlreadyDecided { bundle: id });
             }
         }
         self.accounts.entry(signed.transfer.from).or_default().signed =
@@ -941,6 +943,19 @@ pub fn check_window(window: &Window, now_ms: u64) -> Result<(), Rejection> {
         if now_ms > closes_ms {
             return Err(Rejection::Expired { valid_before, late_ms: now_ms - closes_ms });
         }
+    }
+    Ok(())
+}
+
+/// Whether a bundle's legs may still be locked at `now_ms`: before its deadline, and that
+/// deadline at most `BUNDLE_DEADLINE_MS_MAX` ahead.
+fn check_deadline(bundle: &Bundle, now_ms: u64) -> Result<(), Rejection> {
+    let deadline_ms = bundle.deadline_ms;
+    if now_ms >= deadline_ms {
+        return Err(Rejection::DeadlinePassed { deadline_ms, late_ms: now_ms - deadline_ms });
+    }
+    if deadline_ms - now_ms > BUNDLE_DEADLINE_MS_MAX {
+        return Err(Rejection::DeadlineTooFar { deadline_ms, max_ms: BUNDLE_DEADLINE_MS_MAX });
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{ElderId, Ledger, Output, Record};
 use crate::agreement::{Agreement, Round, Step, Vote};
 use crate::crypto;
-use crate::limits::{CLOCK_SKEW_MS_MAX, REFERRALS_MAX};
+use crate::limits::{
+    AGREEMENT_ROUNDS_MAX, BUNDLE_DEADLINE_MS_MAX, CLOCK_SKEW_MS_MAX, REFERRALS_MAX,
+};
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
 use crate::types::{BlsSignature, Bundle, BundleId, DebitProof, ElderIndex, OutcomeCertificate};
@@ -60,26 +62,36 @@ impl Ledger {
         if let Some(certificate) = self.outcomes.get(&id) {
             return Ok(Some(certificate.clone()));
         }
-        if !self.referrals.contains_key(&id) {
-            if self.referrals.len() >= REFERRALS_MAX {
-                return Err(Rejection::RefereeBusy { open: self.referrals.len() as u64 });
-            }
-            output.records.push(Record::Referred { bundle: bundle.clone(), locks: Vec::new() });
-            self.open_referral(bundle.clone());
-            // The peers learn of it now, and then with every resend.
-            self.schedule_bundle(id, now_ms);
-        }
+        let known = self.referrals.get(&id).map(|referral| &referral.locks);
         let mut shown = Vec::new();
         for lock in locks {
             let Some((_, leg)) = lock.lock() else {
                 return Err(Rejection::BadLock { leg: 0 });
             };
-            let referral = &self.referrals[&id];
-            if referral.locks.get(&leg) == Some(&lock) {
+            if known.and_then(|known| known.get(&leg)) == Some(&lock) {
                 continue;
             }
             self.network.check_lock(&bundle, leg, &lock)?;
             shown.push((leg, lock));
+        }
+        if !self.referrals.contains_key(&id) {
+            // A referral costs a slot until decided: it opens only for a bundle a payer
+            // countersigned and its section locked, due within the bound.
+            if shown.is_empty() {
+                return Err(Rejection::NoLockShown);
+            }
+            let max_ms = BUNDLE_DEADLINE_MS_MAX;
+            if bundle.deadline_ms.saturating_sub(now_ms) > max_ms {
+                return Err(Rejection::DeadlineTooFar { deadline_ms: bundle.deadline_ms, max_ms });
+            }
+            if self.referrals.len() >= REFERRALS_MAX {
+                return Err(Rejection::RefereeBusy { open: self.referrals.len() as u64 });
+            }
+            let locks = shown.iter().map(|(_, lock)| lock.clone()).collect();
+            output.records.push(Record::Referred { bundle: bundle.clone(), locks });
+            self.open_referral(bundle.clone());
+            // The peers learn of it now, and then with every resend.
+            self.schedule_bundle(id, now_ms);
         }
         let referral = self.referrals.get_mut(&id).expect("opened above");
         let complete_before = referral.all_locked();
@@ -274,13 +286,21 @@ impl Ledger {
         now_ms: u64,
         output: &mut Output,
     ) {
+        // Only rounds an honest elder may be in: bounded, and at most the next one unless
+        // this elder decided (then it helps any later round to its end).
+        let Some(referral) = self.referrals.get(&id) else {
+            return;
+        };
+        let ahead = referral.agreement.decided().is_none()
+            && round > referral.agreement.round().saturating_add(1);
+        if round >= AGREEMENT_ROUNDS_MAX || ahead {
+            return;
+        }
         let message = crypto::coin_message(&self.network.genesis, &id, round);
         if !self.is_peer_share(from, &message, &share) {
             return;
         }
-        let Some(referral) = self.referrals.get_mut(&id) else {
-            return;
-        };
+        let referral = self.referrals.get_mut(&id).expect("seen above");
         referral.coin_shares.entry(round).or_default().insert(from.index, share);
         if referral.agreement.decided().is_some() {
             self.give_coin(id, round, now_ms, output);

@@ -11,7 +11,7 @@ use crate::crypto;
 use crate::limits::{CLOCK_SKEW_MS_MAX, OUTCOME_GRACE_MS};
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
-use crate::types::{Amount, Bundle, BundleId, OutcomeCertificate, TransferId};
+use crate::types::{Amount, Bundle, BundleId, DebitProof, OutcomeCertificate, TransferId};
 
 /// The legs of one bundle whose locks are registered here and not settled yet.
 #[derive(Clone, Debug)]
@@ -96,6 +96,7 @@ impl Ledger {
                 }
             }
         }
+        self.check_outcome_credits(&certificate, id)?;
         output.records.push(Record::Settled(Box::new(certificate.clone())));
         let abort = (!certificate.commit).then(|| certificate.clone());
         self.apply_outcome(certificate, 0);
@@ -104,6 +105,34 @@ impl Ledger {
             self.start_voids(&abort, now_ms, output);
         }
         Ok(id)
+    }
+
+    /// Whether every credit the outcome makes here fits its account's balance as this elder
+    /// sees it (a view may hold credits whose debits it lacks): `BalanceOverflow`, which may
+    /// change, otherwise.
+    fn check_outcome_credits(
+        &self,
+        certificate: &OutcomeCertificate,
+        id: BundleId,
+    ) -> Result<(), Rejection> {
+        let prefix = self.section().prefix;
+        let escrowed = self.escrow.get(&id);
+        let mut added: BTreeMap<crate::types::AccountId, u64> = BTreeMap::new();
+        for (index, leg) in certificate.bundle.legs.iter().enumerate() {
+            let held = escrowed.is_some_and(|escrow| escrow.legs.contains_key(&(index as u8)));
+            let paid = match certificate.commit {
+                true if prefix.matches(&leg.to) && (held || !prefix.matches(&leg.from)) => leg.to,
+                false if held => leg.from,
+                _ => continue,
+            };
+            let sum = added.entry(paid).or_default();
+            let balance = self.accounts.get(&paid).map_or(0, |account| account.balance.0);
+            *sum = sum
+                .checked_add(leg.amount.0)
+                .filter(|sum| balance.checked_add(*sum).is_some())
+                .ok_or(Rejection::BalanceOverflow { account: paid, amount: leg.amount })?;
+        }
+        Ok(())
     }
 
     /// Settles a checked outcome here: releases the escrows, credits the recipients held here
@@ -190,6 +219,9 @@ impl Ledger {
         let delay = super::outbox::retry_delay_ms(escrow.asks);
         escrow.asks = escrow.asks.saturating_add(1);
         let bundle = escrow.bundle.clone();
+        // The locks held prove the referee must decide (it opens nothing without one).
+        let locks: Vec<DebitProof> =
+            escrow.legs.values().map(|(lock, _)| self.proofs[lock].clone()).collect();
         self.schedule_bundle(id, now_ms.saturating_add(delay));
         let Some(referee) = self.network.sections.iter().find(|s| s.prefix == bundle.referee)
         else {
@@ -197,7 +229,7 @@ impl Ledger {
         };
         for elder in &referee.elders {
             let to = ElderId { prefix: referee.prefix, index: elder.index };
-            let refer = PeerMessage::Refer { bundle: bundle.clone(), locks: Vec::new() };
+            let refer = PeerMessage::Refer { bundle: bundle.clone(), locks: locks.clone() };
             output.messages.push((to, refer));
         }
     }

@@ -15,9 +15,13 @@ use crate::crypto;
 use crate::limits::VOIDS_MAX;
 use crate::messages::PeerMessage;
 use crate::types::{
-    AccountId, Authority, BlsSignature, BundleId, DebitProof, ElderIndex, OutcomeCertificate, Seq,
-    SignedTransfer,
+    AbortCertificate, AccountId, Authority, BlsSignature, BundleId, DebitProof, ElderIndex,
+    OutcomeCertificate, Seq, SignedTransfer, TransferId,
 };
+
+/// A void being certified, keyed by its slot and id: one slot may see voids of several
+/// aborted bundles' legs, and each is certified on its own.
+pub(super) type VoidKey = (AccountId, Seq, TransferId);
 
 /// A void being certified by this elder's section.
 #[derive(Clone, Debug)]
@@ -28,12 +32,15 @@ pub(super) struct Voiding {
     resends: u32,
 }
 
-/// The void of leg `leg` of an aborted bundle.
-pub fn void_transfer(abort: &OutcomeCertificate, leg: u8) -> Option<SignedTransfer> {
-    Some(SignedTransfer {
-        transfer: abort.bundle.lock_transfer(usize::from(leg))?,
-        authority: Authority::Void { outcome: Box::new(abort.clone()), leg },
-    })
+/// The void of the lock `lock` of an aborted bundle: the lock's transfer, authorised by the
+/// abort and the payer's countersignature the lock carries.
+pub fn void_of(abort: &OutcomeCertificate, lock: &SignedTransfer) -> Option<SignedTransfer> {
+    let Authority::Bundle { leg, payer, .. } = &lock.authority else {
+        return None;
+    };
+    let abort = Box::new(AbortCertificate::of(abort)?);
+    let authority = Authority::Void { abort, leg: *leg, payer: payer.clone() };
+    Some(SignedTransfer { transfer: lock.transfer.clone(), authority })
 }
 
 impl Ledger {
@@ -49,13 +56,12 @@ impl Ledger {
             return;
         }
         for (index, leg) in abort.bundle.legs.iter().enumerate() {
-            let leg_index = index as u8;
-            let holds_lock = self.accounts.get(&leg.from).is_some_and(|account| {
-                account.next_seq == leg.seq
-                    && account.signed.as_deref().and_then(SignedTransfer::lock)
-                        == Some((&abort.bundle, leg_index))
+            let held = self.accounts.get(&leg.from).and_then(|account| {
+                let lock = account.signed.as_deref()?;
+                let of_leg = lock.lock() == Some((&abort.bundle, index as u8));
+                (account.next_seq == leg.seq && of_leg).then(|| lock.clone())
             });
-            if let Some(void) = void_transfer(abort, leg_index).filter(|_| holds_lock) {
+            if let Some(void) = held.and_then(|lock| void_of(abort, &lock)) {
                 self.sign_void(void, now_ms, output);
             }
         }
@@ -74,7 +80,7 @@ impl Ledger {
         }
         let id = crypto::transfer_id(&void);
         let share = crypto::sign_debit_share(&self.key_share, &self.debit_message(&id));
-        let slot = (void.transfer.from, void.transfer.seq);
+        let slot = (void.transfer.from, void.transfer.seq, id);
         let me = self.elder;
         self.voids
             .entry(slot)
@@ -99,17 +105,18 @@ impl Ledger {
         now_ms: u64,
         output: &mut Output,
     ) {
-        let slot = (void.transfer.from, void.transfer.seq);
+        let id = crypto::transfer_id(&void);
+        let slot = (void.transfer.from, void.transfer.seq, id);
+        // An entry opens only for a void this elder's own slot accepts, so a peer cannot
+        // fill the map or crowd out the void that is due.
         if from.prefix != self.section().prefix
             || void.void().is_none()
             || (self.voids.len() >= VOIDS_MAX && !self.voids.contains_key(&slot))
             || self.check_shape(&void).is_err()
+            || !matches!(self.check_slot(&void), Ok(SlotState::Open | SlotState::HeldByThis))
             || self.network.check_authority(&void).is_err()
+            || !self.section().share_is_valid(from.index, &self.debit_message(&id), &share)
         {
-            return;
-        }
-        let id = crypto::transfer_id(&void);
-        if !self.section().share_is_valid(from.index, &self.debit_message(&id), &share) {
             return;
         }
         let voiding = self.voids.entry(slot).or_insert_with(|| Voiding {
@@ -117,9 +124,6 @@ impl Ledger {
             shares: BTreeMap::new(),
             resends: 0,
         });
-        if voiding.void != void {
-            return;
-        }
         voiding.shares.insert(from.index, share);
         if !voiding.shares.contains_key(&self.elder) {
             self.sign_void(void, now_ms, output);
@@ -128,7 +132,7 @@ impl Ledger {
     }
 
     /// Combines `n − f` shares of the void at `slot` into its proof and applies it.
-    fn try_void(&mut self, slot: (AccountId, Seq), now_ms: u64, output: &mut Output) {
+    fn try_void(&mut self, slot: VoidKey, now_ms: u64, output: &mut Output) {
         let section = &self.network.sections[self.section];
         let Some(voiding) = self.voids.get(&slot) else {
             return;
@@ -143,7 +147,7 @@ impl Ledger {
             DebitProof { signed: voiding.void.clone(), section_key: section.key_id, signature };
         let me = self.me();
         if self.ingest(ProofSource::Elder(me), proof, now_ms, output).is_ok() {
-            self.voids.remove(&slot);
+            self.forget_voids(slot.0, slot.1);
         }
     }
 
@@ -171,6 +175,11 @@ impl Ledger {
         }
     }
 
+    /// The slot `(account, seq)` is used: no void of it is certified any more.
+    pub(super) fn forget_voids(&mut self, account: AccountId, seq: Seq) {
+        self.voids.retain(|(of, at, _), _| (*of, *at) != (account, seq));
+    }
+
     /// After a restart: every void this elder had signed is certified on, from its own share.
     pub(super) fn restore_voids(&mut self) {
         let signed: Vec<SignedTransfer> = self
@@ -187,7 +196,7 @@ impl Ledger {
             let bundle = void.void().map(|(b, _)| crypto::bundle_id(b)).expect("a void");
             let shares = BTreeMap::from([(me, share)]);
             self.voids.insert(
-                (void.transfer.from, void.transfer.seq),
+                (void.transfer.from, void.transfer.seq, id),
                 Voiding { void, shares, resends: 0 },
             );
             self.schedule_bundle(bundle, 0);

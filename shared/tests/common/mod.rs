@@ -21,9 +21,9 @@ use shared::messages::{
 use shared::network::{Network, NetworkMap};
 use shared::rejection::Rejection;
 use shared::types::{
-    AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof, Digest, ElderIndex,
-    Leg, Memo, OutcomeCertificate, Prefix, SectionKeyId, Seq, SignedTransfer, Transfer, TransferId,
-    Window,
+    AbortCertificate, AccountId, Amount, Authority, BlsSignature, Bundle, BundleId, DebitProof,
+    Digest, ElderIndex, Leg, Memo, OutcomeCertificate, PayerAuthority, Prefix, SectionKeyId, Seq,
+    SignedTransfer, Transfer, TransferId, Window,
 };
 
 /// Elders per section: n = 4, f = 1, so the key sets have threshold 2 (3 shares certify).
@@ -122,7 +122,7 @@ impl Keys {
             authority: Authority::Bundle {
                 bundle: Box::new(bundle),
                 leg: 0,
-                payer: Box::new(Authority::Key(signature)),
+                payer: PayerAuthority::Key(signature),
             },
         }
     }
@@ -298,6 +298,9 @@ fn rejection_name(rejection: &Rejection) -> &'static str {
         Rejection::RefereeBusy { .. } => "referee_busy",
         Rejection::LockIsNoCredit { .. } => "lock_is_no_credit",
         Rejection::MalformedVote => "malformed_vote",
+        Rejection::DeadlineTooFar { .. } => "deadline_too_far",
+        Rejection::NoLockShown => "no_lock_shown",
+        Rejection::AlreadyDecided { .. } => "already_decided",
     }
 }
 
@@ -341,6 +344,9 @@ fn rejections(keys: &Keys) -> Vec<Rejection> {
         Rejection::RefereeBusy { open: 4_096 },
         Rejection::LockIsNoCredit { transfer: id },
         Rejection::MalformedVote,
+        Rejection::DeadlineTooFar { deadline_ms: 1_800_003_600_001, max_ms: 3_600_000 },
+        Rejection::NoLockShown,
+        Rejection::AlreadyDecided { bundle: BundleId(Digest([0xb8; 32])) },
     ]
 }
 
@@ -435,7 +441,15 @@ fn bundle_samples(keys: &Keys) -> Vec<Message> {
         Message::Peer(PeerMessage::VoidShare {
             void: SignedTransfer {
                 transfer: abort.bundle.lock_transfer(1).expect("leg 1"),
-                authority: Authority::Void { outcome: Box::new(abort.clone()), leg: 1 },
+                authority: Authority::Void {
+                    abort: Box::new(AbortCertificate::of(&abort).expect("an abort")),
+                    leg: 1,
+                    payer: PayerAuthority::Key(crypto::sign_bundle(
+                        &keys.bob,
+                        &keys.network.genesis,
+                        &abort.bundle,
+                    )),
+                },
             },
             share,
         }),

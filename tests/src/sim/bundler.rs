@@ -258,7 +258,8 @@ impl SimBundler {
             return;
         }
         let mut queries = Vec::new();
-        for (partial, mut shown) in bundles.into_iter().zip(locks) {
+        // With no lock there is nothing to decide (the referee refuses to hear of it).
+        for (partial, mut shown) in bundles.into_iter().zip(locks).filter(|(_, l)| !l.is_empty()) {
             if plan == Plan::ForgedLock {
                 if let Some(mut forged) = shown.first().cloned() {
                     forged.signature.0[rng.gen_range(0..96)] ^= 1;

@@ -33,6 +33,10 @@ const RACE_PATIENCE_MS: u64 = 10_000;
 /// Operation numbers per operation: driver `k` of an operation tags from `op + k · DRIVER_TAGS`.
 const OP_STRIDE: u64 = 1 << 40;
 const DRIVER_TAGS: u64 = 1 << 32;
+/// How far ahead a windowed transfer's window opens at most, and how long it stays open: long
+/// enough that no honest transfer expires (an expired one would stay in flight, by design).
+const WINDOW_OPENS_MS_MAX: u64 = 3_000;
+const WINDOW_MS: u64 = 600_000;
 /// How much the faucet gives each client.
 pub const FUNDING: Amount = Amount(1_000_000_000);
 
@@ -519,9 +523,17 @@ impl SimClient {
         now: u64,
         step: &mut Step,
     ) {
+        // One honest transfer in eight carries a time window that opens soon (R11): elders
+        // whose clocks are behind refuse it as too early, and the client waits that out.
+        let window = if rng.gen_ratio(1, 8) {
+            let opens = now + rng.gen_range(0..WINDOW_OPENS_MS_MAX);
+            Window { valid_after: Some(opens), valid_before: Some(opens + WINDOW_MS) }
+        } else {
+            Window::ALWAYS
+        };
         let honest = |client: &Self, to: AccountId, amount: Amount| {
-            let goal = Goal::Send(Payment { memo: memo(now), ..Payment::new(to, amount) });
-            client.send_driver(goal, Self::timing(PATIENCE_MS), now)
+            let payment = Payment { memo: memo(now), window, ..Payment::new(to, amount) };
+            client.send_driver(Goal::Send(payment), Self::timing(PATIENCE_MS), now)
         };
         let driver = if let Some(to) = self.to_fund.first().copied() {
             honest(self, to, FUNDING)

@@ -64,8 +64,8 @@ pub struct ReplyTo {
     pub client: Node,
     /// Its operation number.
     pub op: u64,
-    /// The slot of a validate request.
-    pub validated: Option<Slot>,
+    /// The slot and window of a validate request.
+    pub validated: Option<(Slot, Window)>,
 }
 
 /// What an elder sends after a batch, or at once.
@@ -134,7 +134,7 @@ impl SimElder {
     }
 
     /// Its clock at virtual time `now`.
-    fn clock(&self, now: u64) -> u64 {
+    pub fn clock(&self, now: u64) -> u64 {
         now.saturating_add_signed(self.drift_ms)
     }
 

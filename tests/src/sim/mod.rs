@@ -29,7 +29,7 @@ use shared::limits::CLOCK_SKEW_MS_MAX;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage};
 use shared::network::{faults_max, Network};
 use shared::rejection::Rejection;
-use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Prefix, Slot, TransferId};
+use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Prefix, Slot, TransferId, Window};
 
 use bundler::SimBundler;
 pub use client::Probe;
@@ -352,7 +352,9 @@ impl World {
             (Node::Elder(e), Payload::Request { from: client, op, bytes }) => {
                 let request: ClientRequest = decode(&bytes)?;
                 let validated = match &request {
-                    ClientRequest::Validate { transfer, .. } => Some(transfer.transfer.slot()),
+                    ClientRequest::Validate { transfer, .. } => {
+                        Some((transfer.transfer.slot(), transfer.transfer.window))
+                    }
                     _ => None,
                 };
                 let reply_to = ReplyTo { client, op, validated };
@@ -444,9 +446,10 @@ impl World {
     /// Sends what elder `e` released: replies to clients, checked for R1, and peer messages.
     fn send_from_elder(&mut self, e: usize, sent: Sent) -> Result<(), String> {
         for (reply_to, reply) in sent.replies {
-            if let (Some(slot), ClientReply::Share { transfer, .. }) = (reply_to.validated, &reply)
+            if let (Some((slot, window)), ClientReply::Share { transfer, .. }) =
+                (reply_to.validated, &reply)
             {
-                self.check_one_share_per_slot(e, slot, *transfer)?;
+                self.check_one_share_per_slot(e, slot, *transfer, window)?;
             }
             if let ClientReply::Rejected(Rejection::OutboxFull { .. }) = &reply {
                 self.stats.outbox_full_refusals += 1;
@@ -471,17 +474,28 @@ impl World {
         self.net.schedule(at, Node::Elder(e), Payload::Restart);
     }
 
-    /// R1 at every honest elder, across its crashes: one transfer per slot ever gets a share.
+    /// R1 at every honest elder, across its crashes: one transfer per slot ever gets a share;
+    /// and R11: an honest elder signs it first only while its own clock is inside the
+    /// transfer's window widened by the skew (it may give the same share again later).
     fn check_one_share_per_slot(
         &mut self,
         e: usize,
         slot: Slot,
         transfer: TransferId,
+        window: Window,
     ) -> Result<(), String> {
         if !self.elders[e].is_honest() {
             return Ok(());
         }
         self.stats.invariant_checks += 1;
+        if !self.honest_shares.contains_key(&(e, slot)) {
+            let clock = self.elders[e].clock(self.now);
+            if let Err(outside) = shared::ledger::check_window(&window, clock) {
+                let id = self.elders[e].id;
+                return Err(format!("R11: honest elder {id:?} signed {slot:?} {outside}"));
+            }
+            self.stats.windowed_shares += u64::from(window != Window::ALWAYS);
+        }
         let signed = *self.honest_shares.entry((e, slot)).or_insert(transfer);
         if signed != transfer {
             return Err(format!(

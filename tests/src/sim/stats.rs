@@ -62,6 +62,9 @@ pub struct Stats {
     pub bundles_aborted: u64,
     /// Voids that closed the slot of an aborted leg some elders had locked.
     pub voids_certified: u64,
+    /// Shares honest elders signed for transfers with a time window, each checked against
+    /// the elder's clock (R11).
+    pub windowed_shares: u64,
     /// Rounds of votes and shares for both outcomes a Byzantine referee elder sent.
     pub byzantine_outcome_equivocations: u64,
     /// Partitions that cut sections apart.
@@ -119,6 +122,7 @@ impl AddAssign<&Stats> for Stats {
             bundles_committed,
             bundles_aborted,
             voids_certified,
+            windowed_shares,
             byzantine_outcome_equivocations,
             partitions,
             messages_cut,
@@ -178,6 +182,7 @@ impl fmt::Display for Stats {
             self.partitions, self.messages_cut, self.outbox_full_refusals
         )?;
         writeln!(f, "lagging refusals outwaited: {}", self.refusals_waited_out)?;
+        writeln!(f, "windowed shares (R11):    {}", self.windowed_shares)?;
         writeln!(
             f,
             "bundles:                  {} made, {} committed, {} aborted, {} slots voided ({} \

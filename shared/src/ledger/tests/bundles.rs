@@ -8,11 +8,12 @@ use super::fixtures::{assert_refused_at, register, validate, Fixture, AWAY, ELDE
 use crate::crypto;
 use crate::driver::account_id;
 use crate::ledger::{ElderId, Ledger, Output, Record};
-use crate::limits::{CLOCK_SKEW_MS_MAX, OUTCOME_GRACE_MS};
+use crate::limits::{BUNDLE_DEADLINE_MS_MAX, CLOCK_SKEW_MS_MAX, OUTCOME_GRACE_MS};
 use crate::messages::{ClientReply, ClientRequest, PeerMessage};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Amount, Authority, Bundle, DebitProof, Leg, OutcomeCertificate, Seq, SignedTransfer,
+    AbortCertificate, AccountId, Amount, Authority, Bundle, DebitProof, Leg, OutcomeCertificate,
+    PayerAuthority, Seq, SignedTransfer,
 };
 
 /// The deadline of the test bundles, in ms of the elders' clock.
@@ -121,7 +122,7 @@ fn lock(fx: &Fixture, bundle: &Bundle, leg: u8, payer: &SigningKey) -> SignedTra
         authority: Authority::Bundle {
             bundle: Box::new(bundle.clone()),
             leg,
-            payer: Box::new(Authority::Key(signature)),
+            payer: PayerAuthority::Key(signature),
         },
     }
 }
@@ -503,4 +504,45 @@ fn a_lock_certified_but_voided_takes_the_voids_place_and_every_elder_ends_in_one
         assert_eq!(elder.account(&carol).and_then(|a| a.debit_at(Seq(1))), Some(lock_id));
     }
     world.assert_conserved();
+}
+
+#[test]
+fn a_void_not_countersigned_by_the_payer_is_refused_and_uses_no_seq() {
+    let mut world = World::new(312);
+    let ring = ring(&mut world);
+    world.lock(&ring.bundle, 0, &ring.keys[0], 10);
+    past_the_grace(&mut world);
+    let id = crypto::bundle_id(&ring.bundle);
+    let abort = world.elders[HOME][0].outcome(&id).cloned().expect("aborted");
+    // Anyone holding the abort, but not carol's signature over the bundle, tries to use up
+    // carol's seq with a void of her leg.
+    let carol = account_id(&ring.keys[2]);
+    let stranger = world.fx.key_in(HOME);
+    let forged_payer = crypto::sign_bundle(&stranger, &world.fx.genesis(), &ring.bundle);
+    let void = SignedTransfer {
+        transfer: ring.bundle.lock_transfer(2).expect("leg 2"),
+        authority: Authority::Void {
+            abort: Box::new(AbortCertificate::of(&abort).expect("an abort")),
+            leg: 2,
+            payer: PayerAuthority::Key(forged_payer),
+        },
+    };
+    let refused = Rejection::BadAccountSignature { account: carol };
+    assert_refused_at(&mut world.elders[HOME][1], validate(void), refused, DEADLINE_MS * 2);
+    assert_eq!(world.elders[HOME][1].report(carol).next_seq, Seq::FIRST);
+}
+
+#[test]
+fn the_referee_hears_of_a_bundle_only_with_a_lock_and_a_deadline_within_the_bound() {
+    let mut world = World::new(313);
+    let ring = ring(&mut world);
+    let decide = |bundle: &Bundle, locks| ClientRequest::Decide { bundle: bundle.clone(), locks };
+    let elder = &mut world.elders[AWAY][0];
+    assert_refused_at(elder, decide(&ring.bundle, Vec::new()), Rejection::NoLockShown, 10);
+    let mut far = ring.bundle.clone();
+    far.deadline_ms = 10 + BUNDLE_DEADLINE_MS_MAX + 1;
+    let signed = lock(&world.fx, &far, 0, &ring.keys[0]);
+    let too_far =
+        Rejection::DeadlineTooFar { deadline_ms: far.deadline_ms, max_ms: BUNDLE_DEADLINE_MS_MAX };
+    assert_refused_at(&mut world.elders[HOME][0], validate(signed), too_far, 10);
 }
