@@ -287,6 +287,7 @@ impl PeerMessage {
                 check_bundle_and_locks(&certificate.bundle, &certificate.locks)
             }
             PeerMessage::VoidShare { void, .. } => check_signed(void),
+            PeerMessage::Overdue { lock } => check_signed(lock),
             PeerMessage::Vote { vote, .. } if !vote.is_well_formed() => {
                 Err(Rejection::MalformedVote)
             }
@@ -377,6 +378,12 @@ pub enum PeerMessage {
     Outcome {
         /// The certificate.
         certificate: Box<OutcomeCertificate>,
+    },
+    /// To the referee's elders: the sender's slot holds this countersigned lock share of a
+    /// bundle past its time, with no outcome known; decide it (R13).
+    Overdue {
+        /// The lock share's transfer, signed by the payer.
+        lock: SignedTransfer,
     },
     /// A section peer's share of the void of an aborted leg (R13).
     VoidShare {

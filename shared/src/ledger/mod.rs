@@ -253,6 +253,9 @@ pub struct Ledger {
     bundle_due: BTreeSet<(u64, BundleId)>,
     /// When each bundle's timer is due.
     bundle_next: HashMap<BundleId, u64>,
+    /// Accounts whose slot holds a lock share of a bundle, by bundle: once its time is past,
+    /// they ask the referee for the outcome even with no lock certificate (R13).
+    lock_shares: BTreeMap<BundleId, BTreeSet<AccountId>>,
     /// Voids of aborted legs this section is certifying, by slot.
     voids: BTreeMap<void::VoidKey, void::Voiding>,
     /// When section sync next asks every peer for its news.
@@ -320,6 +323,7 @@ impl Ledger {
             bundle_due: BTreeSet::new(),
             bundle_next: HashMap::new(),
             voids: BTreeMap::new(),
+            lock_shares: BTreeMap::new(),
             next_sync_ms: 0,
             outbox_pending: BTreeMap::new(),
             outbox_per_section_max: OUTBOX_CREDITS_PER_SECTION_MAX,
@@ -347,7 +351,8 @@ impl Ledger {
                 Record::Signed(signed) => {
                     let account = ledger.accounts.entry(signed.transfer.from).or_default();
                     if account.next_seq == signed.transfer.seq {
-                        account.signed = Some(Box::new(signed));
+                        account.signed = Some(Box::new(signed.clone()));
+                        ledger.watch_lock_share(&signed);
                     }
                 }
                 Record::Applied(proof) => {
@@ -654,6 +659,7 @@ impl Ledger {
             PeerMessage::Outcome { certificate } => {
                 self.handle_routed_outcome(from, *certificate, now_ms, output)
             }
+            PeerMessage::Overdue { lock } => self.handle_overdue(from, lock, now_ms, output),
             PeerMessage::VoidShare { void, share } => {
                 self.handle_void_share(from, void, share, now_ms, output)
             }
@@ -720,6 +726,7 @@ impl Ledger {
         }
         self.accounts.entry(signed.transfer.from).or_default().signed =
             Some(Box::new(signed.clone()));
+        self.watch_lock_share(&signed);
         let reply = self.share_reply(id);
         output.records.push(Record::Signed(signed));
         Ok(reply)

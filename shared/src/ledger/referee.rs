@@ -15,7 +15,9 @@ use crate::limits::{
 };
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
-use crate::types::{BlsSignature, Bundle, BundleId, DebitProof, ElderIndex, OutcomeCertificate};
+use crate::types::{
+    BlsSignature, Bundle, BundleId, DebitProof, ElderIndex, OutcomeCertificate, SignedTransfer,
+};
 
 /// One bundle this elder's section referees, until its outcome is certified.
 #[derive(Clone, Debug)]
@@ -385,6 +387,39 @@ impl Ledger {
         }
     }
 
+    /// A leg elder's slot holds a countersigned lock share of a bundle past its time: the
+    /// payer's signature shows the bundle is real, so the referee opens it (and decides
+    /// abort, having no lock) or answers with the outcome.
+    pub(super) fn handle_overdue(
+        &mut self,
+        from: ElderId,
+        lock: SignedTransfer,
+        now_ms: u64,
+        output: &mut Output,
+    ) {
+        let Some((bundle, _)) = lock.lock() else {
+            return;
+        };
+        let (bundle, id) = (bundle.clone(), crypto::bundle_id(bundle));
+        if let Some(certificate) = self.outcomes.get(&id) {
+            let certificate = Box::new(certificate.clone());
+            output.messages.push((from, PeerMessage::Outcome { certificate }));
+            return;
+        }
+        let open = self.referrals.contains_key(&id);
+        if open
+            || bundle.referee != self.section().prefix
+            || bundle.deadline_ms > now_ms
+            || self.referrals.len() >= REFERRALS_MAX
+            || crypto::check_authority(&self.network.genesis, &lock).is_err()
+        {
+            return;
+        }
+        output.records.push(Record::Referred { bundle: bundle.clone(), locks: Vec::new() });
+        self.open_referral(bundle);
+        self.schedule_bundle(id, now_ms);
+    }
+
     /// Bundles whose referee is this section and whose outcome is not certified yet.
     pub fn open_referrals(&self) -> usize {
         self.referrals.len()
@@ -416,6 +451,8 @@ impl Ledger {
             }
             if self.escrow.contains_key(&id) && !self.outcomes.contains_key(&id) {
                 self.ask_referee(id, now_ms, output);
+            } else if !self.outcomes.contains_key(&id) {
+                self.ask_for_lock_shares(id, now_ms, output);
             }
             self.resend_voids(id, now_ms, output);
         }

@@ -8,10 +8,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ElderId, Ledger, Output, ProofSource, Record};
 use crate::crypto;
-use crate::limits::{CLOCK_SKEW_MS_MAX, OUTCOME_GRACE_MS};
+use crate::limits::{CLOCK_SKEW_MS_MAX, OUTBOX_RETRY_DELAY_MS_MAX, OUTCOME_GRACE_MS};
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
-use crate::types::{Amount, Bundle, BundleId, DebitProof, OutcomeCertificate, TransferId};
+use crate::types::{
+    Amount, Bundle, BundleId, DebitProof, OutcomeCertificate, SignedTransfer, TransferId,
+};
+
+/// When an elder holding escrow or a lock share of `bundle` asks the referee itself.
+fn overdue_ms(bundle: &Bundle) -> u64 {
+    bundle.deadline_ms.saturating_add(CLOCK_SKEW_MS_MAX).saturating_add(OUTCOME_GRACE_MS)
+}
 
 /// The legs of one bundle whose locks are registered here and not settled yet.
 #[derive(Clone, Debug)]
@@ -34,8 +41,7 @@ impl Ledger {
             self.release(bundle, leg, lock, commit);
             return;
         }
-        let ask_ms =
-            bundle.deadline_ms.saturating_add(CLOCK_SKEW_MS_MAX).saturating_add(OUTCOME_GRACE_MS);
+        let ask_ms = overdue_ms(bundle);
         let escrow = self.escrow.entry(id).or_insert_with(|| Escrow {
             bundle: bundle.clone(),
             legs: BTreeMap::new(),
@@ -173,6 +179,7 @@ impl Ledger {
             self.add_to_outbox(super::Routed::Outcome(id, target), target, due_ms);
         }
         self.referrals.remove(&id);
+        self.lock_shares.remove(&id);
         let digest = crypto::hash(
             crypto::OUTCOME_DIGEST_DOMAIN,
             [&id.0 .0[..], &[u8::from(certificate.commit)]],
@@ -208,6 +215,45 @@ impl Ledger {
                 output.messages.push((from, PeerMessage::OutcomeAck { bundle }));
             }
         }
+    }
+
+    /// Notes a lock share this elder holds, so that it asks the referee once the bundle's
+    /// time is past (R13: a lock share alone must not hold a slot for ever).
+    pub(super) fn watch_lock_share(&mut self, signed: &SignedTransfer) {
+        let Some((bundle, _)) = signed.lock() else {
+            return;
+        };
+        let id = crypto::bundle_id(bundle);
+        let due = overdue_ms(bundle);
+        self.lock_shares.entry(id).or_default().insert(signed.transfer.from);
+        self.schedule_bundle(id, due);
+    }
+
+    /// A bundle past its time with lock shares here and no escrow: ask every referee elder,
+    /// showing one countersigned lock share, again after a while; forget accounts whose slot
+    /// moved on.
+    pub(super) fn ask_for_lock_shares(&mut self, id: BundleId, now_ms: u64, output: &mut Output) {
+        let Some(accounts) = self.lock_shares.get(&id) else {
+            return;
+        };
+        let held: Vec<SignedTransfer> = accounts
+            .iter()
+            .filter_map(|account| self.accounts.get(account)?.signed.as_deref())
+            .filter(|signed| signed.lock().is_some_and(|(b, _)| crypto::bundle_id(b) == id))
+            .cloned()
+            .collect();
+        let Some(lock) = held.first() else {
+            self.lock_shares.remove(&id);
+            return;
+        };
+        let bundle = lock.lock().map(|(bundle, _)| bundle.clone()).expect("a lock");
+        if let Some(referee) = self.network.referee_of(&bundle) {
+            for elder in &referee.elders {
+                let to = ElderId { prefix: referee.prefix, index: elder.index };
+                output.messages.push((to, PeerMessage::Overdue { lock: lock.clone() }));
+            }
+        }
+        self.schedule_bundle(id, now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX));
     }
 
     /// An escrow overdue at `now_ms`: ask every elder of the referee for the outcome (the

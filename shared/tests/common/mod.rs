@@ -246,6 +246,7 @@ fn peer_name(message: &PeerMessage) -> &'static str {
         PeerMessage::Outcome { .. } => "outcome",
         PeerMessage::OutcomeAck { .. } => "outcome_ack",
         PeerMessage::VoidShare { .. } => "void_share",
+        PeerMessage::Overdue { .. } => "overdue",
     }
 }
 
@@ -438,6 +439,7 @@ fn bundle_samples(keys: &Keys) -> Vec<Message> {
         Message::Peer(PeerMessage::OutcomeShare { bundle: id, commit: false, share }),
         Message::Peer(PeerMessage::Outcome { certificate: Box::new(abort.clone()) }),
         Message::Peer(PeerMessage::OutcomeAck { bundle: id }),
+        Message::Peer(PeerMessage::Overdue { lock: keys.lock() }),
         Message::Peer(PeerMessage::VoidShare {
             void: SignedTransfer {
                 transfer: abort.bundle.lock_transfer(1).expect("leg 1"),

@@ -546,3 +546,23 @@ fn the_referee_hears_of_a_bundle_only_with_a_lock_and_a_deadline_within_the_boun
         Rejection::DeadlineTooFar { deadline_ms: far.deadline_ms, max_ms: BUNDLE_DEADLINE_MS_MAX };
     assert_refused_at(&mut world.elders[HOME][0], validate(signed), too_far, 10);
 }
+
+#[test]
+fn a_lock_share_alone_gets_its_bundle_aborted_and_its_slot_voided() {
+    let mut world = World::new(314);
+    let ring = ring(&mut world);
+    // Only two elders signed carol's lock; nothing is certified, nothing held in escrow, and
+    // no client ever asks the referee.
+    let carol_lock = lock(&world.fx, &ring.bundle, 2, &ring.keys[2]);
+    validate_at(&mut world, HOME, &[0, 1], &carol_lock);
+    world.tick(DEADLINE_MS);
+    assert_eq!(world.outcome(AWAY, &ring.bundle), vec![None; 4]);
+    past_the_grace(&mut world);
+    assert_eq!(world.outcome(AWAY, &ring.bundle), vec![Some(false); 4]);
+    let carol = account_id(&ring.keys[2]);
+    for elder in &world.elders[HOME] {
+        assert_eq!(elder.report(carol).next_seq, Seq(2), "{:?}", elder.me());
+        assert_eq!(elder.report(carol).balance, Amount(100));
+    }
+    world.assert_conserved();
+}
