@@ -41,12 +41,14 @@ fn checks(report: &Value) -> Vec<(String, String)> {
     violations.iter().map(|v| (field(v, "check"), field(v, "elder"))).collect()
 }
 
-fn assert_clean(verdict: &Value, passed: bool, seed: u64) {
+/// No violation, transfers confirmed, at least `kinds_min` kinds of fault, and the replay
+/// command names the seed.
+fn assert_clean(verdict: &Value, passed: bool, seed: u64, kinds_min: usize) {
     let shown = serde_json::to_string_pretty(&verdict["violations"]).unwrap_or_default();
     assert!(passed && checks(verdict).is_empty(), "seed {seed}: violations {shown}");
     assert!(verdict["confirmed"].as_u64().unwrap_or(0) > 100, "seed {seed}: {verdict}");
     let kinds = verdict["faults"].as_object().map_or(0, |faults| faults.len());
-    assert!(kinds >= 3, "seed {seed}: too few kinds of fault: {}", verdict["faults"]);
+    assert!(kinds >= kinds_min, "seed {seed}: too few kinds of fault: {}", verdict["faults"]);
     assert!(verdict["replay"].as_str().unwrap_or_default().contains(&format!("--seed {seed}")));
 }
 
@@ -55,7 +57,8 @@ fn short_mixed_runs_lose_nothing_and_the_checker_catches_planted_violations() {
     let temp = tempfile::tempdir().expect("temp dir");
     let fixed = temp.path().join("fixed");
     let (verdict, passed) = chaos(&fixed, 20_261_203, 30, 7600);
-    assert_clean(&verdict, passed, 20_261_203);
+    // The fixed seed's 30 s schedule holds at least three kinds of fault.
+    assert_clean(&verdict, passed, 20_261_203, 3);
 
     // A transfer the run "confirmed" that no store holds: a lost acknowledged transfer.
     let (report, passed) = audit(&fixed);
@@ -107,5 +110,6 @@ fn short_mixed_runs_lose_nothing_and_the_checker_catches_planted_violations() {
     let seed = rand::random::<u32>() as u64;
     eprintln!("random chaos seed: {seed} (replay with the command in the verdict)");
     let (verdict, passed) = chaos(&temp.path().join("random"), seed, 15, 7700);
-    assert_clean(&verdict, passed, seed);
+    // A random seed's 15 s may draw only one or two kinds (seed 2915184482 drew two).
+    assert_clean(&verdict, passed, seed, 1);
 }
