@@ -18,6 +18,7 @@ use shared::network::Network;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Leg, Seq};
 
 use super::client::{ClientEvent, Step, RESEND_MS};
+use super::drive::DriveDyn;
 
 /// Operation numbers per bundle step, and tags per driver, as the clients use them.
 const OP_STRIDE: u64 = 1 << 40;
@@ -294,41 +295,6 @@ fn state_drivers(state: &mut State, mut each: impl FnMut(&mut dyn DriveDyn)) {
         State::Idle => {}
         State::Locking { drivers, .. } => drivers.iter_mut().for_each(|(_, d)| each(d)),
         State::Deciding { queries } => queries.iter_mut().for_each(|q| each(q)),
-    }
-}
-
-/// The part of [`Drive`] the bundler uses, object-safe.
-trait DriveDyn {
-    fn handle_reply(
-        &mut self,
-        elder: ElderIndex,
-        tag: u64,
-        reply: Result<ClientReply, String>,
-        now: u64,
-    );
-    fn handle_timeout(&mut self, now: u64);
-    fn poll_timeout(&self) -> Option<u64>;
-    fn poll(&mut self) -> shared::driver::Ready;
-}
-
-impl<D: Drive> DriveDyn for D {
-    fn handle_reply(
-        &mut self,
-        elder: ElderIndex,
-        tag: u64,
-        reply: Result<ClientReply, String>,
-        now: u64,
-    ) {
-        Drive::handle_reply(self, elder, tag, reply, now)
-    }
-    fn handle_timeout(&mut self, now: u64) {
-        Drive::handle_timeout(self, now)
-    }
-    fn poll_timeout(&self) -> Option<u64> {
-        Drive::poll_timeout(self)
-    }
-    fn poll(&mut self) -> shared::driver::Ready {
-        Drive::poll(self)
     }
 }
 

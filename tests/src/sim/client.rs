@@ -13,6 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use shared::driver::{
     Drive, DriverError, Goal, Outgoing, Payment, Query, Signer, Timing, TransferDriver, WalletState,
 };
+
+use super::drive::DriveDyn;
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
 use shared::network::Network;
 use shared::types::{
@@ -273,7 +275,7 @@ impl SimClient {
             }
             State::Running { mut drivers, probe } => {
                 for running in &mut drivers {
-                    running.driver.handle_timeout(now);
+                    running.driver.get_mut().handle_timeout(now);
                 }
                 self.advance(drivers, probe, now, &mut step);
             }
@@ -294,7 +296,7 @@ impl SimClient {
         let Some(running) = drivers.get_mut(k) else {
             return step;
         };
-        running.driver.handle_reply(elder, tag, Ok(reply), now);
+        running.driver.get_mut().handle_reply(elder, tag, Ok(reply), now);
         if let State::Running { drivers, probe } = std::mem::replace(&mut self.state, State::Idle) {
             self.advance(drivers, probe, now, &mut step);
         }
@@ -313,7 +315,7 @@ impl SimClient {
             step.events.push(ClientEvent::ProbeStarted(probe));
         }
         for running in &mut drivers {
-            running.driver.handle_timeout(now);
+            running.driver.get_mut().handle_timeout(now);
         }
         self.advance(drivers, probe, now, step);
     }
@@ -328,7 +330,7 @@ impl SimClient {
         step: &mut Step,
     ) {
         for (k, running) in drivers.iter_mut().enumerate() {
-            let ready = running.driver.poll();
+            let ready = running.driver.get_mut().poll();
             for Outgoing { section, elder, tag, request } in ready.unsaved.saved() {
                 // An equivocation's halves: the requests kept from an elder look lost.
                 if running.first_only.as_ref().is_some_and(|only| !only.contains(&elder)) {
@@ -339,7 +341,7 @@ impl SimClient {
             }
             running.first_only = None;
         }
-        let wake = drivers.iter().filter_map(|running| running.driver.poll_timeout()).min();
+        let wake = drivers.iter().filter_map(|running| running.driver.get().poll_timeout()).min();
         match wake {
             Some(at) => {
                 // One wake pending per operation is enough: a later one is set when it fires.
@@ -738,37 +740,19 @@ impl SimClient {
 }
 
 impl Driver {
-    fn handle_reply(
-        &mut self,
-        elder: ElderIndex,
-        tag: u64,
-        reply: Result<ClientReply, String>,
-        now: u64,
-    ) {
+    /// The driver, whatever its kind.
+    fn get(&self) -> &dyn DriveDyn {
         match self {
-            Driver::Transfer(driver) => driver.handle_reply(elder, tag, reply, now),
-            Driver::Query(query) => query.handle_reply(elder, tag, reply, now),
+            Driver::Transfer(driver) => driver.as_ref(),
+            Driver::Query(query) => query.as_ref(),
         }
     }
 
-    fn handle_timeout(&mut self, now: u64) {
+    /// The driver, whatever its kind, to run.
+    fn get_mut(&mut self) -> &mut dyn DriveDyn {
         match self {
-            Driver::Transfer(driver) => driver.handle_timeout(now),
-            Driver::Query(query) => query.handle_timeout(now),
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<u64> {
-        match self {
-            Driver::Transfer(driver) => driver.poll_timeout(),
-            Driver::Query(query) => query.poll_timeout(),
-        }
-    }
-
-    fn poll(&mut self) -> shared::driver::Ready {
-        match self {
-            Driver::Transfer(driver) => driver.poll(),
-            Driver::Query(query) => query.poll(),
+            Driver::Transfer(driver) => driver.as_mut(),
+            Driver::Query(query) => query.as_mut(),
         }
     }
 }

@@ -8,6 +8,7 @@
 mod bundler;
 mod check;
 mod client;
+mod drive;
 mod elder;
 mod net;
 mod stats;
