@@ -395,6 +395,17 @@ fn bank_binary() -> std::path::PathBuf {
     testnet::elders::elder_binary().expect("elder binary").with_file_name("bank")
 }
 
+/// A file named `name` in the net's directory, as a command-line argument.
+fn file_in(net: &TestNet, name: &str) -> String {
+    net.dir.path().join(name).to_str().expect("utf-8 path").to_string()
+}
+
+/// The JSON of a `bank` run that must succeed.
+fn ok((code, json, stderr): (Option<i32>, serde_json::Value, String)) -> serde_json::Value {
+    assert_eq!(code, Some(0), "{stderr}");
+    json
+}
+
 /// Runs `bank` with the net's map and returns (exit code, stdout as JSON, stderr).
 fn bank(net: &TestNet, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let output = std::process::Command::new(bank_binary())
@@ -457,11 +468,7 @@ async fn bank_multi_owner_account_pays_once_two_of_three_owners_sign_and_windows
     let client = net.client();
     net.wait_ready(&client).await;
     let (home, away) = sections(&net);
-    let path = |name: &str| net.dir.path().join(name).to_str().expect("utf-8 path").to_string();
-    let ok = |(code, json, stderr): (Option<i32>, serde_json::Value, String)| {
-        assert_eq!(code, Some(0), "{stderr}");
-        json
-    };
+    let path = |name: &str| file_in(&net, name);
     let mut owners = Vec::new();
     for name in ["o1.key", "o2.key", "o3.key"] {
         let made = ok(bank(&net, &["keygen", "--out", &path(name)]));
@@ -527,11 +534,7 @@ async fn bank_bundle_ring_commits_and_a_bundle_with_an_unsigned_leg_aborts_and_r
     let client = net.client();
     net.wait_ready(&client).await;
     let (home, away) = sections(&net);
-    let path = |name: &str| net.dir.path().join(name).to_str().expect("utf-8 path").to_string();
-    let ok = |(code, json, stderr): (Option<i32>, serde_json::Value, String)| {
-        assert_eq!(code, Some(0), "{stderr}");
-        json
-    };
+    let path = |name: &str| file_in(&net, name);
     let faucet_key = net.genesis().faucet_key.to_str().expect("utf-8 path").to_string();
     let mut accounts = Vec::new();
     for (name, section) in [("alice.key", home), ("bob.key", away), ("carol.key", home)] {

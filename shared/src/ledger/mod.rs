@@ -752,7 +752,7 @@ impl Ledger {
         }
         if let Some((bundle, _)) = signed.lock() {
             // Money locked for a referee that does not exist could never be settled.
-            if !self.network.sections.iter().any(|section| section.prefix == bundle.referee) {
+            if self.network.referee_of(bundle).is_none() {
                 return Err(Rejection::NotReferee { referee: bundle.referee, prefix });
             }
         }

@@ -377,8 +377,11 @@ impl Ledger {
             }
         }
         if let Some(commit) = referral.agreement.decided() {
-            let message = crypto::outcome_message(&self.network.genesis, &id, commit);
-            let share = crypto::sign_debit_share(&self.key_share, &message);
+            // The share given when it decided is kept; after a restart it is signed again.
+            let share = referral.outcome_shares.get(&(commit, me)).copied().unwrap_or_else(|| {
+                let message = crypto::outcome_message(&self.network.genesis, &id, commit);
+                crypto::sign_debit_share(&self.key_share, &message)
+            });
             messages.push(PeerMessage::OutcomeShare { bundle: id, commit, share });
         }
         self.schedule_bundle(id, due);

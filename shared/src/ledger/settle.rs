@@ -269,8 +269,7 @@ impl Ledger {
         let locks: Vec<DebitProof> =
             escrow.legs.values().map(|(lock, _)| self.proofs[lock].clone()).collect();
         self.schedule_bundle(id, now_ms.saturating_add(delay));
-        let Some(referee) = self.network.sections.iter().find(|s| s.prefix == bundle.referee)
-        else {
+        let Some(referee) = self.network.referee_of(&bundle) else {
             return;
         };
         for elder in &referee.elders {

@@ -109,12 +109,19 @@ impl Ledger {
         let slot = (void.transfer.from, void.transfer.seq, id);
         // An entry opens only for a void this elder's own slot accepts, so a peer cannot
         // fill the map or crowd out the void that is due.
+        // A void already being certified here (its key holds its id) was checked when it
+        // came first; only the share is new.
+        let known = self.voids.contains_key(&slot);
         if from.prefix != self.section().prefix
             || void.void().is_none()
-            || (self.voids.len() >= VOIDS_MAX && !self.voids.contains_key(&slot))
-            || self.check_shape(&void).is_err()
-            || !matches!(self.check_slot(&void), Ok(SlotState::Open | SlotState::HeldByThis))
-            || self.network.check_authority(&void).is_err()
+            || (!known
+                && (self.voids.len() >= VOIDS_MAX
+                    || self.check_shape(&void).is_err()
+                    || !matches!(
+                        self.check_slot(&void),
+                        Ok(SlotState::Open | SlotState::HeldByThis)
+                    )
+                    || self.network.check_authority(&void).is_err()))
             || !self.section().share_is_valid(from.index, &self.debit_message(&id), &share)
         {
             return;
