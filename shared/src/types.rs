@@ -507,6 +507,14 @@ impl SignedTransfer {
     pub fn bundle_leg(&self) -> Option<(&Bundle, u8)> {
         self.lock().or_else(|| self.void())
     }
+
+    /// Whether this and `other` are the lock and the void of one aborted leg: the only two
+    /// transfers that may both be certified at one slot (R13).
+    pub fn twin_of(&self, other: &SignedTransfer) -> bool {
+        self.bundle_leg().is_some()
+            && self.bundle_leg() == other.bundle_leg()
+            && self.lock().is_some() != other.lock().is_some()
+    }
 }
 
 #[cfg(test)]

@@ -5,19 +5,25 @@
 //! naming the elder, account and transfer it concerns.
 //!
 //! Checks, at every elder of every section:
-//! - every proof verifies (account signature, and section signature in batches per signing
-//!   section, each distinct proof once); no transfer is applied
-//!   twice; no two proofs anywhere take one (account, seq);
+//! - every proof verifies (account signature or, for a lock or a void, the payer's
+//!   countersignature and the referee's certificate, and section signature in batches per
+//!   signing section, each distinct proof once); no transfer is applied twice; no two proofs
+//!   anywhere take one (account, seq), but the lock and the void of one aborted leg (R13);
+//! - every bundle outcome settled anywhere verifies, is settled at every elder of every
+//!   section of the bundle, and no bundle has both a commit and an abort (R12);
 //! - every account's debit seqs run 1, 2, 3 … without a gap, and its balance equals genesis +
-//!   credits − debits recomputed from the proofs, never below zero;
+//!   credits − debits recomputed from the proofs and outcomes ([`recompute`]), never below
+//!   zero, and the escrow the elder holds equals its locks without an outcome;
 //! - the elder's rebuilt state equals that recomputation; elders of a section agree on their
 //!   state digest and have empty outboxes;
-//! - no elder signed shares for two transfers at one (account, seq) (R1);
-//! - every proof applied anywhere is applied at every elder of its payer's section and of its
-//!   payee's (nothing credited that is not debited, nothing stuck half way);
+//! - no elder signed shares for two transfers at one (account, seq) (R1), but a lock and the
+//!   void of its aborted leg;
+//! - every proof applied anywhere is applied at every elder of its payer's section and, but for
+//!   a lock or a void, of its payee's (nothing credited that is not debited, nothing stuck half
+//!   way);
 //! - every confirmed transfer is debited exactly once at every elder of the payer's section
 //!   and credited exactly once at every elder of the payee's;
-//! - conservation: the sections' balances sum to the supply.
+//! - conservation: the sections' balances and escrow sum to the supply.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -26,12 +32,12 @@ use std::sync::Arc;
 use elder::config::Config;
 use elder::store::{Identity, Store};
 use serde::Serialize;
-use shared::crypto::{
-    account_signature_is_valid, bls_batch_validity, debit_message, transfer_id, HashedMessage,
-};
-use shared::ledger::{Ledger, Record};
+use shared::crypto::{bls_batch_validity, bundle_id, debit_message, transfer_id, HashedMessage};
+use shared::ledger::{recompute, Ledger, Record};
 use shared::network::Network;
-use shared::types::{AccountId, DebitProof, TransferId};
+use shared::types::{
+    AccountId, BundleId, DebitProof, OutcomeCertificate, SignedTransfer, TransferId,
+};
 
 use crate::chaos::load::Confirmed;
 use crate::elders::{elder_name, is_elder_process, recorded_pid};
@@ -109,6 +115,8 @@ struct Held {
     proofs: Vec<DebitProof>,
     /// Transfers applied, with how many times.
     applied: HashMap<TransferId, u32>,
+    /// Bundle outcomes settled.
+    outcomes: HashMap<BundleId, OutcomeCertificate>,
 }
 
 /// Audits the stopped network of `genesis` against the transfers clients saw `confirmed`.
@@ -135,6 +143,7 @@ pub fn run(genesis: &Genesis, confirmed: &[Confirmed]) -> Result<Audit, AuditErr
     for elder in &held {
         check_balances(&network, elder, &mut violations);
     }
+    check_outcomes(&network, &held, &mut violations);
     check_sections(&network, &held, &mut violations);
     check_everywhere(&network, &held, confirmed, &mut violations);
     let violations = capped(violations);
@@ -155,6 +164,7 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
         ledger: None,
         proofs: Vec::new(),
         applied: HashMap::new(),
+        outcomes: HashMap::new(),
     };
     let identity = Identity { genesis: config.network.genesis, elder: config.me };
     let records = match Store::open(&config.data_dir, identity).and_then(|store| store.records()) {
@@ -164,7 +174,8 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
             return held;
         }
     };
-    let mut signed: BTreeMap<(AccountId, u64), BTreeSet<TransferId>> = BTreeMap::new();
+    let mut signed: BTreeMap<(AccountId, u64), BTreeMap<TransferId, &SignedTransfer>> =
+        BTreeMap::new();
     for record in &records {
         match record {
             Record::Applied(proof) => {
@@ -173,24 +184,26 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
             }
             Record::Signed(transfer) => {
                 let slot = (transfer.transfer.from, transfer.transfer.seq.0);
-                signed.entry(slot).or_default().insert(transfer_id(transfer));
+                signed.entry(slot).or_default().insert(transfer_id(transfer), transfer);
+            }
+            Record::Settled(outcome) => {
+                held.outcomes.insert(bundle_id(&outcome.bundle), (**outcome).clone());
             }
             Record::Acked { .. }
             | Record::Synced { .. }
             | Record::Referred { .. }
             | Record::Voted { .. }
-            | Record::Settled(_)
             | Record::OutcomeAcked { .. } => {}
         }
     }
-    for ((account, seq), ids) in signed {
-        if ids.len() > 1 {
+    for ((account, seq), transfers) in signed {
+        if !one_or_twins(transfers.values().copied()) {
             violations.push(Violation {
                 account: Some(account.to_string()),
                 ..violation(
                     "sign-once",
                     Some(&name),
-                    format!("signed shares for {} different transfers at seq {seq}", ids.len()),
+                    format!("signed shares for {} transfers at seq {seq}", transfers.len()),
                 )
             });
         }
@@ -226,7 +239,7 @@ fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
         let weights: Vec<u64> = proofs.iter().map(|_| rand::random()).collect();
         let signed = bls_batch_validity(&section.key, &items, &weights, &vec![0; items.len()]);
         for ((key, _, proof), section_signed) in proofs.iter().zip(signed) {
-            let ok = section_signed && account_signature_is_valid(&network.genesis, &proof.signed);
+            let ok = section_signed && network.check_authority(&proof.signed).is_ok();
             valid.insert(*key, ok);
         }
     }
@@ -236,7 +249,8 @@ fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
 /// Every proof verifies; none is applied twice at one elder; no slot holds two transfers.
 fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation>) -> u64 {
     let valid = verify_all(network, held);
-    let mut slots: BTreeMap<(AccountId, u64), BTreeSet<TransferId>> = BTreeMap::new();
+    let mut slots: BTreeMap<(AccountId, u64), BTreeMap<TransferId, &SignedTransfer>> =
+        BTreeMap::new();
     let mut checked = 0;
     for elder in held {
         for proof in &elder.proofs {
@@ -256,7 +270,7 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
                     )
                 });
             }
-            slots.entry((transfer.from, transfer.seq.0)).or_default().insert(id);
+            slots.entry((transfer.from, transfer.seq.0)).or_default().insert(id, &proof.signed);
         }
         for (id, times) in &elder.applied {
             if *times > 1 {
@@ -267,42 +281,88 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
             }
         }
     }
-    for ((account, seq), ids) in slots {
-        if ids.len() > 1 {
+    for ((account, seq), transfers) in slots {
+        if !one_or_twins(transfers.values().copied()) {
+            let detail = format!("{} different proofs for seq {seq}", transfers.len());
             violations.push(Violation {
                 account: Some(account.to_string()),
-                ..violation("slot", None, format!("{} different proofs for seq {seq}", ids.len()))
+                ..violation("slot", None, detail)
             });
         }
     }
     checked
 }
 
+/// Whether the distinct transfers at one slot are one, or the lock and the void of one
+/// aborted leg (R13).
+fn one_or_twins<'a>(transfers: impl Iterator<Item = &'a SignedTransfer>) -> bool {
+    let transfers: Vec<&SignedTransfer> = transfers.collect();
+    match transfers[..] {
+        [_] => true,
+        [one, other] => one.twin_of(other),
+        _ => false,
+    }
+}
+
+/// Every outcome settled anywhere verifies and is the only outcome of its bundle, and it is
+/// settled at every elder of every section of its bundle (R12, R13).
+fn check_outcomes(network: &Network, held: &[Held], violations: &mut Vec<Violation>) {
+    let mut seen: BTreeMap<BundleId, (&OutcomeCertificate, bool)> = BTreeMap::new();
+    for outcome in held.iter().flat_map(|elder| elder.outcomes.values()) {
+        let id = bundle_id(&outcome.bundle);
+        let (first, _) =
+            *seen.entry(id).or_insert_with(|| (outcome, network.check_outcome(outcome).is_ok()));
+        if first.commit != outcome.commit {
+            violations.push(violation(
+                "atomic",
+                None,
+                format!("bundle {id} both commits and aborts"),
+            ));
+        }
+    }
+    for (id, (outcome, valid)) in seen {
+        if !valid {
+            violations.push(violation(
+                "outcome",
+                None,
+                format!("bundle {id}'s outcome does not verify"),
+            ));
+        }
+        let sections: BTreeSet<usize> = outcome
+            .bundle
+            .legs
+            .iter()
+            .flat_map(|leg| [leg.from, leg.to])
+            .map(|account| network.section_index_of(&account))
+            .collect();
+        for elder in held.iter().filter(|elder| sections.contains(&elder.section)) {
+            if !elder.outcomes.contains_key(&id) {
+                let detail = format!("bundle {id} is settled at another elder but not here");
+                violations.push(violation("spread", Some(&elder.name), detail));
+            }
+        }
+    }
+}
+
 /// Recomputes every balance of the elder's section from genesis and its proofs, and checks
 /// seqs, signs and the elder's own state against it.
 fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violation>) {
     let prefix = network.sections[elder.section].prefix;
-    let mut balances: BTreeMap<AccountId, i128> = BTreeMap::new();
-    if prefix.matches(&network.map.faucet) {
-        balances.insert(network.map.faucet, i128::from(network.map.supply.0));
-    }
-    let mut seqs: BTreeMap<AccountId, Vec<u64>> = BTreeMap::new();
+    let outcomes = elder.outcomes.iter().map(|(id, outcome)| (*id, outcome)).collect();
+    let recomputed = recompute(network, prefix, &elder.proofs, &outcomes);
+    let balances = recomputed.balances;
+    let mut seqs: BTreeMap<AccountId, BTreeSet<u64>> = BTreeMap::new();
     for proof in &elder.proofs {
         let transfer = proof.transfer();
         if prefix.matches(&transfer.from) {
-            *balances.entry(transfer.from).or_default() -= i128::from(transfer.amount.0);
-            seqs.entry(transfer.from).or_default().push(transfer.seq.0);
-        }
-        if prefix.matches(&transfer.to) {
-            *balances.entry(transfer.to).or_default() += i128::from(transfer.amount.0);
+            seqs.entry(transfer.from).or_default().insert(transfer.seq.0);
         }
     }
     let about = |account: AccountId, check: &'static str, detail: String| Violation {
         account: Some(account.to_string()),
         ..violation(check, Some(&elder.name), detail)
     };
-    for (account, mut seen) in seqs {
-        seen.sort_unstable();
+    for (account, seen) in seqs {
         if seen.iter().enumerate().any(|(k, seq)| *seq != k as u64 + 1) {
             violations.push(about(account, "seqs", format!("debit seqs are {seen:?}, not 1..")));
         }
@@ -313,6 +373,14 @@ fn check_balances(network: &Network, elder: &Held, violations: &mut Vec<Violatio
         }
     }
     let Some(ledger) = &elder.ledger else { return };
+    if ledger.escrow_total() != recomputed.escrow {
+        let detail = format!(
+            "holds {} in escrow but its locks without an outcome give {}",
+            ledger.escrow_total(),
+            recomputed.escrow
+        );
+        violations.push(violation("escrow", Some(&elder.name), detail));
+    }
     let held: BTreeMap<AccountId, i128> =
         ledger.accounts().map(|(account, state)| (*account, i128::from(state.balance.0))).collect();
     for account in balances.keys().chain(held.keys()).collect::<BTreeSet<_>>() {
@@ -354,14 +422,14 @@ fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violati
                 ));
             }
         }
-        total += reference.balance_total();
+        total += reference.balance_total() + reference.escrow_total();
     }
     let supply = u128::from(network.map.supply.0);
     if total != supply {
         violations.push(violation(
             "conservation",
             None,
-            format!("balances sum to {total}, the supply is {supply}"),
+            format!("balances and escrow sum to {total}, the supply is {supply}"),
         ));
     }
 }
@@ -383,21 +451,29 @@ fn check_everywhere(
     confirmed: &[Confirmed],
     violations: &mut Vec<Violation>,
 ) {
-    // transfer → (why, payer, seq, payee)
-    let mut expected: BTreeMap<TransferId, (Expected, AccountId, u64, AccountId)> = BTreeMap::new();
+    // transfer → (why, payer, seq, payee, the void it is)
+    type Seen<'a> = (Expected, AccountId, u64, AccountId, Option<&'a SignedTransfer>);
+    let mut expected: BTreeMap<TransferId, Seen> = BTreeMap::new();
     for proof in held.iter().flat_map(|elder| &elder.proofs) {
         let transfer = proof.transfer();
-        let seen = (Expected::Applied, transfer.from, transfer.seq.0, transfer.to);
+        // A lock or a void is no credit: its payee's section holds only the outcome.
+        let payee = if proof.signed.bundle_leg().is_some() { transfer.from } else { transfer.to };
+        let void = proof.void().map(|_| &proof.signed);
+        let seen = (Expected::Applied, transfer.from, transfer.seq.0, payee, void);
         expected.insert(transfer_id(&proof.signed), seen);
     }
     for transfer in confirmed {
-        let seen = (Expected::Confirmed, transfer.from, transfer.seq.0, transfer.to);
+        let seen = (Expected::Confirmed, transfer.from, transfer.seq.0, transfer.to, None);
         expected.insert(transfer.transfer, seen);
     }
-    for (id, (why, from, seq, to)) in expected {
+    for (id, (why, from, seq, to, void)) in expected {
         let (payer, payee) = (network.section_index_of(&from), network.section_index_of(&to));
         for elder in held.iter().filter(|elder| elder.section == payer || elder.section == payee) {
-            if !elder.applied.contains_key(&id) {
+            // An elder that applied the lock first holds it in place of the void (R13).
+            let twin_held = || {
+                void.is_some_and(|void| elder.proofs.iter().any(|proof| proof.signed.twin_of(void)))
+            };
+            if !elder.applied.contains_key(&id) && !twin_held() {
                 let what = if elder.section == payer { "debited" } else { "credited" };
                 let (check, detail) = match why {
                     Expected::Confirmed => {

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use shared::messages::ElderStatus;
 use shared::network::Network;
 use shared::types::Amount;
+use testnet::audit::{self, Violation};
 use testnet::elders::{free_base_port, Elders, Signal};
 use testnet::genesis::{self, DealerKeys, Genesis, Plan};
 use testnet::survey;
@@ -111,6 +112,16 @@ impl TestNet {
     pub async fn wait_ready(&self, client: &Client) {
         let missing = survey::wait_ready(client, PATIENCE, |_, _| {}).await;
         assert!(missing.is_empty(), "elders {missing:?} did not come up:\n{}", self.log(0));
+    }
+
+    /// Waits until the network settles, stops every elder cleanly and audits their stores as
+    /// `testnet audit` does: the violations found.
+    pub async fn stop_and_audit(&mut self, client: &Client) -> Vec<Violation> {
+        let (settled, views) = survey::wait_settled(client, PATIENCE).await;
+        assert!(settled, "the network never settled: {views:?}");
+        let unclean = tokio::task::block_in_place(|| self.elders.stop_all());
+        assert!(unclean.is_empty(), "elders {unclean:?} did not stop cleanly");
+        audit::run(self.genesis(), &[]).expect("the audit runs").violations
     }
 
     /// Waits until every elder of `section` reports the same state digest; returns it.

@@ -530,7 +530,7 @@ async fn bank_multi_owner_account_pays_once_two_of_three_owners_sign_and_windows
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bank_bundle_ring_commits_and_a_bundle_with_an_unsigned_leg_aborts_and_refunds() {
     let _one = ONE_NET_AT_A_TIME.lock().await;
-    let net = TestNet::start(2, 4, 8);
+    let mut net = TestNet::start(2, 4, 8);
     let client = net.client();
     net.wait_ready(&client).await;
     let (home, away) = sections(&net);
@@ -595,4 +595,8 @@ async fn bank_bundle_ring_commits_and_a_bundle_with_an_unsigned_leg_aborts_and_r
     for (account, expected) in [(alice, 80), (bob, 110)] {
         assert_eq!(balance(&client, account.parse().expect("id")).await, Amount(expected));
     }
+
+    // The stores hold what happened: locks, escrow, outcomes and credits add up.
+    let violations = net.stop_and_audit(&client).await;
+    assert!(violations.is_empty(), "{violations:#?}");
 }

@@ -74,11 +74,7 @@ impl Ledger {
             // void after its lock changes nothing, a lock after its void takes its place.
             let applied = account.and_then(|account| account.debit_at(transfer.seq));
             let applied = applied.and_then(|applied| self.proofs.get(&applied));
-            let twin = applied.is_some_and(|applied| {
-                applied.signed.bundle_leg() == proof.signed.bundle_leg()
-                    && applied.lock().is_some() != proof.lock().is_some()
-                    && proof.signed.bundle_leg().is_some()
-            });
+            let twin = applied.is_some_and(|applied| applied.signed.twin_of(&proof.signed));
             assert!(
                 twin,
                 "two section-signed debits for slot ({:?}, {}): the section key is compromised",

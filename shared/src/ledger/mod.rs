@@ -14,6 +14,7 @@ mod account;
 mod apply;
 mod batch;
 mod outbox;
+mod recompute;
 mod referee;
 mod settle;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use account::Account;
 pub use batch::{CryptoWork, Input, Ready, Released, Unpersisted};
 use outbox::{OutboxEntry, Routed};
+pub use recompute::{recompute, Recomputed};
 use referee::Referral;
 use settle::Escrow;
 

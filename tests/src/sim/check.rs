@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use shared::crypto;
-use shared::ledger::Ledger;
-use shared::types::{AccountId, BundleId, DebitProof, Slot, TransferId};
+use shared::ledger::{recompute, Ledger};
+use shared::types::{BundleId, DebitProof, OutcomeCertificate, Slot, TransferId};
 
 use super::{id_of, World};
 
@@ -100,38 +100,18 @@ fn supply_is_conserved(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
 /// Every balance equals genesis + credits − debits recomputed from the elder's own proofs,
 /// so none went negative or drifted; `next_seq` counts the debits.
 fn balances_follow_from_proofs(world: &World, ledger: &Ledger) -> Result<u64, String> {
-    let prefix = ledger.section().prefix;
-    let mut expected: HashMap<AccountId, i128> = HashMap::new();
-    if prefix.matches(&world.network.map.faucet) {
-        expected.insert(world.network.map.faucet, i128::from(world.network.map.supply.0));
+    let outcomes: HashMap<BundleId, &OutcomeCertificate> =
+        ledger.outcomes().map(|outcome| (crypto::bundle_id(&outcome.bundle), outcome)).collect();
+    let recomputed = recompute(&world.network, ledger.section().prefix, ledger.log(), &outcomes);
+    if recomputed.escrow != ledger.escrow_total() {
+        return Err(format!(
+            "{:?}: holds {} in escrow but its locks give {}",
+            ledger.me(),
+            ledger.escrow_total(),
+            recomputed.escrow
+        ));
     }
-    // A void closes a slot and moves nothing.
-    for proof in ledger.log().filter(|proof| proof.signed.void().is_none()) {
-        let transfer = proof.transfer();
-        let amount = i128::from(transfer.amount.0);
-        if prefix.matches(&transfer.from) {
-            *expected.entry(transfer.from).or_default() -= amount;
-        }
-        // A lock pays its recipient on commit and its payer back on abort.
-        let paid = match proof.lock() {
-            None => Some(transfer.to),
-            Some((bundle, _)) => match ledger.outcome(&crypto::bundle_id(bundle)) {
-                Some(outcome) if outcome.commit => Some(transfer.to),
-                Some(_) => Some(transfer.from),
-                None => None,
-            },
-        };
-        if let Some(paid) = paid.filter(|paid| prefix.matches(paid)) {
-            *expected.entry(paid).or_default() += amount;
-        }
-    }
-    for outcome in ledger.outcomes().filter(|outcome| outcome.commit) {
-        for leg in &outcome.bundle.legs {
-            if prefix.matches(&leg.to) && !prefix.matches(&leg.from) {
-                *expected.entry(leg.to).or_default() += i128::from(leg.amount.0);
-            }
-        }
-    }
+    let expected = recomputed.balances;
     let mut checks = 0;
     for (id, account) in ledger.accounts() {
         checks += 2;
@@ -166,7 +146,7 @@ fn one_proof_per_slot(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, S
             let slot = proof.transfer().slot();
             let id = id_of(proof);
             let first = *seen.entry(slot).or_insert(proof);
-            if id_of(first) != id && !twins(first, proof) {
+            if id_of(first) != id && !first.signed.twin_of(&proof.signed) {
                 return Err(format!("two debit proofs applied for slot {slot:?}"));
             }
             if proof.signed.void().is_some() {
@@ -217,7 +197,9 @@ fn every_proof_applied_and_credited_once(
             let applied = ledger.account(&transfer.from).and_then(|a| a.debit_at(transfer.seq));
             // A lock no one registered may have been voided (R13): its twin holds the slot.
             let voided = applied.is_some_and(|applied| {
-                ledger.log().any(|other| id_of(other) == applied && twins(other, proof))
+                ledger
+                    .log()
+                    .any(|other| id_of(other) == applied && other.signed.twin_of(&proof.signed))
             });
             if applied != Some(id) && !voided {
                 return Err(format!(
@@ -327,11 +309,4 @@ fn bundles_all_or_none(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
         }
     }
     Ok(checks)
-}
-
-/// Whether two proofs are the lock and the void of one aborted leg, which may both exist.
-fn twins(one: &DebitProof, other: &DebitProof) -> bool {
-    one.signed.bundle_leg().is_some()
-        && one.signed.bundle_leg() == other.signed.bundle_leg()
-        && one.lock().is_some() != other.lock().is_some()
 }
