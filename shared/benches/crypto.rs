@@ -5,7 +5,7 @@
 //! amortised batched cost.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blsttc::SecretKeySet;
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use shared::codec;
 use shared::crypto;
 use shared::driver::account_id;
+use shared::floor::{Floor, FLOOR_BATCH};
 use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use shared::network::Network;
@@ -294,58 +295,30 @@ fn codec(c: &mut Criterion, setup: &Setup) {
     group.finish();
 }
 
-/// Median time of `run` over rounds of about 50 ms each.
-fn median(mut run: impl FnMut()) -> Duration {
-    let mut samples = Vec::new();
-    for _ in 0..15 {
-        let started = Instant::now();
-        let mut count = 0u32;
-        while started.elapsed() < Duration::from_millis(50) {
-            run();
-            count += 1;
-        }
-        samples.push(started.elapsed() / count);
-    }
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-/// The per-transfer crypto floor of one elder: what validate and register cost it at least.
-/// The debit message is hashed once, at validate, and kept for the proof check at register.
-fn print_floor(setup: &Setup) {
-    let signed = setup.transfer(1);
-    let id = crypto::transfer_id(&signed);
-    let share_key = setup.keys.secret_key_share(0);
+/// The per-transfer crypto floor of one elder and of a client (`shared::floor`): what
+/// validate and register cost an elder at least, the debit message hashed once.
+fn print_floor(elders: usize) {
+    let floor =
+        Floor::measure(&mut ChaCha8Rng::seed_from_u64(1), elders, Duration::from_millis(50));
     let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
-    let account =
-        median(|| assert!(crypto::account_signature_is_valid(&setup.network.genesis, &signed)));
-    let hash = median(|| {
-        black_box(crypto::debit_message(&setup.network.genesis, &id));
-    });
-    let message = crypto::debit_message(&setup.network.genesis, &id);
-    let share = median(|| {
-        black_box(crypto::sign_debit_share(&share_key, &message));
-    });
-    let proof = setup.proof(signed.clone());
-    let single = median(|| assert!(setup.network.sections[0].proof_is_valid(&message, &proof)));
-    let batch = Batch::new(setup, 64);
-    let batched = median(|| {
-        black_box(batch.check(0));
-    }) / 64;
-    let floor = account + hash + share + batched;
-    println!("\nper-transfer crypto floor of one elder (this machine):");
-    println!("  account signature check  {:>8.1} µs", micros(account));
-    println!("  debit message hashed     {:>8.1} µs  (once, at validate)", micros(hash));
-    println!("  BLS share sign           {:>8.1} µs", micros(share));
+    println!("\nper-transfer crypto floor, {elders} elders (this machine):");
+    println!("  account signature check  {:>8.1} µs", micros(floor.account_check));
+    println!("  debit message hashed     {:>8.1} µs  (once, at validate)", micros(floor.hash));
+    println!("  BLS share sign           {:>8.1} µs", micros(floor.share_sign));
     println!(
-        "  proof check, batch of 64 {:>8.1} µs  (one by one: {:.1} µs)",
-        micros(batched),
-        micros(single)
+        "  proof check, batch of {FLOOR_BATCH} {:>8.1} µs  (one by one: {:.1} µs)",
+        micros(floor.proof_batched),
+        micros(floor.proof_single)
     );
     println!(
-        "  floor                    {:>8.1} µs  = {:.0} transfers/s on one core",
-        micros(floor),
-        1.0 / floor.as_secs_f64()
+        "  floor of one elder       {:>8.1} µs  = {:.0} transfers/s on one core",
+        micros(floor.payer_elder()),
+        1.0 / floor.payer_elder().as_secs_f64()
+    );
+    println!(
+        "  client (sign, combine {} shares, check) {:.1} µs",
+        shared::network::shares_needed(elders),
+        micros(floor.client())
     );
 }
 
@@ -358,5 +331,5 @@ fn main() {
     proofs(&mut c, &setup);
     codec(&mut c, &setup);
     c.final_summary();
-    print_floor(&setup);
+    print_floor(7);
 }

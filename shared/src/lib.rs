@@ -18,6 +18,7 @@ pub mod agreement;
 pub mod codec;
 pub mod crypto;
 pub mod driver;
+pub mod floor;
 pub mod genesis;
 pub mod ledger;
 pub mod limits;

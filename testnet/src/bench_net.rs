@@ -2,7 +2,8 @@
 //! faucet through a two-level fan-out; then a fixed number of transfers stay in flight, each
 //! from an idle account to a random one (in another section with the asked probability), each
 //! confirmed when its debit is registered and its credit applied. It reports confirmed
-//! transfers per second, latency percentiles and CPU seconds per transfer per elder.
+//! transfers per second, latency percentiles and CPU seconds per transfer per elder, each
+//! beside what the crypto floor, measured on this machine before the load, allows.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use shared::driver::{account_id, build_transfer, Payment};
+use shared::floor::Floor;
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::types::{AccountId, Amount, Seq};
@@ -27,6 +29,8 @@ use crate::RunError;
 
 /// What each account gets from the faucet.
 const FUNDING: u64 = 1_000_000;
+/// How long each of the floor's 15 rounds per step lasts (about 2 s in all).
+const FLOOR_ROUND: Duration = Duration::from_millis(20);
 
 /// What one load run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +57,54 @@ pub struct NetBench {
     pub cpu_seconds_per_transfer_per_elder: f64,
     /// The outage's catch-up, if one was asked for.
     pub catch_up: Option<CatchUp>,
+    /// The crypto floor of this network on this machine, and the figures over it.
+    pub floor: FloorBound,
+}
+
+/// What the crypto floor allows a network, measured on this machine before the load.
+#[derive(Clone, Debug, Serialize)]
+pub struct FloorBound {
+    /// Everyone's crypto for one transfer (every elder it involves and the client), in µs.
+    pub per_transfer_us: f64,
+    /// One elder's share of it: the elders' part over the elders, in µs.
+    pub per_transfer_per_elder_us: f64,
+    /// Cores the bound divides by.
+    pub cores: usize,
+    /// Transfers per second the cores allow when the crypto is all they do.
+    pub bound_transfers_per_second: f64,
+    /// The confirmed throughput over that bound.
+    pub throughput_over_bound: f64,
+    /// The elders' CPU per transfer over their share of the floor.
+    pub elder_cpu_over_floor: f64,
+}
+
+impl FloorBound {
+    /// The floor of `network`'s sections for this share of cross-section transfers.
+    fn measure(network: &Network, cross_section: f64) -> FloorBound {
+        let elders = network.sections[0].elder_count();
+        let floor = Floor::measure(&mut ChaCha20Rng::from_entropy(), elders, FLOOR_ROUND);
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        let elder_part = floor.per_transfer(cross_section) - floor.client();
+        let all_elders = (network.sections.len() * elders) as u32;
+        FloorBound {
+            per_transfer_us: floor.per_transfer(cross_section).as_secs_f64() * 1e6,
+            per_transfer_per_elder_us: (elder_part / all_elders).as_secs_f64() * 1e6,
+            cores,
+            bound_transfers_per_second: floor.bound(cores, cross_section),
+            throughput_over_bound: 0.0,
+            elder_cpu_over_floor: 0.0,
+        }
+    }
+
+    /// With the run's figures.
+    fn over(self, transfers_per_second: f64, cpu_seconds_per_transfer_per_elder: f64) -> Self {
+        FloorBound {
+            throughput_over_bound: transfers_per_second / self.bound_transfers_per_second,
+            elder_cpu_over_floor: cpu_seconds_per_transfer_per_elder * 1e6
+                / self.per_transfer_per_elder_us,
+            ..self
+        }
+    }
 }
 
 /// Latency percentiles in milliseconds.
@@ -127,6 +179,8 @@ pub async fn run(
     mut progress: impl FnMut(&str, usize, usize),
 ) -> Result<NetBench, RunError> {
     let network = Arc::new(transport::map::read(&genesis.map)?);
+    progress("measuring the crypto floor", 0, 1);
+    let floor = FloorBound::measure(&network, load.cross_section);
     let clients = crate::survey::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts = new_accounts(&network, load.accounts, &mut rng);
@@ -154,6 +208,9 @@ pub async fn run(
     let transfers = latencies.len();
     let latency_ms = latency(&mut latencies)
         .ok_or_else(|| RunError::Failed("no transfer was confirmed".to_string()))?;
+    let transfers_per_second = transfers as f64 / seconds;
+    let cpu_seconds_per_transfer_per_elder =
+        (cpu_after - cpu_before) / transfers as f64 / pids.len().max(1) as f64;
     Ok(NetBench {
         sections: network.sections.len(),
         elders: network.sections[0].elder_count(),
@@ -162,12 +219,11 @@ pub async fn run(
         in_flight: load.in_flight,
         cross_section: load.cross_section,
         seconds,
-        transfers_per_second: transfers as f64 / seconds,
+        transfers_per_second,
         latency_ms,
-        cpu_seconds_per_transfer_per_elder: (cpu_after - cpu_before)
-            / transfers as f64
-            / pids.len().max(1) as f64,
+        cpu_seconds_per_transfer_per_elder,
         catch_up,
+        floor: floor.over(transfers_per_second, cpu_seconds_per_transfer_per_elder),
     })
 }
 

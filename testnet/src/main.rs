@@ -319,9 +319,11 @@ async fn bench(
     let latency = &report.latency_ms;
     println!(
         "{} × {} elders, {} accounts, {} in flight, {:.0}% cross-section:\n  \
-         confirmed {} transfers in {:.1} s = {:.0} transfers/s\n  \
+         confirmed {} transfers in {:.1} s = {:.0} transfers/s \
+         ({:.2} of the {:.0} transfers/s the crypto floor allows on {} cores)\n  \
          latency p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n  \
-         elder CPU {:.2} ms per transfer per elder\nsummary: {}",
+         elder CPU {:.2} ms per transfer per elder ({:.2}× its share of the floor, {:.0} µs)\n\
+         summary: {}",
         report.sections,
         report.elders,
         report.accounts,
@@ -330,11 +332,16 @@ async fn bench(
         report.transfers,
         report.seconds,
         report.transfers_per_second,
+        report.floor.throughput_over_bound,
+        report.floor.bound_transfers_per_second,
+        report.floor.cores,
         latency.p50,
         latency.p90,
         latency.p99,
         latency.max,
         report.cpu_seconds_per_transfer_per_elder * 1e3,
+        report.floor.elder_cpu_over_floor,
+        report.floor.per_transfer_per_elder_us,
         out.display()
     );
     if let Some(catch_up) = &report.catch_up {

@@ -108,6 +108,18 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
         serde_json::from_str(&std::fs::read_to_string(summary).expect("summary")).expect("json");
     assert_eq!(report["transfers"].as_u64(), Some(20));
     assert!(report["latency_ms"]["p99"].as_f64().is_some_and(|p99| p99 > 0.0), "{report}");
+    // Beside each figure, the crypto floor of this machine and the figure over it.
+    let floor = &report["floor"];
+    let figures = [
+        "per_transfer_us",
+        "bound_transfers_per_second",
+        "throughput_over_bound",
+        "elder_cpu_over_floor",
+    ];
+    for figure in figures {
+        assert!(floor[figure].as_f64().is_some_and(|x| x > 0.0), "{figure}: {report}");
+    }
+    assert!(text(&out.stdout).contains("the crypto floor allows"), "{}", text(&out.stdout));
     // One elder was down for a second meanwhile, came back and caught up.
     let catch_up = &report["catch_up"];
     assert!(catch_up["down_seconds"].as_f64().is_some_and(|down| down >= 1.0), "{report}");

@@ -45,15 +45,18 @@ impl Ledger {
             self.handle_outcome(source, abort.outcome(), now_ms, output)?;
         }
         if outcome == Ingested::Applied {
-            // A proof a section peer sent has been routed by that peer already: this elder's
-            // own delivery (still owed, R5) waits a full retry delay, so an elder catching up
-            // spends its time applying, not re-sending what the recipients hold.
-            let from_peer = matches!(source, ProofSource::Elder(peer) if peer.prefix == prefix);
+            // A proof an elder sent is applied there already: a section peer has routed it,
+            // and an elder of the other section counts as an acknowledgement of this elder's
+            // routing it back (`handle_proof`). This elder's own delivery (still owed, R5)
+            // waits a full retry delay, so the other elders' deliveries acknowledge it before
+            // it leaves, and an elder catching up spends its time applying, not re-sending
+            // what the recipients hold.
+            let from_elder = matches!(source, ProofSource::Elder(_));
             let due =
-                if from_peer { now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX) } else { now_ms };
+                if from_elder { now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX) } else { now_ms };
             let outgoing = self.apply(proof.clone(), id, due);
             output.records.push(Record::Applied(proof));
-            if outgoing && !from_peer {
+            if outgoing && !from_elder {
                 self.deliver(super::Routed::Proof(id), now_ms, output);
             }
         }

@@ -103,7 +103,11 @@ impl Ledger {
     }
 
     /// A proof routed here by another section's elder: a credit (R4) or the debit of a credit
-    /// applied there. Acknowledged once applied here, even if it already was.
+    /// applied there. Acknowledged once applied here, even if it already was. The elder that
+    /// routed it holds it applied, so it counts as an acknowledgement of this elder's routing
+    /// it back: once f + 1 elders of the other section have routed a proof here, it is never
+    /// sent back (R5 holds, one of them is honest), which halves the messages of a
+    /// cross-section transfer.
     pub(super) fn handle_proof(
         &mut self,
         from: ElderId,
@@ -115,6 +119,7 @@ impl Ledger {
             return;
         }
         if let Ok(transfer) = self.ingest(ProofSource::Elder(from), proof, now_ms, output) {
+            self.handle_ack(from, Routed::Proof(transfer), output);
             output.messages.push((from, PeerMessage::ProofAck { transfer }));
         }
     }

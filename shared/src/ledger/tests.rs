@@ -454,28 +454,40 @@ fn outbox_entry_leaves_after_f_plus_one_distinct_recipient_acks() {
 }
 
 #[test]
-fn incoming_credit_is_applied_exactly_once_acked_each_time_and_routed_back_once() {
+fn incoming_credit_is_applied_once_acked_each_time_and_routed_back_only_while_few_senders_hold_it()
+{
     let fx = Fixture::new(41);
     let mut elder = fx.ledger(AWAY, 2);
     let bob = fx.account_in(AWAY);
     let proof = fx.certify(fx.signed(&fx.faucet, bob, 40, 1));
     let transfer = crypto::transfer_id(&proof.signed);
-    let sender = fx.elder_id(HOME, 0);
+    let (first, second) = (fx.elder_id(HOME, 0), fx.elder_id(HOME, 1));
     let credit = PeerMessage::Proof { proof: proof.clone() };
-    let ack = vec![(sender, PeerMessage::ProofAck { transfer })];
+    let ack_to = |sender| vec![(sender, PeerMessage::ProofAck { transfer })];
 
-    let output = elder.handle_peer(sender, credit.clone(), 0);
-    assert_eq!(output.records, vec![Record::Applied(proof)]);
-    assert_eq!(output.messages.last(), ack.last());
-    // The proof goes back to every elder of the sender section, so its debit is applied there
-    // even if the client never registered it at home.
-    assert_eq!(credits_sent(&output), credit_targets(&fx, HOME, transfer, &[]));
+    // The sender holds the proof applied: the first of f + 1 acknowledgements of routing it
+    // back.
+    let output = elder.handle_peer(first, credit.clone(), 0);
+    let acked = |index| Record::Acked { transfer, elder: ElderIndex(index) };
+    assert_eq!(output.records, vec![Record::Applied(proof), acked(0)]);
+    assert_eq!(output.messages, ack_to(first));
     assert_eq!(elder.report(bob).balance, Amount(40));
+    // With one sender only, it goes back to the rest of the sender section after a retry
+    // delay, so its debit is applied there even if the client never registered it at home.
+    let early = elder.handle_timeout(OUTBOX_RETRY_DELAY_MS_MAX - 1);
+    assert!(credits_sent(&early).is_empty(), "{early:?}");
+    let due = elder.handle_timeout(OUTBOX_RETRY_DELAY_MS_MAX);
+    assert_eq!(credits_sent(&due), credit_targets(&fx, HOME, transfer, &[0]));
 
+    let output = elder.handle_peer(second, credit.clone(), 0);
+    assert_eq!(output.records, vec![acked(1)], "credited twice");
+    assert_eq!(output.messages, ack_to(second), "a repeated credit is still acknowledged");
+    assert_eq!(elder.outbox().count(), 0, "f + 1 senders hold it: it is not routed back");
+    assert_eq!(elder.report(bob).balance, Amount(40));
     let before = Snapshot::of(&elder, &[bob]);
-    let output = elder.handle_peer(sender, credit, 0);
-    assert!(output.records.is_empty(), "credited twice: {:?}", output.records);
-    assert_eq!(output.messages, ack, "a repeated credit is still acknowledged");
+    let output = elder.handle_peer(first, credit, 0);
+    assert!(output.records.is_empty(), "{:?}", output.records);
+    assert_eq!(output.messages, ack_to(first));
     assert_eq!(Snapshot::of(&elder, &[bob]), before);
 }
 
@@ -783,7 +795,7 @@ fn rebuild_from_records_restores_state_outbox_acks_and_the_signed_slot() {
         crypto::transfer_id(&rebuilt.outbox().find(|p| p.transfer().to == carol).unwrap().signed);
     let mut expected = credit_targets(&fx, AWAY, to_bob, &[0]);
     expected.extend(credit_targets(&fx, AWAY, to_carol, &[]));
-    expected.extend(credit_targets(&fx, AWAY, from_dave, &[]));
+    expected.extend(credit_targets(&fx, AWAY, from_dave, &[0]));
     let mut sent = credits_sent(&rebuilt.handle_timeout(0));
     sent.sort();
     expected.sort();
