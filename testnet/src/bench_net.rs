@@ -31,6 +31,10 @@ use crate::RunError;
 const FUNDING: u64 = 1_000_000;
 /// How long each of the floor's 15 rounds per step lasts (about 2 s in all).
 const FLOOR_ROUND: Duration = Duration::from_millis(20);
+/// The shares of the peak the latency curve offers.
+pub const CURVE_SHARES: [f64; 5] = [0.1, 0.25, 0.5, 0.75, 1.0];
+/// How long each point of the curve offers its load.
+const CURVE_SECONDS: f64 = 30.0;
 
 /// What one load run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +63,22 @@ pub struct NetBench {
     pub catch_up: Option<CatchUp>,
     /// The crypto floor of this network on this machine, and the figures over it.
     pub floor: FloorBound,
+    /// Latency against offered load, if asked for: open-loop runs at shares of this run's
+    /// throughput (the peak).
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One point of the latency-versus-load curve.
+#[derive(Clone, Debug, Serialize)]
+pub struct CurvePoint {
+    /// The offered load as a share of the peak.
+    pub share_of_peak: f64,
+    /// Transfers offered per second.
+    pub offered_per_second: f64,
+    /// Transfers confirmed per second.
+    pub transfers_per_second: f64,
+    /// Latency percentiles, each transfer timed from when it was due, so a backlog counts.
+    pub latency_ms: Latency,
 }
 
 /// What the crypto floor allows a network, measured on this machine before the load.
@@ -170,6 +190,11 @@ pub struct Load {
     pub cross_section: f64,
     /// Take one elder down for this long as the load starts, and time its catch-up.
     pub outage: Option<std::time::Duration>,
+    /// Offer this many transfers per second (open loop, at most `in_flight` at once) instead
+    /// of keeping `in_flight` going.
+    pub rate: Option<f64>,
+    /// After the run, measure latency at these shares of its throughput.
+    pub curve: bool,
 }
 
 /// Runs the load against the network in `genesis`; `progress` hears (phase, done, total).
@@ -211,6 +236,25 @@ pub async fn run(
     let transfers_per_second = transfers as f64 / seconds;
     let cpu_seconds_per_transfer_per_elder =
         (cpu_after - cpu_before) / transfers as f64 / pids.len().max(1) as f64;
+    let mut curve = Vec::new();
+    for share in CURVE_SHARES.into_iter().filter(|_| load.curve) {
+        let rate = share * transfers_per_second;
+        let point = Load {
+            transfers: ((rate * CURVE_SECONDS).round() as usize).max(1),
+            rate: Some(rate),
+            ..load
+        };
+        let started = Instant::now();
+        let mut latencies =
+            drive_load(&network, &clients, &mut accounts, &point, &mut rng, &mut progress).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        curve.push(CurvePoint {
+            share_of_peak: share,
+            offered_per_second: rate,
+            transfers_per_second: latencies.len() as f64 / seconds,
+            latency_ms: latency(&mut latencies).expect("at least one transfer per point"),
+        });
+    }
     Ok(NetBench {
         sections: network.sections.len(),
         elders: network.sections[0].elder_count(),
@@ -224,11 +268,14 @@ pub async fn run(
         cpu_seconds_per_transfer_per_elder,
         catch_up,
         floor: floor.over(transfers_per_second, cpu_seconds_per_transfer_per_elder),
+        curve,
     })
 }
 
-/// Keeps `load.in_flight` transfers going, each from an account with none in flight, until
-/// `load.transfers` are confirmed; returns each one's time from send to credit.
+/// Keeps `load.in_flight` transfers going (or, at a `load.rate`, starts one each time one is
+/// due, at most `load.in_flight` at once), each from an account with none in flight, until
+/// `load.transfers` are confirmed; returns each one's time from when it was due (sent, in a
+/// closed loop) to its credit.
 async fn drive_load(
     network: &Arc<Network>,
     clients: &[Client],
@@ -241,8 +288,17 @@ async fn drive_load(
     let mut running = FuturesUnordered::new();
     let mut latencies = Vec::with_capacity(load.transfers);
     let (mut sent, mut slot) = (0usize, 0usize);
+    let started = Instant::now();
+    let due = |sent: usize| match load.rate {
+        Some(rate) => started + Duration::from_secs_f64(sent as f64 / rate),
+        None => Instant::now(),
+    };
     while latencies.len() < load.transfers {
         while running.len() < load.in_flight && sent < load.transfers {
+            let scheduled = due(sent);
+            if scheduled > Instant::now() {
+                break;
+            }
             let Some(from) = idle.pop_front() else { break };
             let to = pick_recipient(rng, accounts, from, load.cross_section);
             let account = &mut accounts[from];
@@ -258,13 +314,26 @@ async fn drive_load(
             slot += 1;
             sent += 1;
             running.push(async move {
-                let began = Instant::now();
                 let receipt = client.certify_and_register(signed, &[]).await?;
                 client.wait_for_credit(&receipt).await?;
-                Ok::<_, client::ClientError>((from, began.elapsed()))
+                Ok::<_, client::ClientError>((from, scheduled.elapsed()))
             });
         }
-        let Some(done) = running.next().await else { break };
+        // At a rate, the next transfer may fall due before one finishes.
+        let can_start = running.len() < load.in_flight && !idle.is_empty();
+        let next = (load.rate.is_some() && sent < load.transfers && can_start).then(|| due(sent));
+        let done = match next {
+            Some(next) if running.is_empty() => {
+                tokio::time::sleep_until(next.into()).await;
+                continue;
+            }
+            Some(next) => tokio::select! {
+                done = running.next() => done,
+                () = tokio::time::sleep_until(next.into()) => continue,
+            },
+            None => running.next().await,
+        };
+        let Some(done) = done else { break };
         let (from, latency) = done?;
         idle.push_back(from);
         latencies.push(latency);
@@ -338,4 +407,92 @@ pub(crate) async fn fund(
         progress("funding accounts", funded, accounts.len());
     }
     Ok(())
+}
+
+/// Draws the latency curve of `bench` (p50 and p99 against the offered load) as an SVG file.
+pub fn plot_curve(bench: &NetBench, path: &std::path::Path) -> Result<(), RunError> {
+    let title = format!(
+        "{} × {} elders, {:.0}% cross-section: latency against offered load",
+        bench.sections,
+        bench.elders,
+        bench.cross_section * 100.0
+    );
+    draw_curve(&title, &bench.curve, path)
+}
+
+fn draw_curve(title: &str, points: &[CurvePoint], path: &std::path::Path) -> Result<(), RunError> {
+    use plotters::prelude::*;
+    let failed = |error: &dyn std::fmt::Display| {
+        RunError::Failed(format!("cannot draw {}: {error}", path.display()))
+    };
+    let top = points.iter().map(|point| point.latency_ms.p99).fold(1.0, f64::max) * 1.1;
+    let right = points.iter().map(|point| point.offered_per_second).fold(1.0, f64::max) * 1.05;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..right, 0.0..top)
+        .map_err(|e| failed(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("offered transfers per second")
+        .y_desc("latency, ms")
+        .draw()
+        .map_err(|e| failed(&e))?;
+    let lines: [(&str, RGBColor, fn(&Latency) -> f64); 2] =
+        [("p50", BLUE, |latency| latency.p50), ("p99", RED, |latency| latency.p99)];
+    for (name, color, percentile) in lines {
+        let series =
+            points.iter().map(|point| (point.offered_per_second, percentile(&point.latency_ms)));
+        chart
+            .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
+            .map_err(|e| failed(&e))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart
+            .draw_series(series.map(|(x, y)| Circle::new((x, y), 4, color.filled())))
+            .map_err(|e| failed(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| failed(&e))?;
+    root.present().map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curve_shows_both_percentiles_at_every_point() {
+        let latency = |p50, p99| Latency { p50, p90: p99, p99, max: p99 };
+        let points: Vec<CurvePoint> = CURVE_SHARES
+            .iter()
+            .map(|share| CurvePoint {
+                share_of_peak: *share,
+                offered_per_second: share * 200.0,
+                transfers_per_second: share * 190.0,
+                latency_ms: latency(share * 100.0, share * 400.0),
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("curve.svg");
+        draw_curve("a test", &points, &path).expect("drawn");
+        let svg = std::fs::read_to_string(&path).expect("written");
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for text in ["a test", "p50", "p99", "offered transfers per second", "latency, ms"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        assert_eq!(svg.matches("<circle").count(), 2 * CURVE_SHARES.len());
+        let missing = draw_curve("nowhere", &points, &dir.path().join("no/such/dir/curve.svg"));
+        assert!(
+            matches!(missing, Err(RunError::Failed(problem)) if problem.contains("cannot draw"))
+        );
+    }
 }

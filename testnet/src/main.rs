@@ -128,6 +128,14 @@ enum Command {
         /// many seconds, and report how long it takes to catch up with its peers.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3_600))]
         outage: Option<u64>,
+        /// Offer this many transfers per second (open loop, at most --in-flight at once), each
+        /// timed from when it was due, instead of keeping --in-flight going.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        rate: Option<u64>,
+        /// After the run, offer 10, 25, 50, 75 and 100% of its throughput for 30 s each, print
+        /// throughput and latency at each, and draw the curve into this SVG file.
+        #[arg(long, value_name = "SVG")]
+        curve: Option<PathBuf>,
     },
     /// Measure one elder the way FastPay's bench measures one authority: transfers and proofs
     /// prepared before the clock starts, then validate and register requests over QUIC with a
@@ -249,9 +257,22 @@ async fn run(command: Command) -> anyhow::Result<bool> {
         Command::Faucet { dir, to, amount } => faucet(&dir.dir, to, amount).await,
         Command::Genesis { dir, hosts, sections } => write_genesis(&dir.dir, hosts, sections),
         Command::Demo { elders } => Ok(testnet::demo::run(elders).await?),
-        Command::Bench { dir, accounts, transfers, in_flight, cross_section, out, outage } => {
+        Command::Bench {
+            dir,
+            accounts,
+            transfers,
+            in_flight,
+            cross_section,
+            out,
+            outage,
+            rate,
+            curve,
+        } => {
             if !(0.0..=1.0).contains(&cross_section) {
                 bail!("--cross-section must be between 0 and 1; got {cross_section}");
+            }
+            if curve.is_some() && (outage.is_some() || rate.is_some()) {
+                bail!("--curve measures its own rates on a quiet network: leave out --outage and --rate");
             }
             let load = testnet::bench_net::Load {
                 accounts: accounts as usize,
@@ -259,8 +280,10 @@ async fn run(command: Command) -> anyhow::Result<bool> {
                 in_flight: (in_flight as usize).min(accounts as usize),
                 cross_section,
                 outage: outage.map(Duration::from_secs),
+                rate: rate.map(|rate| rate as f64),
+                curve: curve.is_some(),
             };
-            bench(&dir.dir, load, out).await
+            bench(&dir.dir, load, out, curve).await
         }
         Command::BenchElder { elders, transfers, accounts, in_flight, json } => {
             let accounts = accounts.map_or(transfers as usize, |accounts| accounts as usize);
@@ -305,6 +328,7 @@ async fn bench(
     dir: &Path,
     load: testnet::bench_net::Load,
     out: Option<PathBuf>,
+    curve: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
     let genesis = open(dir)?;
     let bar = progress_bar()?;
@@ -352,6 +376,22 @@ async fn bench(
             catch_up.proofs_missed,
             catch_up.catch_up_seconds
         );
+    }
+    if let Some(svg) = curve {
+        println!("latency against offered load (each transfer timed from when it was due):");
+        println!("  share of peak  offered/s  confirmed/s   p50 ms   p99 ms");
+        for point in &report.curve {
+            println!(
+                "  {:>12.0}%  {:>9.0}  {:>11.0}  {:>7.0}  {:>7.0}",
+                point.share_of_peak * 100.0,
+                point.offered_per_second,
+                point.transfers_per_second,
+                point.latency_ms.p50,
+                point.latency_ms.p99
+            );
+        }
+        testnet::bench_net::plot_curve(&report, &svg)?;
+        println!("curve: {}", svg.display());
     }
     Ok(true)
 }

@@ -105,7 +105,7 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("transfers/s"), "{}", text(&out.stdout));
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(summary).expect("summary")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
     assert_eq!(report["transfers"].as_u64(), Some(20));
     assert!(report["latency_ms"]["p99"].as_f64().is_some_and(|p99| p99 > 0.0), "{report}");
     // Beside each figure, the crypto floor of this machine and the figure over it.
@@ -126,6 +126,15 @@ fn up_detached_then_status_faucet_down_and_resume_keep_the_state() {
     assert!(catch_up["catch_up_seconds"].as_f64().is_some_and(|up| up > 0.0), "{report}");
     let status = status_until(dir, |status| status["balance_total"] == status["supply"]);
     assert_eq!(status["balance_total"], status["supply"], "money is conserved under load");
+
+    // At a rate, 12 transfers at 8 per second take at least the 1.4 s until the last is due.
+    let paced = ["bench", "--dir", dir, "--accounts", "6", "--transfers", "12", "--rate", "8"];
+    let out = testnet(&paced);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    assert_eq!(report["transfers"].as_u64(), Some(12));
+    assert!(report["seconds"].as_f64().is_some_and(|seconds| seconds >= 1.375), "{report}");
 }
 
 #[test]
