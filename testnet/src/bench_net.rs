@@ -442,7 +442,8 @@ fn draw_curve(title: &str, points: &[CurvePoint], path: &std::path::Path) -> Res
         .y_desc("latency, ms")
         .draw()
         .map_err(|e| failed(&e))?;
-    let lines: [(&str, RGBColor, fn(&Latency) -> f64); 2] =
+    type Percentile = fn(&Latency) -> f64;
+    let lines: [(&str, RGBColor, Percentile); 2] =
         [("p50", BLUE, |latency| latency.p50), ("p99", RED, |latency| latency.p99)];
     for (name, color, percentile) in lines {
         let series =
