@@ -7,67 +7,18 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use blsttc::SecretKeySet;
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ed25519_dalek::SigningKey;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use shared::codec;
 use shared::crypto;
-use shared::driver::account_id;
-use shared::floor::{Floor, FLOOR_BATCH};
-use shared::genesis::{deal_network, offline_elder, Shape};
+use shared::floor::{Floor, Setup, FLOOR_BATCH_PROOFS};
 use shared::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
-use shared::network::Network;
-use shared::types::{
-    Amount, Authority, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer,
-    Transfer, Window,
-};
+use shared::types::{Authority, BlsSignature, DebitProof, ElderIndex, SignedTransfer};
 
-/// One section of `elders` elders with its secret key set, and a faucet key.
-struct Setup {
-    network: Network,
-    keys: SecretKeySet,
-    faucet: SigningKey,
-}
-
+/// One section of `elders` elders, dealt from a seed.
 fn setup(elders: usize) -> Setup {
-    let mut rng = ChaCha8Rng::seed_from_u64(elders as u64);
-    let shape = Shape {
-        prefixes: vec![Prefix::ROOT],
-        elders,
-        supply: Amount(u64::MAX),
-        authority: vec![1],
-    };
-    let faucet = |rng: &mut ChaCha8Rng| SigningKey::from_bytes(&rng.gen());
-    let mut dealt = deal_network(&mut rng, shape, offline_elder, faucet).expect("a valid map");
-    Setup { network: dealt.network, keys: dealt.key_sets.remove(0), faucet: dealt.faucet }
-}
-
-impl Setup {
-    fn transfer(&self, seq: u64) -> SignedTransfer {
-        let to = account_id(&SigningKey::from_bytes(&[seq as u8 | 1; 32]));
-        let transfer = Transfer {
-            from: account_id(&self.faucet),
-            to,
-            amount: Amount(5),
-            seq: Seq(seq),
-            memo: Memo::default(),
-            window: Window::ALWAYS,
-        };
-        crypto::sign_transfer(&self.faucet, &self.network.genesis, transfer)
-    }
-
-    fn proof(&self, signed: SignedTransfer) -> DebitProof {
-        let id = crypto::transfer_id(&signed);
-        let message = crypto::debit_signing_bytes(&self.network.genesis, &id);
-        let signature = BlsSignature(self.keys.secret_key().sign(message).to_bytes());
-        DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
-    }
-
-    fn debit_message(&self, signed: &SignedTransfer) -> crypto::HashedMessage {
-        crypto::debit_message(&self.network.genesis, &crypto::transfer_id(signed))
-    }
+    Setup::deal(&mut ChaCha8Rng::seed_from_u64(elders as u64), elders)
 }
 
 fn account_signatures(c: &mut Criterion, setup: &Setup) {
@@ -297,16 +248,16 @@ fn codec(c: &mut Criterion, setup: &Setup) {
 
 /// The per-transfer crypto floor of one elder and of a client (`shared::floor`): what
 /// validate and register cost an elder at least, the debit message hashed once.
-fn print_floor(elders: usize) {
-    let floor =
-        Floor::measure(&mut ChaCha8Rng::seed_from_u64(1), elders, Duration::from_millis(50));
+fn print_floor(setup: &Setup) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let floor = Floor::measure(setup, &mut rng, Duration::from_millis(50));
     let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
-    println!("\nper-transfer crypto floor, {elders} elders (this machine):");
+    println!("\nper-transfer crypto floor, {} elders (this machine):", floor.elders);
     println!("  account signature check  {:>8.1} µs", micros(floor.account_check));
     println!("  debit message hashed     {:>8.1} µs  (once, at validate)", micros(floor.hash));
     println!("  BLS share sign           {:>8.1} µs", micros(floor.share_sign));
     println!(
-        "  proof check, batch of {FLOOR_BATCH} {:>8.1} µs  (one by one: {:.1} µs)",
+        "  proof check, batch of {FLOOR_BATCH_PROOFS} {:>8.1} µs  (one by one: {:.1} µs)",
         micros(floor.proof_batched),
         micros(floor.proof_single)
     );
@@ -317,7 +268,7 @@ fn print_floor(elders: usize) {
     );
     println!(
         "  client (sign, combine {} shares, check) {:.1} µs",
-        shared::network::shares_needed(elders),
+        shared::network::shares_needed(floor.elders),
         micros(floor.client())
     );
 }
@@ -331,5 +282,5 @@ fn main() {
     proofs(&mut c, &setup);
     codec(&mut c, &setup);
     c.final_summary();
-    print_floor(7);
+    print_floor(&setup);
 }

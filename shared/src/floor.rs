@@ -1,5 +1,6 @@
 //! The crypto floor: the least each party's cryptography costs per transfer, measured on this
-//! machine when asked. `cargo bench -p shared` prints it; `testnet bench` prints beside its
+//! machine when asked. A measuring tool beside the protocol, not part of it: the one module of
+//! this crate that reads a clock. `cargo bench -p shared` prints it; `testnet bench` prints beside its
 //! throughput the bound it allows for that network and the ratio, so a figure always comes
 //! with the floor of the machine and the moment it was measured on.
 
@@ -8,18 +9,74 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use blsttc::rand::Rng;
+use blsttc::SecretKeySet;
 use ed25519_dalek::SigningKey;
 
 use crate::crypto::{self, HashedMessage};
 use crate::driver::account_id;
 use crate::genesis::{deal_network, offline_elder, Shape};
+use crate::network::Network;
 use crate::types::{
     Amount, BlsSignature, DebitProof, ElderIndex, Memo, Prefix, Seq, SignedTransfer, Transfer,
     Window,
 };
 
 /// Proofs checked together, as an elder batches them under load.
-pub const FLOOR_BATCH: usize = 64;
+pub const FLOOR_BATCH_PROOFS: usize = 64;
+/// Rounds timed per step; the floor takes their median.
+const FLOOR_ROUNDS: usize = 15;
+
+/// One section of a given size with its secret key set and a faucet key: what the floor and
+/// the crypto bench sign and check with.
+pub struct Setup {
+    /// The one-section network.
+    pub network: Network,
+    /// Its secret key set; share `i` is elder `i`'s.
+    pub keys: SecretKeySet,
+    /// The faucet's key, which signs every transfer.
+    pub faucet: SigningKey,
+}
+
+impl Setup {
+    /// Deals a section of `elders` from `rng`.
+    pub fn deal(rng: &mut impl Rng, elders: usize) -> Setup {
+        let shape = Shape {
+            prefixes: vec![Prefix::ROOT],
+            elders,
+            supply: Amount(u64::MAX),
+            authority: vec![1],
+        };
+        let faucet = |rng: &mut _| SigningKey::from_bytes(&Rng::gen(rng));
+        let mut dealt = deal_network(rng, shape, offline_elder, faucet).expect("a valid map");
+        Setup { network: dealt.network, keys: dealt.key_sets.remove(0), faucet: dealt.faucet }
+    }
+
+    /// The faucet's signed transfer of 5 at `seq`.
+    pub fn transfer(&self, seq: u64) -> SignedTransfer {
+        let transfer = Transfer {
+            from: account_id(&self.faucet),
+            to: account_id(&SigningKey::from_bytes(&[seq as u8 | 1; 32])),
+            amount: Amount(5),
+            seq: Seq(seq),
+            memo: Memo::default(),
+            window: Window::ALWAYS,
+        };
+        crypto::sign_transfer(&self.faucet, &self.network.genesis, transfer)
+    }
+
+    /// `signed`'s debit proof under the section key.
+    pub fn proof(&self, signed: SignedTransfer) -> DebitProof {
+        let id = crypto::transfer_id(&signed);
+        let bytes = crypto::debit_signing_bytes(&self.network.genesis, &id);
+        let signature = BlsSignature(self.keys.secret_key().sign(bytes).to_bytes());
+        DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
+    }
+
+    /// `signed`'s debit message, hashed.
+    pub fn debit_message(&self, signed: &SignedTransfer) -> HashedMessage {
+        crypto::debit_message(&self.network.genesis, &crypto::transfer_id(signed))
+    }
+}
 
 /// What each step costs on this machine, for a section of `elders`.
 #[derive(Clone, Copy, Debug)]
@@ -38,67 +95,40 @@ pub struct Floor {
     pub combine: Duration,
     /// One proof checked alone.
     pub proof_single: Duration,
-    /// One proof's share of a batch of [`FLOOR_BATCH`].
+    /// One proof's share of a batch of [`FLOOR_BATCH_PROOFS`].
     pub proof_batched: Duration,
 }
 
 impl Floor {
-    /// Measures every step for a section of `elders` with keys drawn from `rng`: the median of
-    /// 15 rounds of about `round` each.
-    pub fn measure(rng: &mut impl Rng, elders: usize, round: Duration) -> Floor {
-        let shape = Shape {
-            prefixes: vec![Prefix::ROOT],
-            elders,
-            supply: Amount(u64::MAX),
-            authority: vec![1],
-        };
-        let faucet = |rng: &mut _| SigningKey::from_bytes(&Rng::gen(rng));
-        let mut dealt = deal_network(rng, shape, offline_elder, faucet).expect("a valid map");
-        let (network, keys) = (dealt.network, dealt.key_sets.remove(0));
-        let section = &network.sections[0];
-        let genesis = network.genesis;
-        let transfer = |seq: u64| Transfer {
-            from: account_id(&dealt.faucet),
-            to: account_id(&SigningKey::from_bytes(&[seq as u8 | 1; 32])),
-            amount: Amount(5),
-            seq: Seq(seq),
-            memo: Memo::default(),
-            window: Window::ALWAYS,
-        };
-        let sign = |seq| crypto::sign_transfer(&dealt.faucet, &genesis, transfer(seq));
-        let proof = |signed: SignedTransfer| {
-            let id = crypto::transfer_id(&signed);
-            let bytes = crypto::debit_signing_bytes(&genesis, &id);
-            let signature = BlsSignature(keys.secret_key().sign(bytes).to_bytes());
-            DebitProof { signed, section_key: section.key_id, signature }
-        };
+    /// Measures every step on `setup`'s section: the median of [`FLOOR_ROUNDS`] rounds of
+    /// about `round` each.
+    pub fn measure(setup: &Setup, rng: &mut impl Rng, round: Duration) -> Floor {
+        let section = &setup.network.sections[0];
+        let genesis = setup.network.genesis;
         let median = |run: &mut dyn FnMut()| median_of_rounds(round, run);
-
-        let signed = sign(1);
+        let signed = setup.transfer(1);
         let id = crypto::transfer_id(&signed);
-        let message = crypto::debit_message(&genesis, &id);
+        let message = setup.debit_message(&signed);
         let shares: BTreeMap<ElderIndex, BlsSignature> = (0..section.shares_needed())
             .map(|i| {
-                (
-                    ElderIndex(i as u32),
-                    crypto::sign_debit_share(&keys.secret_key_share(i), &message),
-                )
+                let share = crypto::sign_debit_share(&setup.keys.secret_key_share(i), &message);
+                (ElderIndex(i as u32), share)
             })
             .collect();
-        let single = proof(signed.clone());
-        let batch: Vec<DebitProof> = (1..=FLOOR_BATCH as u64).map(|seq| proof(sign(seq))).collect();
-        let messages: Vec<HashedMessage> = batch
-            .iter()
-            .map(|p| crypto::debit_message(&genesis, &crypto::transfer_id(&p.signed)))
-            .collect();
+        let single = setup.proof(signed.clone());
+        let batch: Vec<DebitProof> =
+            (1..=FLOOR_BATCH_PROOFS as u64).map(|seq| setup.proof(setup.transfer(seq))).collect();
+        let messages: Vec<HashedMessage> =
+            batch.iter().map(|proof| setup.debit_message(&proof.signed)).collect();
         let items: Vec<(&HashedMessage, &BlsSignature)> =
-            messages.iter().zip(batch.iter().map(|p| &p.signature)).collect();
-        let weights: Vec<u64> = (0..FLOOR_BATCH).map(|_| rng.gen()).collect();
-        let share_key = keys.secret_key_share(0);
+            messages.iter().zip(batch.iter().map(|proof| &proof.signature)).collect();
+        let weights: Vec<u64> = (0..FLOOR_BATCH_PROOFS).map(|_| rng.gen()).collect();
+        let parts = [0; FLOOR_BATCH_PROOFS];
+        let share_key = setup.keys.secret_key_share(0);
         Floor {
-            elders,
+            elders: section.elder_count(),
             account_sign: median(&mut || {
-                black_box(sign(1));
+                black_box(setup.transfer(1));
             }),
             account_check: median(&mut || {
                 assert!(crypto::account_signature_is_valid(&genesis, black_box(&signed)))
@@ -112,10 +142,9 @@ impl Floor {
             combine: median(&mut || assert!(section.combine(black_box(&shares)).is_some())),
             proof_single: median(&mut || assert!(section.proof_is_valid(&message, &single))),
             proof_batched: median(&mut || {
-                let valid =
-                    crypto::bls_batch_validity(&section.key, &items, &weights, &[0; FLOOR_BATCH]);
+                let valid = crypto::bls_batch_validity(&section.key, &items, &weights, &parts);
                 assert!(valid.iter().all(|valid| *valid));
-            }) / FLOOR_BATCH as u32,
+            }) / FLOOR_BATCH_PROOFS as u32,
         }
     }
 
@@ -151,9 +180,9 @@ impl Floor {
     }
 }
 
-/// The median time of one `run`, over 15 rounds of about `round` each.
+/// The median time of one `run`, over [`FLOOR_ROUNDS`] rounds of about `round` each.
 fn median_of_rounds(round: Duration, run: &mut dyn FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..15)
+    let mut samples: Vec<Duration> = (0..FLOOR_ROUNDS)
         .map(|_| {
             let started = Instant::now();
             let mut count = 0u32;

@@ -307,31 +307,33 @@ fn one_or_twins<'a>(transfers: impl Iterator<Item = &'a SignedTransfer>) -> bool
 /// Every outcome settled anywhere verifies and is the only outcome of its bundle, and it is
 /// settled at every elder of every section of its bundle (R12, R13).
 fn check_outcomes(network: &Network, held: &[Held], violations: &mut Vec<Violation>) {
-    let mut seen: BTreeMap<BundleId, (&OutcomeCertificate, bool)> = BTreeMap::new();
+    // bundle → its outcomes, each distinct certificate once (by its signature)
+    let mut seen: BTreeMap<BundleId, BTreeMap<[u8; 96], &OutcomeCertificate>> = BTreeMap::new();
     for outcome in held.iter().flat_map(|elder| elder.outcomes.values()) {
-        let id = bundle_id(&outcome.bundle);
-        let (first, _) =
-            *seen.entry(id).or_insert_with(|| (outcome, network.check_outcome(outcome).is_ok()));
-        if first.commit != outcome.commit {
+        let certificates = seen.entry(bundle_id(&outcome.bundle)).or_default();
+        certificates.entry(outcome.signature.0).or_insert(outcome);
+    }
+    for (id, certificates) in seen {
+        let mut bundle = None;
+        for outcome in certificates.values() {
+            if network.check_outcome(outcome).is_err() {
+                let detail = format!("an outcome of bundle {id} does not verify");
+                violations.push(violation("outcome", None, detail));
+            }
+            bundle = Some(&outcome.bundle);
+        }
+        if certificates.values().any(|outcome| outcome.commit)
+            && certificates.values().any(|outcome| !outcome.commit)
+        {
             violations.push(violation(
                 "atomic",
                 None,
                 format!("bundle {id} both commits and aborts"),
             ));
         }
-    }
-    for (id, (outcome, valid)) in seen {
-        if !valid {
-            violations.push(violation(
-                "outcome",
-                None,
-                format!("bundle {id}'s outcome does not verify"),
-            ));
-        }
-        let sections: BTreeSet<usize> = outcome
-            .bundle
-            .legs
+        let sections: BTreeSet<usize> = bundle
             .iter()
+            .flat_map(|bundle| &bundle.legs)
             .flat_map(|leg| [leg.from, leg.to])
             .map(|account| network.section_index_of(&account))
             .collect();
@@ -403,12 +405,12 @@ fn check_sections(network: &Network, held: &[Held], violations: &mut Vec<Violati
             .filter_map(|elder| Some((elder.name.as_str(), elder.ledger.as_ref()?)))
             .collect();
         for (name, ledger) in &members {
-            let waiting = ledger.outbox().count();
+            let waiting = ledger.routing();
             if waiting > 0 {
                 violations.push(violation(
                     "outbox",
                     Some(name),
-                    format!("{waiting} proofs still wait for acknowledgement"),
+                    format!("{waiting} proofs or outcomes still wait for acknowledgement"),
                 ));
             }
         }
@@ -443,6 +445,17 @@ enum Expected {
     Applied,
 }
 
+/// A transfer that must be at every elder of its payer's section and of its payee's.
+struct Seen<'a> {
+    why: Expected,
+    from: AccountId,
+    seq: u64,
+    /// The account whose section credits it: the payee, or for a lock or a void the payer.
+    to: AccountId,
+    /// The transfer, if it is a void: an elder may hold its twin lock instead.
+    void: Option<&'a SignedTransfer>,
+}
+
 /// Every confirmed transfer, and every proof applied at any elder, is applied at each elder
 /// of its payer's section and of its payee's.
 fn check_everywhere(
@@ -451,22 +464,22 @@ fn check_everywhere(
     confirmed: &[Confirmed],
     violations: &mut Vec<Violation>,
 ) {
-    // transfer → (why, payer, seq, payee, the void it is)
-    type Seen<'a> = (Expected, AccountId, u64, AccountId, Option<&'a SignedTransfer>);
     let mut expected: BTreeMap<TransferId, Seen> = BTreeMap::new();
     for proof in held.iter().flat_map(|elder| &elder.proofs) {
         let transfer = proof.transfer();
         // A lock or a void is no credit: its payee's section holds only the outcome.
-        let payee = if proof.signed.bundle_leg().is_some() { transfer.from } else { transfer.to };
+        let to = if proof.signed.bundle_leg().is_some() { transfer.from } else { transfer.to };
         let void = proof.void().map(|_| &proof.signed);
-        let seen = (Expected::Applied, transfer.from, transfer.seq.0, payee, void);
+        let seen =
+            Seen { why: Expected::Applied, from: transfer.from, seq: transfer.seq.0, to, void };
         expected.insert(transfer_id(&proof.signed), seen);
     }
     for transfer in confirmed {
-        let seen = (Expected::Confirmed, transfer.from, transfer.seq.0, transfer.to, None);
+        let (from, seq, to) = (transfer.from, transfer.seq.0, transfer.to);
+        let seen = Seen { why: Expected::Confirmed, from, seq, to, void: None };
         expected.insert(transfer.transfer, seen);
     }
-    for (id, (why, from, seq, to, void)) in expected {
+    for (id, Seen { why, from, seq, to, void }) in expected {
         let (payer, payee) = (network.section_index_of(&from), network.section_index_of(&to));
         for elder in held.iter().filter(|elder| elder.section == payer || elder.section == payee) {
             // An elder that applied the lock first holds it in place of the void (R13).

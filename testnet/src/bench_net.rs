@@ -1,9 +1,11 @@
 //! `testnet bench`: end-to-end load against a running network. Accounts are funded from the
 //! faucet through a two-level fan-out; then a fixed number of transfers stay in flight, each
 //! from an idle account to a random one (in another section with the asked probability), each
-//! confirmed when its debit is registered and its credit applied. It reports confirmed
-//! transfers per second, latency percentiles and CPU seconds per transfer per elder, each
-//! beside what the crypto floor, measured on this machine before the load, allows.
+//! confirmed when its debit is registered and its credit applied (`--rate` instead starts one
+//! each time one is due, open loop, and times it from then). It reports confirmed transfers
+//! per second, latency percentiles and CPU seconds per transfer per elder, each beside what the
+//! crypto floor, measured on this machine before the load, allows; `--curve` then offers
+//! shares of that throughput and draws latency against the offered load.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use shared::driver::{account_id, build_transfer, Payment};
-use shared::floor::Floor;
+use shared::floor::{Floor, Setup};
 use shared::genesis::account_key_in;
 use shared::network::Network;
 use shared::types::{AccountId, Amount, Seq};
@@ -29,12 +31,12 @@ use crate::RunError;
 
 /// What each account gets from the faucet.
 const FUNDING: u64 = 1_000_000;
-/// How long each of the floor's 15 rounds per step lasts (about 2 s in all).
-const FLOOR_ROUND: Duration = Duration::from_millis(20);
+/// How long each round of the floor's timing lasts (about 2 s in all).
+const FLOOR_ROUND_MS: u64 = 20;
 /// The shares of the peak the latency curve offers.
 pub const CURVE_SHARES: [f64; 5] = [0.1, 0.25, 0.5, 0.75, 1.0];
 /// How long each point of the curve offers its load.
-const CURVE_SECONDS: f64 = 30.0;
+const CURVE_POINT_SECONDS: f64 = 30.0;
 
 /// What one load run measured.
 #[derive(Clone, Debug, Serialize)]
@@ -99,30 +101,28 @@ pub struct FloorBound {
 }
 
 impl FloorBound {
-    /// The floor of `network`'s sections for this share of cross-section transfers.
-    fn measure(network: &Network, cross_section: f64) -> FloorBound {
-        let elders = network.sections[0].elder_count();
-        let floor = Floor::measure(&mut ChaCha20Rng::from_entropy(), elders, FLOOR_ROUND);
+    /// What `floor` allows `network` at this share of cross-section transfers (none with one
+    /// section), and the run's figures over it.
+    fn of(
+        floor: &Floor,
+        network: &Network,
+        cross_section: f64,
+        transfers_per_second: f64,
+        cpu_seconds_per_transfer_per_elder: f64,
+    ) -> FloorBound {
+        let cross_section = if network.sections.len() > 1 { cross_section } else { 0.0 };
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        let elder_part = floor.per_transfer(cross_section) - floor.client();
-        let all_elders = (network.sections.len() * elders) as u32;
+        let per_transfer = floor.per_transfer(cross_section);
+        let all_elders: usize = network.sections.iter().map(|section| section.elder_count()).sum();
+        let per_elder = (per_transfer - floor.client()) / all_elders as u32;
+        let bound = floor.bound(cores, cross_section);
         FloorBound {
-            per_transfer_us: floor.per_transfer(cross_section).as_secs_f64() * 1e6,
-            per_transfer_per_elder_us: (elder_part / all_elders).as_secs_f64() * 1e6,
+            per_transfer_us: per_transfer.as_secs_f64() * 1e6,
+            per_transfer_per_elder_us: per_elder.as_secs_f64() * 1e6,
             cores,
-            bound_transfers_per_second: floor.bound(cores, cross_section),
-            throughput_over_bound: 0.0,
-            elder_cpu_over_floor: 0.0,
-        }
-    }
-
-    /// With the run's figures.
-    fn over(self, transfers_per_second: f64, cpu_seconds_per_transfer_per_elder: f64) -> Self {
-        FloorBound {
-            throughput_over_bound: transfers_per_second / self.bound_transfers_per_second,
-            elder_cpu_over_floor: cpu_seconds_per_transfer_per_elder * 1e6
-                / self.per_transfer_per_elder_us,
-            ..self
+            bound_transfers_per_second: bound,
+            throughput_over_bound: transfers_per_second / bound,
+            elder_cpu_over_floor: cpu_seconds_per_transfer_per_elder / per_elder.as_secs_f64(),
         }
     }
 }
@@ -205,7 +205,15 @@ pub async fn run(
 ) -> Result<NetBench, RunError> {
     let network = Arc::new(transport::map::read(&genesis.map)?);
     progress("measuring the crypto floor", 0, 1);
-    let floor = FloorBound::measure(&network, load.cross_section);
+    let elders = network.sections[0].elder_count();
+    let floor = tokio::task::spawn_blocking(move || {
+        let mut rng = ChaCha20Rng::from_entropy();
+        let setup = Setup::deal(&mut rng, elders);
+        Floor::measure(&setup, &mut rng, Duration::from_millis(FLOOR_ROUND_MS))
+    })
+    .await
+    .map_err(|error| RunError::Failed(error.to_string()))?;
+    progress("measuring the crypto floor", 1, 1);
     let clients = crate::survey::clients(&network, load.in_flight, IN_FLIGHT_PER_CLIENT)?;
     let mut rng = ChaCha20Rng::from_entropy();
     let mut accounts = new_accounts(&network, load.accounts, &mut rng);
@@ -240,7 +248,7 @@ pub async fn run(
     for share in CURVE_SHARES.into_iter().filter(|_| load.curve) {
         let rate = share * transfers_per_second;
         let point = Load {
-            transfers: ((rate * CURVE_SECONDS).round() as usize).max(1),
+            transfers: ((rate * CURVE_POINT_SECONDS).round() as usize).max(1),
             rate: Some(rate),
             ..load
         };
@@ -267,7 +275,13 @@ pub async fn run(
         latency_ms,
         cpu_seconds_per_transfer_per_elder,
         catch_up,
-        floor: floor.over(transfers_per_second, cpu_seconds_per_transfer_per_elder),
+        floor: FloorBound::of(
+            &floor,
+            &network,
+            load.cross_section,
+            transfers_per_second,
+            cpu_seconds_per_transfer_per_elder,
+        ),
         curve,
     })
 }

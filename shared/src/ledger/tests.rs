@@ -479,13 +479,14 @@ fn incoming_credit_is_applied_once_acked_each_time_and_routed_back_only_while_fe
     let due = elder.handle_timeout(OUTBOX_RETRY_DELAY_MS_MAX);
     assert_eq!(credits_sent(&due), credit_targets(&fx, HOME, transfer, &[0]));
 
-    let output = elder.handle_peer(second, credit.clone(), 0);
+    let later = OUTBOX_RETRY_DELAY_MS_MAX;
+    let output = elder.handle_peer(second, credit.clone(), later);
     assert_eq!(output.records, vec![acked(1)], "credited twice");
     assert_eq!(output.messages, ack_to(second), "a repeated credit is still acknowledged");
     assert_eq!(elder.outbox().count(), 0, "f + 1 senders hold it: it is not routed back");
     assert_eq!(elder.report(bob).balance, Amount(40));
     let before = Snapshot::of(&elder, &[bob]);
-    let output = elder.handle_peer(first, credit, 0);
+    let output = elder.handle_peer(first, credit, later);
     assert!(output.records.is_empty(), "{:?}", output.records);
     assert_eq!(output.messages, ack_to(first));
     assert_eq!(Snapshot::of(&elder, &[bob]), before);
