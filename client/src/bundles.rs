@@ -11,7 +11,7 @@ use shared::driver::DriverError;
 use shared::limits::CLOCK_SKEW_MS_MAX;
 use shared::types::{BundleId, DebitProof, OutcomeCertificate};
 
-use crate::limits::{CREDIT_POLL_MS, OUTCOME_WAIT_MS_MIN};
+use crate::limits::OUTCOME_WAIT_MS_MIN;
 use crate::{Client, ClientError};
 
 /// What became of a submitted bundle.
@@ -111,13 +111,14 @@ impl Client {
         sections.dedup();
         let started = std::time::Instant::now();
         for section in sections {
+            let mut pauses = crate::poll_pauses();
             while self.outcome_at(section, id).await? == Verdict::Undecided {
                 if started.elapsed() >= Duration::from_millis(self.timing.patience_ms) {
                     let problem = "the outcome is not applied there yet".to_string();
                     let section = &self.network.sections[section];
                     return Err(DriverError::unreachable(section, self.timing, problem).into());
                 }
-                tokio::time::sleep(Duration::from_millis(CREDIT_POLL_MS)).await;
+                tokio::time::sleep(pauses.next().unwrap_or_default()).await;
             }
         }
         Ok(())

@@ -36,7 +36,7 @@ use shared::messages::{AccountReport, ClientReply, ClientRequest, HistoryPage};
 use shared::network::Network;
 use shared::types::{AccountId, DebitProof, ElderIndex, Seq, SignedTransfer, TransferId};
 
-use crate::limits::{CREDIT_POLL_MS, HISTORY_PAGES_MAX};
+use crate::limits::{CREDIT_POLL_MS_MAX, CREDIT_POLL_MS_MIN, HISTORY_PAGES_MAX};
 pub use bundles::BundleReport;
 pub use shared::driver::Receipt;
 use transport::files::FileError;
@@ -221,13 +221,14 @@ impl Client {
     pub async fn wait_for_credit(&self, receipt: &Receipt) -> Result<(), ClientError> {
         let to = receipt.proof.transfer().to;
         let deadline = Instant::now() + Duration::from_millis(self.timing.patience_ms);
+        let mut pauses = poll_pauses();
         while !self.is_applied(to, receipt.transfer).await? {
             if Instant::now() >= deadline {
                 let problem = "the credit is not applied yet".to_string();
                 let section = self.network.section_of(&to);
                 return Err(DriverError::unreachable(section, self.timing, problem).into());
             }
-            tokio::time::sleep(Duration::from_millis(CREDIT_POLL_MS)).await;
+            tokio::time::sleep(pauses.next().unwrap_or_default()).await;
         }
         Ok(())
     }
@@ -276,5 +277,24 @@ impl Client {
         deps: &[DebitProof],
     ) -> Result<(), ClientError> {
         self.complete(Goal::Register(proof.clone()), deps).await.map(|_| ())
+    }
+}
+
+/// The pauses between checks whether something has landed: doubling from
+/// [`CREDIT_POLL_MS_MIN`] to [`CREDIT_POLL_MS_MAX`], then that, without end.
+pub(crate) fn poll_pauses() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(CREDIT_POLL_MS_MIN), |ms| Some((ms * 2).min(CREDIT_POLL_MS_MAX)))
+        .map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_pauses_double_from_the_least_and_stay_at_the_most() {
+        let pauses: Vec<u64> =
+            poll_pauses().take(9).map(|pause| pause.as_millis() as u64).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 200, 200, 200]);
     }
 }
