@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::asking::{Asking, Timing};
 use super::collect::AgreedAnswer;
-use super::{account_id, Drive, DriverError, Ready, Unsaved};
+use super::{account_id, Drive, DriverError, Ready, Steps, Unsaved};
 use crate::crypto;
 use crate::limits::LEGS_MAX;
 use crate::messages::{ClientReply, ClientRequest};
@@ -268,9 +268,7 @@ impl OutcomeQuery {
     }
 }
 
-impl Drive for OutcomeQuery {
-    type Outcome = Result<Verdict, DriverError>;
-
+impl Steps for OutcomeQuery {
     fn handle_reply(
         &mut self,
         elder: ElderIndex,
@@ -327,6 +325,10 @@ impl Drive for OutcomeQuery {
         let requests = self.asking.take_outgoing();
         Ready { wallet_changed: false, unsaved: Unsaved { requests } }
     }
+}
+
+impl Drive for OutcomeQuery {
+    type Outcome = Result<Verdict, DriverError>;
 
     fn take_outcome(&mut self) -> Option<Self::Outcome> {
         self.outcome.take()

@@ -1,6 +1,6 @@
 //! The client's side of the protocol as sans-IO state machines, after quinn-proto: a driver
-//! takes elders' answers ([`Drive::handle_reply`]) and timer events
-//! ([`Drive::handle_timeout`]), says when it next needs the clock ([`Drive::poll_timeout`]),
+//! takes elders' answers ([`Steps::handle_reply`]) and timer events
+//! ([`Steps::handle_timeout`]), says when it next needs the clock ([`Steps::poll_timeout`]),
 //! and hands out the requests to send in a [`Ready`] that releases them only once the wallet
 //! changes it made are saved ([`Unsaved::saved`]). The `client` crate drives them over QUIC,
 //! the simulation over its virtual network: both run this one implementation.
@@ -33,11 +33,9 @@ use crate::network::Section;
 use crate::rejection::Rejection;
 use crate::types::{AccountId, Amount, DebitProof, ElderIndex, Prefix, Seq, TransferId};
 
-/// One sans-IO client operation.
-pub trait Drive {
-    /// What the operation ends with.
-    type Outcome;
-
+/// The steps of one sans-IO client operation, whatever it ends with: object-safe, so a caller
+/// can hold drivers of several kinds and run them alike.
+pub trait Steps {
     /// An elder's answer to the request tagged `tag`, or what went wrong getting it.
     fn handle_reply(
         &mut self,
@@ -50,11 +48,17 @@ pub trait Drive {
     /// The clock reached `now_ms`: send what is due, give up what ran out of patience.
     fn handle_timeout(&mut self, now_ms: u64);
 
-    /// When the driver next needs [`Drive::handle_timeout`]; `None` once it is done.
+    /// When the driver next needs [`Steps::handle_timeout`]; `None` once it is done.
     fn poll_timeout(&self) -> Option<u64>;
 
     /// The requests to send, behind any wallet change that must be saved first.
     fn poll(&mut self) -> Ready;
+}
+
+/// One sans-IO client operation: its steps, and what it ends with.
+pub trait Drive: Steps {
+    /// What the operation ends with.
+    type Outcome;
 
     /// The outcome, once, when the operation is over.
     fn take_outcome(&mut self) -> Option<Self::Outcome>;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::asking::{Asking, Timing};
-use super::{AgreedAnswer, Drive, DriverError, Ready, Unsaved};
+use super::{AgreedAnswer, Drive, DriverError, Ready, Steps, Unsaved};
 use crate::messages::{ClientReply, ClientRequest};
 use crate::network::{Network, Section};
 use crate::types::ElderIndex;
@@ -62,9 +62,7 @@ impl Query {
     }
 }
 
-impl Drive for Query {
-    type Outcome = Result<ClientReply, DriverError>;
-
+impl Steps for Query {
     fn handle_reply(
         &mut self,
         elder: ElderIndex,
@@ -107,6 +105,10 @@ impl Drive for Query {
         let requests = self.asking.take_outgoing();
         Ready { wallet_changed: false, unsaved: Unsaved { requests } }
     }
+}
+
+impl Drive for Query {
+    type Outcome = Result<ClientReply, DriverError>;
 
     fn take_outcome(&mut self) -> Option<Self::Outcome> {
         self.outcome.take()

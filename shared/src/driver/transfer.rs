@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::asking::{Asking, Timing};
 use super::query::Query;
 use super::{
-    Drive, DriverError, Payment, Progress, Ready, Receipt, ShareCollector, Signer, Unsaved,
+    Drive, DriverError, Payment, Progress, Ready, Receipt, ShareCollector, Signer, Steps, Unsaved,
     WalletState,
 };
 use crate::crypto;
@@ -118,7 +118,7 @@ pub struct TransferDriver {
 impl TransferDriver {
     /// Starts `goal` at `now_ms` for the account of `key` (a send) with its wallet state, or for
     /// the sender of the transfer given (certify, register) with `wallet` holding its deps.
-    /// The first [`Drive::handle_timeout`] sends the first requests.
+    /// The first [`Steps::handle_timeout`] sends the first requests.
     pub fn new(
         network: Arc<Network>,
         key: Option<Signer>,
@@ -561,9 +561,7 @@ impl TransferDriver {
     }
 }
 
-impl Drive for TransferDriver {
-    type Outcome = Result<Receipt, DriverError>;
-
+impl Steps for TransferDriver {
     fn handle_reply(
         &mut self,
         elder: ElderIndex,
@@ -634,6 +632,10 @@ impl Drive for TransferDriver {
         let wallet_changed = std::mem::take(&mut self.wallet_changed);
         Ready { wallet_changed, unsaved: Unsaved { requests } }
     }
+}
+
+impl Drive for TransferDriver {
+    type Outcome = Result<Receipt, DriverError>;
 
     fn take_outcome(&mut self) -> Option<Self::Outcome> {
         self.outcome.take()

@@ -18,7 +18,7 @@ use shared::network::Network;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Leg, Seq};
 
 use super::client::{ClientEvent, Step, RESEND_MS};
-use super::drive::DriveDyn;
+use shared::driver::Steps;
 
 /// Operation numbers per bundle step, and tags per driver, as the clients use them.
 const OP_STRIDE: u64 = 1 << 40;
@@ -290,7 +290,7 @@ impl SimBundler {
 }
 
 /// Every driver of the current step, in order.
-fn state_drivers(state: &mut State, mut each: impl FnMut(&mut dyn DriveDyn)) {
+fn state_drivers(state: &mut State, mut each: impl FnMut(&mut dyn Steps)) {
     match state {
         State::Idle => {}
         State::Locking { drivers, .. } => drivers.iter_mut().for_each(|(_, d)| each(d)),

@@ -14,7 +14,7 @@ use shared::driver::{
     Drive, DriverError, Goal, Outgoing, Payment, Query, Signer, Timing, TransferDriver, WalletState,
 };
 
-use super::drive::DriveDyn;
+use shared::driver::Steps;
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
 use shared::network::Network;
 use shared::types::{
@@ -741,7 +741,7 @@ impl SimClient {
 
 impl Driver {
     /// The driver, whatever its kind.
-    fn get(&self) -> &dyn DriveDyn {
+    fn get(&self) -> &dyn Steps {
         match self {
             Driver::Transfer(driver) => driver.as_ref(),
             Driver::Query(query) => query.as_ref(),
@@ -749,7 +749,7 @@ impl Driver {
     }
 
     /// The driver, whatever its kind, to run.
-    fn get_mut(&mut self) -> &mut dyn DriveDyn {
+    fn get_mut(&mut self) -> &mut dyn Steps {
         match self {
             Driver::Transfer(driver) => driver.as_mut(),
             Driver::Query(query) => query.as_mut(),

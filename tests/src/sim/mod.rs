@@ -8,7 +8,6 @@
 mod bundler;
 mod check;
 mod client;
-mod drive;
 mod elder;
 mod net;
 mod stats;
