@@ -957,14 +957,21 @@ pub fn check_window(window: &Window, now_ms: u64) -> Result<(), Rejection> {
 }
 
 /// Whether a bundle's legs may still be locked at `now_ms`: before its deadline, and that
-/// deadline at most `BUNDLE_DEADLINE_MS_MAX` ahead.
+/// deadline not too far ([`check_deadline_bound`]).
 fn check_deadline(bundle: &Bundle, now_ms: u64) -> Result<(), Rejection> {
     let deadline_ms = bundle.deadline_ms;
     if now_ms >= deadline_ms {
         return Err(Rejection::DeadlinePassed { deadline_ms, late_ms: now_ms - deadline_ms });
     }
-    if deadline_ms - now_ms > BUNDLE_DEADLINE_MS_MAX {
-        return Err(Rejection::DeadlineTooFar { deadline_ms, max_ms: BUNDLE_DEADLINE_MS_MAX });
+    check_deadline_bound(bundle, now_ms)
+}
+
+/// Whether a bundle's deadline is at most `BUNDLE_DEADLINE_MS_MAX` after `now_ms`, so what it
+/// holds (a slot, escrow, a referral) is held for a bounded time.
+fn check_deadline_bound(bundle: &Bundle, now_ms: u64) -> Result<(), Rejection> {
+    let (deadline_ms, max_ms) = (bundle.deadline_ms, BUNDLE_DEADLINE_MS_MAX);
+    if deadline_ms.saturating_sub(now_ms) > max_ms {
+        return Err(Rejection::DeadlineTooFar { deadline_ms, max_ms });
     }
     Ok(())
 }

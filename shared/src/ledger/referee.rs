@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{ElderId, Ledger, Output, Record};
 use crate::agreement::{Agreement, Round, Step, Vote};
 use crate::crypto;
-use crate::limits::{
-    AGREEMENT_ROUNDS_MAX, BUNDLE_DEADLINE_MS_MAX, CLOCK_SKEW_MS_MAX, REFERRALS_MAX,
-};
+use crate::limits::{AGREEMENT_ROUNDS_MAX, CLOCK_SKEW_MS_MAX, REFERRALS_MAX};
 use crate::messages::PeerMessage;
 use crate::rejection::Rejection;
 use crate::types::{
@@ -82,10 +80,7 @@ impl Ledger {
             if shown.is_empty() {
                 return Err(Rejection::NoLockShown);
             }
-            let max_ms = BUNDLE_DEADLINE_MS_MAX;
-            if bundle.deadline_ms.saturating_sub(now_ms) > max_ms {
-                return Err(Rejection::DeadlineTooFar { deadline_ms: bundle.deadline_ms, max_ms });
-            }
+            super::check_deadline_bound(&bundle, now_ms)?;
             if self.referrals.len() >= REFERRALS_MAX {
                 return Err(Rejection::RefereeBusy { open: self.referrals.len() as u64 });
             }

@@ -236,23 +236,16 @@ impl Ledger {
         let Some(accounts) = self.lock_shares.get(&id) else {
             return;
         };
-        let held: Vec<SignedTransfer> = accounts
+        let held = accounts
             .iter()
             .filter_map(|account| self.accounts.get(account)?.signed.as_deref())
-            .filter(|signed| signed.lock().is_some_and(|(b, _)| crypto::bundle_id(b) == id))
-            .cloned()
-            .collect();
-        let Some(lock) = held.first() else {
+            .find(|signed| signed.lock().is_some_and(|(b, _)| crypto::bundle_id(b) == id));
+        let Some(lock) = held.cloned() else {
             self.lock_shares.remove(&id);
             return;
         };
         let bundle = lock.lock().map(|(bundle, _)| bundle.clone()).expect("a lock");
-        if let Some(referee) = self.network.referee_of(&bundle) {
-            for elder in &referee.elders {
-                let to = ElderId { prefix: referee.prefix, index: elder.index };
-                output.messages.push((to, PeerMessage::Overdue { lock: lock.clone() }));
-            }
-        }
+        self.to_referee(&bundle, PeerMessage::Overdue { lock }, output);
         self.schedule_bundle(id, now_ms.saturating_add(OUTBOX_RETRY_DELAY_MS_MAX));
     }
 
@@ -269,13 +262,18 @@ impl Ledger {
         let locks: Vec<DebitProof> =
             escrow.legs.values().map(|(lock, _)| self.proofs[lock].clone()).collect();
         self.schedule_bundle(id, now_ms.saturating_add(delay));
-        let Some(referee) = self.network.referee_of(&bundle) else {
+        let refer = PeerMessage::Refer { bundle: bundle.clone(), locks };
+        self.to_referee(&bundle, refer, output);
+    }
+
+    /// Sends a message to every elder of the bundle's referee section.
+    fn to_referee(&self, bundle: &Bundle, message: PeerMessage, output: &mut Output) {
+        let Some(referee) = self.network.referee_of(bundle) else {
             return;
         };
         for elder in &referee.elders {
             let to = ElderId { prefix: referee.prefix, index: elder.index };
-            let refer = PeerMessage::Refer { bundle: bundle.clone(), locks: locks.clone() };
-            output.messages.push((to, refer));
+            output.messages.push((to, message.clone()));
         }
     }
 }
