@@ -12,13 +12,14 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::driver::bundle::{OutcomeQuery, PartialBundle, Verdict};
-use shared::driver::{account_id, Drive, Goal, Outgoing, Timing, TransferDriver, WalletState};
+use shared::driver::{
+    account_id, Drive, Goal, Outgoing, Steps, Timing, TransferDriver, WalletState,
+};
 use shared::messages::ClientReply;
 use shared::network::Network;
 use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Leg, Seq};
 
 use super::client::{ClientEvent, Step, RESEND_MS};
-use shared::driver::Steps;
 
 /// Operation numbers per bundle step, and tags per driver, as the clients use them.
 const OP_STRIDE: u64 = 1 << 40;

@@ -11,10 +11,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::driver::{
-    Drive, DriverError, Goal, Outgoing, Payment, Query, Signer, Timing, TransferDriver, WalletState,
+    Drive, DriverError, Goal, Outgoing, Payment, Query, Signer, Steps, Timing, TransferDriver,
+    WalletState,
 };
-
-use shared::driver::Steps;
 use shared::messages::{AccountReport, ClientReply, ClientRequest};
 use shared::network::Network;
 use shared::types::{
