@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::limits::{CLIENT_IDLE_MS_DEFAULT, SMALL_FILE_BYTES_MAX};
-use blsttc::SecretKeyShare;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
-use shared::crypto;
+use shared::crypto::{self, KeyShare};
 use shared::ledger::ElderId;
 use shared::limits::{CERTIFICATE_BYTES_MAX, PREFIX_BITS_MAX};
 use shared::network::Network;
@@ -50,7 +49,7 @@ pub struct Config {
     /// This elder.
     pub me: ElderId,
     /// Its key share.
-    pub key_share: SecretKeyShare,
+    pub key_share: KeyShare,
     /// Its TLS certificate.
     pub certificate: CertificateDer<'static>,
     /// The certificate's key.
@@ -113,7 +112,7 @@ impl Config {
             )
             .into());
         };
-        let key_share = read_key_share(&resolve(&file.key_share))?;
+        let key_share = read_key_share(&resolve(&file.key_share), me.index)?;
         let certificate_path = resolve(&file.tls_certificate);
         let certificate = files::read_bounded(&certificate_path, CERTIFICATE_BYTES_MAX)?;
         if crypto::certificate_fingerprint(&certificate) != info.cert_fingerprint {
@@ -172,11 +171,11 @@ pub fn prefix_bits(prefix: Prefix) -> String {
     prefix.to_string()
 }
 
-/// Reads a key-share file: 64 hex digits.
-pub fn read_key_share(path: &Path) -> Result<SecretKeyShare, FileError> {
+/// Reads elder `elder`'s key-share file: 64 hex digits.
+pub fn read_key_share(path: &Path, elder: ElderIndex) -> Result<KeyShare, FileError> {
     let bytes = files::read_secret_hex(path, "a key share")?;
-    SecretKeyShare::from_bytes(bytes)
-        .map_err(|_| FileError::new(path, "is not a key share (not a scalar below the order)"))
+    KeyShare::from_scalar(elder, &bytes)
+        .ok_or_else(|| FileError::new(path, "is not a key share (not a scalar below the order)"))
 }
 
 #[cfg(test)]

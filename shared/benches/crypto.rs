@@ -4,6 +4,7 @@
 //! the per-transfer floor: one account-signature check, one share, and one proof check at the
 //! amortised batched cost.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -52,7 +53,7 @@ fn account_signatures(c: &mut Criterion, setup: &Setup) {
 fn shares(c: &mut Criterion, setup: &Setup) {
     let signed = setup.transfer(1);
     let id = crypto::transfer_id(&signed);
-    let share_key = setup.keys.secret_key_share(0);
+    let share_key = setup.keys.share(0);
     c.bench_function("BLS share sign, hashing the message", |b| {
         b.iter(|| {
             let message = crypto::debit_message(&setup.network.genesis, black_box(&id));
@@ -73,54 +74,28 @@ fn shares(c: &mut Criterion, setup: &Setup) {
     for elders in [4usize, 7, 16, 31] {
         let setup = self::setup(elders);
         let section = &setup.network.sections[0];
-        let message = crypto::debit_signing_bytes(&setup.network.genesis, &id);
-        let shares: Vec<(usize, blsttc::SignatureShare)> = (0..section.shares_needed())
-            .map(|i| (i, setup.keys.secret_key_share(i).sign(&message)))
+        let message = crypto::debit_message(&setup.network.genesis, &id);
+        let shares: BTreeMap<ElderIndex, BlsSignature> = (0..section.shares_needed())
+            .map(|i| (ElderIndex(i as u32), crypto::sign_debit_share(&setup.keys.share(i), &message)))
             .collect();
         group.bench_with_input(BenchmarkId::from_parameter(elders), &elders, |b, _| {
-            b.iter(|| {
-                section
-                    .public_keys
-                    .combine_signatures(shares.iter().map(|(i, s)| (*i, s)))
-                    .expect("combine")
-            })
+            b.iter(|| section.combine(black_box(&shares)).expect("combine"))
         });
     }
     group.finish();
 }
 
-/// Where a share and a proof check spend their time: the parts of BLS on G2.
+/// Where a share and a proof check spend their time: the parts of BLS on G1.
 fn bls_parts(c: &mut Criterion, setup: &Setup) {
-    use blst::{blst_p2, blst_p2_affine, blst_scalar};
     let bytes = crypto::debit_signing_bytes(
         &setup.network.genesis,
         &crypto::transfer_id(&setup.transfer(1)),
     );
     let signature = setup.proof(setup.transfer(1)).signature;
     let mut group = c.benchmark_group("BLS parts");
-    group.bench_function("hash to G2", |b| b.iter(|| crypto::HashedMessage::of(black_box(&bytes))));
-    let mut affine = blst_p2_affine::default();
-    group.bench_function("G2 decompress", |b| {
-        // SAFETY: 96 bytes in, one affine point out.
-        b.iter(|| unsafe {
-            blst::blst_p2_uncompress(&mut affine, black_box(&signature.0).as_ptr())
-        })
-    });
-    group.bench_function("G2 subgroup check", |b| {
-        // SAFETY: reads one initialised affine point.
-        b.iter(|| unsafe { blst::blst_p2_affine_in_g2(black_box(&affine)) })
-    });
-    let mut point = blst_p2::default();
-    let mut scalar = blst_scalar::default();
-    // SAFETY: converts initialised values owned here.
-    unsafe {
-        blst::blst_p2_from_affine(&mut point, &affine);
-        blst::blst_scalar_from_le_bytes(&mut scalar, [7u8; 32].as_ptr(), 32);
-    }
-    group.bench_function("G2 multiply by a secret scalar", |b| {
-        let mut out = blst_p2::default();
-        // SAFETY: all pointers to initialised values owned here; 255 bits of scalar.
-        b.iter(|| unsafe { blst::blst_sign_pk_in_g1(&mut out, black_box(&point), &scalar) })
+    group.bench_function("hash to G1", |b| b.iter(|| crypto::HashedMessage::of(black_box(&bytes))));
+    group.bench_function("G1 decompress and subgroup check", |b| {
+        b.iter(|| crypto::SignaturePoint::decode(black_box(&signature)).expect("a point"))
     });
     group.finish();
 }
@@ -160,7 +135,7 @@ struct Batch {
     key: crypto::BlsPublicKey,
     messages: Vec<crypto::HashedMessage>,
     signatures: Vec<BlsSignature>,
-    weights: Vec<u64>,
+    seed: [u8; 32],
 }
 
 impl Batch {
@@ -172,7 +147,7 @@ impl Batch {
             key: setup.network.sections[0].key,
             messages: proofs.iter().map(|p| setup.debit_message(&p.signed)).collect(),
             signatures: proofs.iter().map(|p| p.signature).collect(),
-            weights: (0..size).map(|_| rng.gen()).collect(),
+            seed: rng.gen(),
         }
     }
 
@@ -181,7 +156,7 @@ impl Batch {
         let items: Vec<(&crypto::HashedMessage, &BlsSignature)> =
             self.messages.iter().zip(&self.signatures).collect();
         let parts = vec![0; items.len()];
-        let validity = crypto::bls_batch_validity(&self.key, &items, &self.weights, &parts);
+        let validity = crypto::bls_batch_validity(&self.key, &items, self.seed, &parts);
         assert_eq!(validity.iter().filter(|valid| !**valid).count(), invalid);
         invalid == 0
     }
@@ -192,7 +167,7 @@ fn codec(c: &mut Criterion, setup: &Setup) {
     let proof = setup.proof(setup.transfer(1));
     let id = crypto::transfer_id(&signed);
     let message = crypto::debit_message(&setup.network.genesis, &id);
-    let share = crypto::sign_debit_share(&setup.keys.secret_key_share(0), &message);
+    let share = crypto::sign_debit_share(&setup.keys.share(0), &message);
     let messages: Vec<(&str, Vec<u8>)> = vec![
         (
             "validate",

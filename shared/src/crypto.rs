@@ -3,8 +3,22 @@
 //! Every signed byte string starts with a domain tag and the network's genesis hash, so a
 //! signature made for one message kind or one network never verifies as another.
 
-use blsttc::SecretKeyShare;
+use std::num::NonZeroU32;
+
+use commonware_codec::{Copying, Decode as _, DecodeExt as _, Encode as _};
+use commonware_cryptography::bls12381::dkg::feldman_desmedt::deal_anonymous;
+use commonware_cryptography::bls12381::primitives::group::{
+    Private, Share, SmallScalar, G1, G2,
+};
+use commonware_cryptography::bls12381::primitives::ops::threshold;
+use commonware_cryptography::bls12381::primitives::sharing::{Mode, ModeVersion, Sharing};
+use commonware_cryptography::bls12381::primitives::variant::{MinSig, PartialSignature, Variant};
+use commonware_math::algebra::{Additive as _, HashToGroup as _, Space as _};
+use commonware_parallel::Sequential;
+use commonware_utils::{N3f1, Participant};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand_chacha_10::rand_core::SeedableRng as _;
+use rand_chacha_10::ChaCha20Rng;
 use sha2::{Digest as _, Sha256};
 
 use crate::agreement::Round;
@@ -12,8 +26,8 @@ use crate::codec;
 use crate::limits::{LEGS_MAX, OWNERS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
-    AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, OwnerSignature, PayerAuthority,
-    Policy, SignedTransfer, Transfer, TransferId,
+    AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, ElderIndex, OwnerSignature,
+    PayerAuthority, Policy, SignedTransfer, Transfer, TransferId,
 };
 
 /// Domain tag of the bytes an account key signs.
@@ -265,17 +279,17 @@ pub fn debit_signing_bytes(genesis: &Digest, id: &TransferId) -> Vec<u8> {
     [DEBIT_DOMAIN, &genesis.0, &id.0 .0].concat()
 }
 
-/// A message hashed to the curve (G2) with blsttc's tag: what a BLS signature signs and what
-/// checking it needs. Hashing costs as much as signing (about 170 µs here), so an elder keeps a
-/// transfer's hash from validate, where it signs its share, to register, where it checks the
-/// proof.
+/// A message hashed to the curve (G1, with the standard MinSig message tag): what a BLS
+/// signature signs and what checking it needs. Hashing costs a third of a share (about 60 µs
+/// here), so an elder keeps a transfer's hash from validate, where it signs its share, to
+/// register, where it checks the proof.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashedMessage(blsttc::G2Affine);
+pub struct HashedMessage(G1);
 
 impl HashedMessage {
     /// Hashes `message` to the curve.
     pub fn of(message: &[u8]) -> HashedMessage {
-        HashedMessage(blsttc::hash_g2(message))
+        HashedMessage(G1::hash_to_group(MinSig::MESSAGE, message))
     }
 }
 
@@ -284,84 +298,188 @@ pub fn debit_message(genesis: &Digest, id: &TransferId) -> HashedMessage {
     HashedMessage::of(&debit_signing_bytes(genesis, id))
 }
 
-/// An elder's BLS signature share over a debit message ([`debit_message`]).
-pub fn sign_debit_share(key_share: &SecretKeyShare, message: &HashedMessage) -> BlsSignature {
-    BlsSignature(key_share.sign_g2(message.0).to_bytes())
+/// One elder's share of its section's secret key: its index and its scalar. The elder's key
+/// file (mode 0600) holds the scalar ([`KeyShare::scalar`]); its config names the index.
+/// Never printed.
+#[derive(Clone)]
+pub struct KeyShare(Share);
+
+impl KeyShare {
+    /// Elder `elder`'s share with this scalar (32 bytes, big-endian); `None` unless it is a
+    /// scalar below the group order.
+    pub fn from_scalar(elder: ElderIndex, scalar: &[u8; 32]) -> Option<KeyShare> {
+        let private = Private::decode(Copying(scalar)).ok()?;
+        Some(KeyShare(Share::new(Participant::new(elder.0), private)))
+    }
+
+    /// The scalar [`KeyShare::from_scalar`] reads.
+    pub fn scalar(&self) -> [u8; 32] {
+        let mut bytes = [0; 32];
+        self.0.private.expose(|scalar| bytes.copy_from_slice(&scalar.encode()));
+        bytes
+    }
+
+    /// Its public key share, which the network map names for its elder.
+    pub fn public_key(&self) -> BlsPublicKey {
+        self.0.public::<MinSig>()
+    }
+
+    /// The elder this share belongs to.
+    pub fn elder(&self) -> ElderIndex {
+        ElderIndex(self.0.index.get())
+    }
 }
 
-/// A BLS public key (section key or key share) prepared for verification.
-pub type BlsPublicKey = blst::min_pk::PublicKey;
-
-/// Prepares a public key (section key or key share, compressed) for verification: decompressed
-/// and group-checked once. `None` for bytes that are no usable key, such as the identity.
-pub fn bls_public_key(bytes: &[u8; 48]) -> Option<BlsPublicKey> {
-    BlsPublicKey::key_validate(bytes).ok()
+impl std::fmt::Debug for KeyShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyShare(elder {}, secret withheld)", self.0.index)
+    }
 }
 
-/// A signature decompressed and checked to be a point of the G2 subgroup other than the
+/// An elder's BLS signature share over a hashed message ([`debit_message`] and the like).
+pub fn sign_debit_share(key_share: &KeyShare, message: &HashedMessage) -> BlsSignature {
+    signature_bytes(&key_share.0.private.expose(|scalar| message.0 * scalar))
+}
+
+/// The compressed bytes of a signature point.
+fn signature_bytes(point: &G1) -> BlsSignature {
+    let mut bytes = [0; BlsSignature::LEN];
+    bytes.copy_from_slice(&point.encode());
+    BlsSignature(bytes)
+}
+
+/// A section's secret key as the dealer holds it at genesis: the public sharing the network
+/// map names and every elder's share. Only genesis, the tests and the benchmarks hold one.
+pub struct SectionKeys {
+    sharing: Sharing<MinSig>,
+    shares: Vec<KeyShare>,
+}
+
+impl SectionKeys {
+    /// Deals a key for `elders` elders, `n − f` of whose shares make a signature, from a
+    /// 32-byte seed (a seed gives the same keys every time).
+    pub fn deal(elders: usize, seed: [u8; 32]) -> SectionKeys {
+        let count = u32::try_from(elders).ok().and_then(NonZeroU32::new);
+        let count = count.expect("a section has between 1 and u32::MAX elders");
+        let rng = ChaCha20Rng::from_seed(seed);
+        let (sharing, shares) = deal_anonymous::<MinSig, N3f1>(rng, Mode::NonZeroCounter, count);
+        SectionKeys { sharing, shares: shares.into_iter().map(KeyShare).collect() }
+    }
+
+    /// The section's public keys as the network map holds them ([`SectionPublicKeys::decode`]).
+    pub fn public_keys(&self) -> Vec<u8> {
+        self.sharing.encode().to_vec()
+    }
+
+    /// Elder `index`'s key share.
+    pub fn share(&self, index: usize) -> KeyShare {
+        self.shares[index].clone()
+    }
+
+    /// The section's signature over `message`, made as elders make one: the first `n − f`
+    /// shares, combined.
+    pub fn sign(&self, message: &HashedMessage) -> BlsSignature {
+        let needed = self.sharing.required() as usize;
+        let partials: Vec<PartialSignature<MinSig>> = self.shares[..needed]
+            .iter()
+            .map(|share| PartialSignature {
+                index: share.0.index,
+                value: share.0.private.expose(|scalar| message.0 * scalar),
+            })
+            .collect();
+        let signature = threshold::recover::<MinSig, _>(&self.sharing, &partials, &Sequential);
+        signature_bytes(&signature.expect("n − f distinct shares of this key recover it"))
+    }
+}
+
+/// A BLS public key (section key or key share, in G2), decoded and group-checked.
+pub type BlsPublicKey = G2;
+
+/// A section's public keys, decoded and checked once: the section key, each elder's key
+/// share, and what combining shares needs.
+#[derive(Clone, Debug)]
+pub struct SectionPublicKeys {
+    sharing: Sharing<MinSig>,
+    /// The section key.
+    pub key: BlsPublicKey,
+    /// Each elder's key share, by index.
+    pub key_shares: Vec<BlsPublicKey>,
+}
+
+impl SectionPublicKeys {
+    /// Decodes the public keys of a section of `elders` from the map's bytes: `None` unless
+    /// they are one sharing among exactly `elders`, every point in the group and not the
+    /// identity, of which `n − f` shares make a signature.
+    pub fn decode(bytes: &[u8], elders: usize) -> Option<SectionPublicKeys> {
+        let count = NonZeroU32::new(u32::try_from(elders).ok()?)?;
+        let sharing = Sharing::<MinSig>::decode_cfg(Copying(bytes), &(count, ModeVersion::v0())).ok()?;
+        let shaped = sharing.total() == count
+            && sharing.required() as usize == crate::network::shares_needed(elders);
+        let key_shares = (0..count.get())
+            .map(|index| sharing.partial_public(Participant::new(index)).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let usable = key_shares.iter().all(|key| *key != G2::zero());
+        (shaped && usable).then(|| SectionPublicKeys { key: *sharing.public(), key_shares, sharing })
+    }
+
+    /// Combines `n − f` decoded shares (each from the elder it is keyed by) into the
+    /// section's signature; `None` if too few. The caller checks the result (or each share).
+    pub fn combine<'a>(
+        &self,
+        shares: impl IntoIterator<Item = (&'a ElderIndex, &'a SignaturePoint)>,
+    ) -> Option<BlsSignature> {
+        let partials: Vec<PartialSignature<MinSig>> = shares
+            .into_iter()
+            .map(|(elder, share)| PartialSignature { index: Participant::new(elder.0), value: share.0 })
+            .collect();
+        let signature = threshold::recover::<MinSig, _>(&self.sharing, &partials, &Sequential);
+        signature.ok().map(|point| signature_bytes(&point))
+    }
+}
+
+/// A signature or share decompressed and checked to be a point of the G1 subgroup other than
+/// the identity, as combining needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignaturePoint(G1);
+
+impl SignaturePoint {
+    /// Decodes `signature`; `None` for bytes that are no such point.
+    pub fn decode(signature: &BlsSignature) -> Option<SignaturePoint> {
+        signature_point(signature).map(SignaturePoint)
+    }
+
+    /// Whether it is `key`'s signature over `message`.
+    pub fn verifies(&self, key: &BlsPublicKey, message: &HashedMessage) -> bool {
+        MinSig::verify(key, &message.0, &self.0).is_ok()
+    }
+}
+
+/// A signature decompressed and checked to be a point of the G1 subgroup other than the
 /// identity; `None` for bytes that are no such point.
-fn signature_point(signature: &BlsSignature) -> Option<blst::blst_p2_affine> {
-    let mut point = blst::blst_p2_affine::default();
-    // SAFETY: blst reads the 96 bytes of a compressed G2 point from a 96-byte array and
-    // writes one affine point; the checks read that point only.
-    let usable = unsafe {
-        blst::blst_p2_uncompress(&mut point, signature.0.as_ptr()) == blst::BLST_ERROR::BLST_SUCCESS
-            && !blst::blst_p2_affine_is_inf(&point)
-            && blst::blst_p2_affine_in_g2(&point)
-    };
-    usable.then_some(point)
-}
-
-/// The negated generator of G1, for checking two pairings equal as one product.
-static NEGATED_G1: std::sync::LazyLock<blst::blst_p1_affine> = std::sync::LazyLock::new(|| {
-    let (mut point, mut affine) = (blst::blst_p1::default(), blst::blst_p1_affine::default());
-    // SAFETY: the generator is a static; the other pointers are to values owned here.
-    unsafe {
-        blst::blst_p1_from_affine(&mut point, blst::blst_p1_affine_generator());
-        blst::blst_p1_cneg(&mut point, true);
-        blst::blst_p1_to_affine(&mut affine, &point);
-    }
-    affine
-});
-
-/// Whether `e(key, message) = e(g1, signature)`, as `e(key, message)·e(−g1, signature) = 1`:
-/// one Miller loop over both pairs and one final exponentiation, for points already checked.
-fn pairings_agree(
-    key: &BlsPublicKey,
-    message: &blst::blst_p2_affine,
-    signature: &blst::blst_p2_affine,
-) -> bool {
-    let key = blst::blst_p1_affine::from(*key);
-    let lefts = [message as *const blst::blst_p2_affine, signature];
-    let rights = [&key as *const blst::blst_p1_affine, &*NEGATED_G1];
-    let (mut loop_value, mut product) = (blst::blst_fp12::default(), blst::blst_fp12::default());
-    // SAFETY: two pointers in each array, each to an initialised point that outlives the call.
-    unsafe {
-        blst::blst_miller_loop_n(&mut loop_value, lefts.as_ptr(), rights.as_ptr(), 2);
-        blst::blst_final_exp(&mut product, &loop_value);
-        blst::blst_fp12_is_one(&product)
-    }
+fn signature_point(signature: &BlsSignature) -> Option<G1> {
+    G1::decode(Copying(&signature.0)).ok()
 }
 
 /// Whether `signature` is `key`'s BLS signature over `message`: one Miller loop over two pairs
-/// and one final exponentiation (blsttc's own verify computes two full pairings); the
-/// signature is decompressed and group-checked here, not when decoded.
+/// and one final exponentiation; the signature is decompressed and group-checked here, not
+/// when decoded.
 pub fn bls_signature_is_valid(
     key: &BlsPublicKey,
     message: &HashedMessage,
     signature: &BlsSignature,
 ) -> bool {
-    signature_point(signature).is_some_and(|point| pairings_agree(key, message.0.as_ref(), &point))
+    SignaturePoint::decode(signature).is_some_and(|point| point.verifies(key, message))
 }
 
 /// Which signatures in `items` are `key`'s valid BLS signatures over their messages, found
 /// with as few pairings as the batch allows. Each signature is decompressed and group-checked
 /// once; one that is no point of the group is invalid at once and never joins a batch. The
-/// others are checked together by a random linear combination: with a weight `r_i` per item
-/// (from the caller, made odd so it is never zero), `e(key, Σ r_i·H(m_i)) = e(g1, Σ r_i·σ_i)`,
-/// which a batch holding an invalid signature passes with probability at most 2^-63. A batch
-/// that fails is split in halves and each half checked the same way, down to single items,
-/// so `b` bad signatures among `n` cost about `2·b·log2(n)` checks rather than `n`.
+/// others are checked together by a random linear combination: with a 128-bit weight `r_i`
+/// per item drawn from `seed` (which must be unpredictable to whoever made the signatures),
+/// `e(Σ r_i·H(m_i), key) = e(Σ r_i·σ_i, g2)`, which a batch holding an invalid signature
+/// passes with probability at most 2^-128. A batch that fails is split in halves and each half
+/// checked the same way, down to single items, so `b` bad signatures among `n` cost about
+/// `2·b·log2(n)` checks rather than `n`.
 ///
 /// `parts` names where each item came from: a failed batch is first split by part, so the
 /// bad signatures of one source make only that source's items bisect, and the others still
@@ -369,22 +487,17 @@ pub fn bls_signature_is_valid(
 pub fn bls_batch_validity(
     key: &BlsPublicKey,
     items: &[(&HashedMessage, &BlsSignature)],
-    weights: &[u64],
+    seed: [u8; 32],
     parts: &[usize],
 ) -> Vec<bool> {
-    assert_eq!(items.len(), weights.len(), "one weight per item");
     assert_eq!(items.len(), parts.len(), "one part per item");
+    let mut rng = ChaCha20Rng::from_seed(seed);
     let mut valid = vec![false; items.len()];
     let mut batch = Vec::with_capacity(items.len());
-    for (index, ((message, signature), weight)) in items.iter().zip(weights).enumerate() {
+    for (index, (message, signature)) in items.iter().enumerate() {
         if let Some(point) = signature_point(signature) {
-            batch.push(BatchItem {
-                index,
-                part: parts[index],
-                message: *message.0.as_ref(),
-                point,
-                weight: weight | 1,
-            });
+            let weight = SmallScalar::random(&mut rng);
+            batch.push(BatchItem { index, part: parts[index], message: message.0, point, weight });
         }
     }
     batch.sort_by_key(|item| item.part);
@@ -403,23 +516,23 @@ pub fn bls_batch_validity(
 struct BatchItem {
     index: usize,
     part: usize,
-    message: blst::blst_p2_affine,
-    point: blst::blst_p2_affine,
-    weight: u64,
+    message: G1,
+    point: G1,
+    weight: SmallScalar,
 }
 
-/// Whether every signature of `batch` is valid, by one random linear combination.
+/// Whether every signature of `batch` is valid, by one random linear combination (Pippenger
+/// sums on the calling thread: the elder runs its batches on several cores itself).
 fn agrees(key: &BlsPublicKey, batch: &[BatchItem]) -> bool {
     match batch {
         [] => true,
-        [item] => pairings_agree(key, &item.message, &item.point),
+        [item] => MinSig::verify(key, &item.message, &item.point).is_ok(),
         _ => {
-            let messages: Vec<_> = batch.iter().map(|item| item.message).collect();
-            let points: Vec<_> = batch.iter().map(|item| item.point).collect();
-            let scalars: Vec<u8> =
-                batch.iter().flat_map(|item| item.weight.to_le_bytes()).collect();
-            let message_sum = weighted_sum(&messages, &scalars);
-            pairings_agree(key, &message_sum, &weighted_sum(&points, &scalars))
+            let messages: Vec<G1> = batch.iter().map(|item| item.message).collect();
+            let points: Vec<G1> = batch.iter().map(|item| item.point).collect();
+            let weights: Vec<SmallScalar> = batch.iter().map(|item| item.weight.clone()).collect();
+            let message_sum = G1::msm(&messages, &weights, &Sequential);
+            MinSig::verify(key, &message_sum, &G1::msm(&points, &weights, &Sequential)).is_ok()
         }
     }
 }
@@ -447,36 +560,10 @@ fn halves(key: &BlsPublicKey, batch: &[BatchItem], valid: &mut [bool]) {
     }
 }
 
-/// `Σ weight_i·point_i` for 64-bit little-endian weights (Pippenger), on the calling thread:
-/// blst's own `mult` spreads one sum over its thread pool, which fights the elder's per-batch
-/// workers for the same cores. `points` is not empty.
-fn weighted_sum(points: &[blst::blst_p2_affine], weights: &[u8]) -> blst::blst_p2_affine {
-    assert_eq!(weights.len(), points.len() * 8, "one 64-bit weight per point");
-    // blst reads the points and the weights as one contiguous run each when the second pointer
-    // of each list is null.
-    let point_list = [points.as_ptr(), std::ptr::null()];
-    let weight_list = [weights.as_ptr(), std::ptr::null()];
-    let (mut sum, mut affine) = (blst::blst_p2::default(), blst::blst_p2_affine::default());
-    // SAFETY: the scratch size is blst's own for this many points; the lists point at
-    // `points.len()` affine points and as many 64-bit weights, checked above.
-    unsafe {
-        let words = blst::blst_p2s_mult_pippenger_scratch_sizeof(points.len()) / 8;
-        let mut scratch = vec![0 as blst::limb_t; words];
-        blst::blst_p2s_mult_pippenger(
-            &mut sum,
-            point_list.as_ptr(),
-            points.len(),
-            weight_list.as_ptr(),
-            64,
-            scratch.as_mut_ptr(),
-        );
-        blst::blst_p2_to_affine(&mut affine, &sum);
-    }
-    affine
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::types::{Amount, Memo, Policy, Seq, Window};
 
@@ -547,44 +634,72 @@ mod tests {
     }
 
     fn signed_batch(count: usize) -> (BlsPublicKey, Vec<HashedMessage>, Vec<BlsSignature>) {
-        let secret = blsttc::SecretKey::from_bytes([3; 32]).expect("a scalar below the order");
-        let key = bls_public_key(&secret.public_key().to_bytes()).expect("key");
-        let messages: Vec<Vec<u8>> =
-            (0..count).map(|i| format!("debit {i}").into_bytes()).collect();
-        let signatures = messages.iter().map(|m| BlsSignature(secret.sign(m).to_bytes())).collect();
-        let messages = messages.iter().map(|m| HashedMessage::of(m)).collect();
+        let keys = SectionKeys::deal(1, [3; 32]);
+        let key = SectionPublicKeys::decode(&keys.public_keys(), 1).expect("dealt").key;
+        let messages: Vec<HashedMessage> =
+            (0..count).map(|i| HashedMessage::of(format!("debit {i}").as_bytes())).collect();
+        let signatures = messages.iter().map(|m| keys.sign(m)).collect();
         (key, messages, signatures)
     }
 
     #[test]
     fn a_batch_check_finds_exactly_the_bad_signatures() {
         let (key, messages, mut signatures) = signed_batch(9);
-        let weights: Vec<u64> =
-            (0..9).map(|i| 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1)).collect();
-        // Found alike with one part for all and with items from three sources, interleaved.
-        let check = |signatures: &[BlsSignature], weights: &[u64]| {
+        // Found alike with one part for all and with items from three sources, interleaved,
+        // and whatever the seed of the weights.
+        let check = |signatures: &[BlsSignature]| {
             let items: Vec<(&HashedMessage, &BlsSignature)> =
                 messages.iter().zip(signatures).collect();
-            let bad = |parts: &[usize]| {
-                let validity = bls_batch_validity(&key, &items, weights, parts);
+            let bad = |seed: u8, parts: &[usize]| {
+                let validity = bls_batch_validity(&key, &items, [seed; 32], parts);
                 (0..9).filter(|i| !validity[*i]).collect::<Vec<usize>>()
             };
             let sources: Vec<usize> = (0..9).map(|i| i % 3).collect();
-            let (alone, by_source) = (bad(&[0; 9]), bad(&sources));
-            assert_eq!(alone, by_source);
+            let alone = bad(0, &[0; 9]);
+            assert_eq!(alone, bad(1, &sources));
+            assert_eq!(alone, bad(2, &[0; 9]));
             alone
         };
-        assert_eq!(check(&signatures, &weights), Vec::<usize>::new());
+        assert_eq!(check(&signatures), Vec::<usize>::new());
         assert!(messages.iter().zip(&signatures).all(|(m, s)| bls_signature_is_valid(&key, m, s)));
         // Two signatures swapped: each valid, but not for its message.
         signatures.swap(2, 5);
-        assert_eq!(check(&signatures, &weights), vec![2, 5]);
+        assert_eq!(check(&signatures), vec![2, 5]);
         assert!(!bls_signature_is_valid(&key, &messages[2], &signatures[2]));
         signatures.swap(2, 5);
-        // A flipped bit makes bytes that are no point at all; zero weights are made odd.
+        // A flipped bit makes bytes that are no point at all.
         signatures[7].0[5] ^= 1;
-        assert_eq!(check(&signatures, &weights), vec![7]);
-        assert_eq!(check(&signatures, &[0; 9]), vec![7]);
+        assert_eq!(check(&signatures), vec![7]);
         assert!(!bls_signature_is_valid(&key, &messages[7], &signatures[7]));
+    }
+
+    #[test]
+    fn any_n_minus_f_shares_make_the_one_section_signature_and_fewer_make_none() {
+        for elders in [1, 2, 3, 4, 5, 7, 16, 31, crate::limits::ELDERS_MAX] {
+            let keys = SectionKeys::deal(elders, [elders as u8; 32]);
+            let public = SectionPublicKeys::decode(&keys.public_keys(), elders).expect("dealt");
+            let needed = crate::network::shares_needed(elders);
+            assert_eq!(keys.sharing.required() as usize, needed, "{elders} elders");
+            assert_eq!(SectionPublicKeys::decode(&keys.public_keys(), elders + 1).map(|_| ()), None);
+            let message = HashedMessage::of(b"debit");
+            let shares: BTreeMap<ElderIndex, BlsSignature> = (0..elders)
+                .rev()
+                .map(|i| (keys.share(i).elder(), sign_debit_share(&keys.share(i), &message)))
+                .collect();
+            assert!(shares.iter().all(|(elder, share)| {
+                bls_signature_is_valid(&public.key_shares[elder.0 as usize], &message, share)
+            }));
+            let last: BTreeMap<_, _> = shares.clone().into_iter().skip(elders - needed).collect();
+            let points: BTreeMap<ElderIndex, SignaturePoint> = last
+                .iter()
+                .map(|(elder, share)| (*elder, SignaturePoint::decode(share).expect("a point")))
+                .collect();
+            let combined = public.combine(&points).expect("n − f shares");
+            assert_eq!(combined, keys.sign(&message), "{elders} elders");
+            assert!(bls_signature_is_valid(&public.key, &message, &combined));
+            if needed > 1 {
+                assert_eq!(public.combine(points.iter().skip(1)), None, "{elders} elders");
+            }
+        }
     }
 }

@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use blsttc::rand::Rng;
-use blsttc::SecretKeySet;
+use rand::Rng;
 use ed25519_dalek::SigningKey;
 
-use crate::crypto::{self, HashedMessage};
+use crate::crypto::{self, HashedMessage, SectionKeys};
 use crate::driver::account_id;
 use crate::genesis::{deal_network, offline_elder, Shape};
 use crate::network::Network;
@@ -31,8 +30,8 @@ const FLOOR_ROUNDS: usize = 15;
 pub struct Setup {
     /// The one-section network.
     pub network: Network,
-    /// Its secret key set; share `i` is elder `i`'s.
-    pub keys: SecretKeySet,
+    /// Its dealt keys; share `i` is elder `i`'s.
+    pub keys: SectionKeys,
     /// The faucet's key, which signs every transfer.
     pub faucet: SigningKey,
 }
@@ -66,10 +65,7 @@ impl Setup {
 
     /// `signed`'s debit proof under the section key.
     pub fn proof(&self, signed: SignedTransfer) -> DebitProof {
-        let id = crypto::transfer_id(&signed);
-        let bytes = crypto::debit_signing_bytes(&self.network.genesis, &id);
-        let signature = BlsSignature(self.keys.secret_key().sign(bytes).to_bytes());
-        DebitProof { signed, section_key: self.network.sections[0].key_id, signature }
+        crate::genesis::dealer_proof(&self.network, &self.keys, 0, signed)
     }
 
     /// `signed`'s debit message, hashed.
@@ -111,7 +107,7 @@ impl Floor {
         let message = setup.debit_message(&signed);
         let shares: BTreeMap<ElderIndex, BlsSignature> = (0..section.shares_needed())
             .map(|i| {
-                let share = crypto::sign_debit_share(&setup.keys.secret_key_share(i), &message);
+                let share = crypto::sign_debit_share(&setup.keys.share(i), &message);
                 (ElderIndex(i as u32), share)
             })
             .collect();
@@ -122,9 +118,9 @@ impl Floor {
             batch.iter().map(|proof| setup.debit_message(&proof.signed)).collect();
         let items: Vec<(&HashedMessage, &BlsSignature)> =
             messages.iter().zip(batch.iter().map(|proof| &proof.signature)).collect();
-        let weights: Vec<u64> = (0..FLOOR_BATCH_PROOFS).map(|_| rng.gen()).collect();
+        let seed: [u8; 32] = rng.gen();
         let parts = [0; FLOOR_BATCH_PROOFS];
-        let share_key = setup.keys.secret_key_share(0);
+        let share_key = setup.keys.share(0);
         Floor {
             elders: section.elder_count(),
             account_sign: median(&mut || {
@@ -142,7 +138,7 @@ impl Floor {
             combine: median(&mut || assert!(section.combine(black_box(&shares)).is_some())),
             proof_single: median(&mut || assert!(section.proof_is_valid(&message, &single))),
             proof_batched: median(&mut || {
-                let valid = crypto::bls_batch_validity(&section.key, &items, &weights, &parts);
+                let valid = crypto::bls_batch_validity(&section.key, &items, seed, &parts);
                 assert!(valid.iter().all(|valid| *valid));
             }) / FLOOR_BATCH_PROOFS as u32,
         }

@@ -1,14 +1,13 @@
 //! Genesis by a trusted dealer: one threshold key set per section, `n − f` shares needed.
 //! Randomness comes in as an argument, so a seed gives the same network every time.
 
-use blsttc::rand::Rng;
-use blsttc::SecretKeySet;
+use rand::Rng;
 use ed25519_dalek::SigningKey;
 
-use crate::crypto;
+use crate::crypto::{self, SectionKeys};
 use crate::driver::account_id;
-use crate::network::{shares_needed, ElderInfo, MapError, Network, NetworkMap, SectionInfo};
-use crate::types::{Amount, BlsSignature, DebitProof, ElderIndex, Prefix, SignedTransfer};
+use crate::network::{ElderInfo, MapError, Network, NetworkMap, SectionInfo};
+use crate::types::{Amount, DebitProof, ElderIndex, Prefix, SignedTransfer};
 
 /// Deals one key set per prefix and describes each section with `elders` elders, named by
 /// `elder(prefix, index)`. Returns the sections for the map and the secret key sets, whose
@@ -18,17 +17,16 @@ pub fn deal_sections(
     prefixes: &[Prefix],
     elders: usize,
     mut elder: impl FnMut(Prefix, ElderIndex) -> ElderInfo,
-) -> (Vec<SectionInfo>, Vec<SecretKeySet>) {
+) -> (Vec<SectionInfo>, Vec<SectionKeys>) {
     assert!(elders > 0, "a section needs at least one elder");
-    let threshold = shares_needed(elders) - 1;
-    let key_sets: Vec<SecretKeySet> =
-        prefixes.iter().map(|_| SecretKeySet::random(threshold, rng)).collect();
+    let key_sets: Vec<SectionKeys> =
+        prefixes.iter().map(|_| SectionKeys::deal(elders, rng.gen())).collect();
     let sections = prefixes
         .iter()
         .zip(&key_sets)
         .map(|(prefix, keys)| SectionInfo {
             prefix: *prefix,
-            public_keys: keys.public_keys().to_bytes(),
+            public_keys: keys.public_keys(),
             elders: (0..elders as u32).map(|index| elder(*prefix, ElderIndex(index))).collect(),
         })
         .collect();
@@ -53,7 +51,7 @@ pub struct Dealt {
     /// The validated network.
     pub network: Network,
     /// Each section's secret key set; share `i` belongs to elder `i`.
-    pub key_sets: Vec<SecretKeySet>,
+    pub key_sets: Vec<SectionKeys>,
     /// The faucet's key.
     pub faucet: SigningKey,
 }
@@ -95,17 +93,15 @@ pub fn account_key_in(rng: &mut impl Rng, prefix: Prefix) -> SigningKey {
     }
 }
 
-/// A debit proof of `signed` signed with a section's whole secret key, naming section `named`'s
-/// key: what `n − f` combined shares would give when `keys` are that section's. Only the
-/// dealer (benchmarks, tests) holds whole keys; a real network never does.
+/// A debit proof of `signed` signed with a section's dealt keys, naming section `named`'s key:
+/// `n − f` shares combined, as elders would give them when `keys` are that section's. Only the
+/// dealer (benchmarks, tests) holds every share; a real network never does.
 pub fn dealer_proof(
     network: &Network,
-    keys: &SecretKeySet,
+    keys: &SectionKeys,
     named: usize,
     signed: SignedTransfer,
 ) -> DebitProof {
-    let id = crypto::transfer_id(&signed);
-    let message = crypto::debit_signing_bytes(&network.genesis, &id);
-    let signature = BlsSignature(keys.secret_key().sign(message).to_bytes());
+    let signature = keys.sign(&crypto::debit_message(&network.genesis, &crypto::transfer_id(&signed)));
     DebitProof { signed, section_key: network.sections[named].key_id, signature }
 }

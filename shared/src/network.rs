@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use blsttc::PublicKeySet;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::crypto::{self, BlsPublicKey, HashedMessage, GENESIS_DOMAIN, SECTION_KEY_DOMAIN};
+use crate::crypto::{
+    self, BlsPublicKey, HashedMessage, SectionPublicKeys, SignaturePoint, GENESIS_DOMAIN,
+    SECTION_KEY_DOMAIN,
+};
 use crate::limits::{
     ADDRESS_BYTES_MAX, CERTIFICATE_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX,
 };
@@ -109,23 +111,15 @@ pub enum MapError {
         /// The elder.
         index: ElderIndex,
     },
-    /// The public key bytes do not decode.
-    #[error("section {prefix}: public key set is malformed")]
+    /// The public key bytes do not decode, or are not keys for the section's elders with
+    /// `n − f` shares needed.
+    #[error(
+        "section {prefix}: the public keys are malformed or not dealt for its elders \
+         (n − f shares needed)"
+    )]
     PublicKeys {
         /// The section.
         prefix: Prefix,
-    },
-    /// The key set's threshold does not match `n − f` shares.
-    #[error("section {prefix}: {elders} elders need {needed} shares, the key set wants {key_set}")]
-    Threshold {
-        /// The section.
-        prefix: Prefix,
-        /// Elders in the section.
-        elders: usize,
-        /// Shares `n − f`.
-        needed: usize,
-        /// Shares the key set needs.
-        key_set: usize,
     },
     /// The supply is zero.
     #[error("the supply must be positive")]
@@ -159,13 +153,11 @@ pub struct Section {
     /// The accounts it holds.
     pub prefix: Prefix,
     /// Its threshold public keys.
-    pub public_keys: PublicKeySet,
+    pub public_keys: SectionPublicKeys,
     /// The id of its public key, named in its debit proofs.
     pub key_id: SectionKeyId,
     /// The section public key, prepared for verification.
     pub key: BlsPublicKey,
-    /// Each elder's public key share, by index, prepared for verification.
-    pub key_shares: Vec<BlsPublicKey>,
     /// Its elders.
     pub elders: Vec<ElderInfo>,
 }
@@ -193,7 +185,8 @@ impl Section {
         message: &HashedMessage,
         share: &BlsSignature,
     ) -> bool {
-        self.key_shares
+        self.public_keys
+            .key_shares
             .get(elder.0 as usize)
             .is_some_and(|key| crypto::bls_signature_is_valid(key, message, share))
     }
@@ -201,17 +194,11 @@ impl Section {
     /// Combines `n − f` shares (each from the elder it is keyed by) into the section's
     /// signature; `None` if too few or one does not decode. The caller verified each share.
     pub fn combine(&self, shares: &BTreeMap<ElderIndex, BlsSignature>) -> Option<BlsSignature> {
-        let decoded: Vec<(usize, blsttc::SignatureShare)> = shares
+        let points: BTreeMap<ElderIndex, SignaturePoint> = shares
             .iter()
-            .map(|(elder, share)| {
-                blsttc::SignatureShare::from_bytes(share.0).ok().map(|s| (elder.0 as usize, s))
-            })
+            .map(|(elder, share)| Some((*elder, SignaturePoint::decode(share)?)))
             .collect::<Option<_>>()?;
-        if decoded.len() < self.shares_needed() {
-            return None;
-        }
-        let signature = self.public_keys.combine_signatures(decoded.iter().map(|(i, s)| (*i, s)));
-        signature.ok().map(|signature| BlsSignature(signature.to_bytes()))
+        self.public_keys.combine(&points)
     }
 
     /// Whether `proof` carries this section's valid signature over its debit message
@@ -235,35 +222,17 @@ impl Section {
                 return Err(MapError::Address { prefix, index: elder.index });
             }
         }
-        let public_keys = public_key_set(info).ok_or(MapError::PublicKeys { prefix })?;
-        let section = Section {
+        // The threshold is part of the keys: keys of another shape are no keys for this section.
+        let public_keys = SectionPublicKeys::decode(&info.public_keys, count)
+            .ok_or(MapError::PublicKeys { prefix })?;
+        Ok(Section {
             prefix,
             key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
-            key: crypto::bls_public_key(&public_keys.public_key().to_bytes())
-                .ok_or(MapError::PublicKeys { prefix })?,
-            key_shares: (0..count)
-                .map(|i| crypto::bls_public_key(&public_keys.public_key_share(i).to_bytes()))
-                .collect::<Option<_>>()
-                .ok_or(MapError::PublicKeys { prefix })?,
+            key: public_keys.key,
             public_keys,
             elders: info.elders.clone(),
-        };
-        let key_set = section.public_keys.threshold() + 1;
-        if key_set != section.shares_needed() {
-            let needed = section.shares_needed();
-            return Err(MapError::Threshold { prefix, elders: count, needed, key_set });
-        }
-        Ok(section)
+        })
     }
-}
-
-/// Decodes public key set bytes, refusing the empty set (whose threshold is undefined).
-fn public_key_set(info: &SectionInfo) -> Option<PublicKeySet> {
-    let key_bytes = blsttc::PK_SIZE;
-    let coefficients = info.public_keys.len() / key_bytes;
-    let shape_ok = info.public_keys.len().is_multiple_of(key_bytes)
-        && (1..=info.elders.len()).contains(&coefficients);
-    shape_ok.then(|| PublicKeySet::from_bytes(info.public_keys.clone()).ok()).flatten()
 }
 
 /// A validated network map: genesis hash computed, sections ready to verify with.
@@ -410,8 +379,11 @@ mod tests {
 
     #[test]
     fn identity_section_key_is_refused_as_malformed() {
-        let mut identity = vec![0u8; blsttc::PK_SIZE];
-        identity[0] = 0xc0;
+        // A one-elder key whose one coefficient, the section key, is the identity of G2.
+        let mut identity = crate::crypto::SectionKeys::deal(1, [1; 32]).public_keys();
+        let key_at = identity.len() - 96;
+        identity[key_at..].fill(0);
+        identity[key_at] = 0xc0;
         let error = Network::new(one_elder_map(identity)).unwrap_err();
         assert_eq!(error, MapError::PublicKeys { prefix: Prefix::ROOT });
     }

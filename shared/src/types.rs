@@ -446,11 +446,18 @@ impl fmt::Debug for TransferId {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct SectionKeyId(pub Digest);
 
-/// A BLS signature or signature share (a compressed G2 point), kept as bytes on the wire: it is
+/// A BLS signature or signature share (a compressed G1 point), kept as bytes on the wire: it is
 /// decompressed and checked to lie in the group only when it is verified, so the many copies
 /// of a proof that arrive and turn out to be known already cost no curve arithmetic.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BlsSignature(#[serde(with = "serde_big_array::BigArray")] pub [u8; 96]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlsSignature(
+    #[serde(with = "serde_big_array::BigArray")] pub [u8; BlsSignature::LEN],
+);
+
+impl BlsSignature {
+    /// Bytes of a compressed G1 point.
+    pub const LEN: usize = 48;
+}
 
 impl fmt::Debug for BlsSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

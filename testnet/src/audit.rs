@@ -36,7 +36,7 @@ use shared::crypto::{bls_batch_validity, bundle_id, debit_message, transfer_id, 
 use shared::ledger::{recompute, Ledger, Record};
 use shared::network::Network;
 use shared::types::{
-    AccountId, BundleId, DebitProof, OutcomeCertificate, SignedTransfer, TransferId,
+    AccountId, BlsSignature, BundleId, DebitProof, OutcomeCertificate, SignedTransfer, TransferId,
 };
 
 use crate::chaos::load::Confirmed;
@@ -217,14 +217,14 @@ fn read(config: &Config, name: String, violations: &mut Vec<Violation>) -> Held 
 }
 
 /// A proof as the audit tells them apart: its transfer and its section signature.
-type ProofKey = (TransferId, [u8; 96]);
+type ProofKey = (TransferId, BlsSignature);
 
 /// Whether each distinct proof held anywhere verifies (account signature, and section
 /// signature checked in batches per signing section), keyed by transfer and signature.
 fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
     let mut distinct: HashMap<ProofKey, &DebitProof> = HashMap::new();
     for proof in held.iter().flat_map(|elder| &elder.proofs) {
-        distinct.entry((transfer_id(&proof.signed), proof.signature.0)).or_insert(proof);
+        distinct.entry((transfer_id(&proof.signed), proof.signature)).or_insert(proof);
     }
     let mut by_section: Vec<Vec<(ProofKey, HashedMessage, &DebitProof)>> =
         vec![Vec::new(); network.sections.len()];
@@ -236,8 +236,8 @@ fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
     for (section, proofs) in network.sections.iter().zip(by_section) {
         let items: Vec<_> =
             proofs.iter().map(|(_, message, proof)| (message, &proof.signature)).collect();
-        let weights: Vec<u64> = proofs.iter().map(|_| rand::random()).collect();
-        let signed = bls_batch_validity(&section.key, &items, &weights, &vec![0; items.len()]);
+        let parts = vec![0; items.len()];
+        let signed = bls_batch_validity(&section.key, &items, rand::random(), &parts);
         for ((key, _, proof), section_signed) in proofs.iter().zip(signed) {
             let ok = section_signed && network.check_authority(&proof.signed).is_ok();
             valid.insert(*key, ok);
@@ -258,7 +258,7 @@ fn check_proofs(network: &Network, held: &[Held], violations: &mut Vec<Violation
             let transfer = proof.transfer();
             checked += 1;
             let signer = network.section_of(&transfer.from);
-            let verified = valid.get(&(id, proof.signature.0)).copied().unwrap_or(false);
+            let verified = valid.get(&(id, proof.signature)).copied().unwrap_or(false);
             if !verified || proof.section_key != signer.key_id {
                 violations.push(Violation {
                     account: Some(transfer.from.to_string()),
@@ -308,10 +308,10 @@ fn one_or_twins<'a>(transfers: impl Iterator<Item = &'a SignedTransfer>) -> bool
 /// settled at every elder of every section of its bundle (R12, R13).
 fn check_outcomes(network: &Network, held: &[Held], violations: &mut Vec<Violation>) {
     // bundle → its outcomes, each distinct certificate once (by its signature)
-    let mut seen: BTreeMap<BundleId, BTreeMap<[u8; 96], &OutcomeCertificate>> = BTreeMap::new();
+    let mut seen: BTreeMap<BundleId, BTreeMap<BlsSignature, &OutcomeCertificate>> = BTreeMap::new();
     for outcome in held.iter().flat_map(|elder| elder.outcomes.values()) {
         let certificates = seen.entry(bundle_id(&outcome.bundle)).or_default();
-        certificates.entry(outcome.signature.0).or_insert(outcome);
+        certificates.entry(outcome.signature).or_insert(outcome);
     }
     for (id, certificates) in seen {
         let mut bundle = None;

@@ -226,7 +226,7 @@ fn is_registered(reply: &ClientReply) -> bool {
 /// Signs transfers and certifies them with the dealer's section key, as n − f elders would.
 struct Prover<'a> {
     network: &'a Network,
-    section_keys: &'a blsttc::SecretKeySet,
+    section_keys: &'a shared::crypto::SectionKeys,
 }
 
 impl Prover<'_> {

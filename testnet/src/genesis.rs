@@ -142,7 +142,7 @@ pub fn write(
 
 /// What only the dealer knows: each section's secret key set, section by section. Benchmarks
 /// keep it to make debit proofs without asking elders; a real network never has it.
-pub type DealerKeys = Vec<blsttc::SecretKeySet>;
+pub type DealerKeys = Vec<shared::crypto::SectionKeys>;
 
 /// Like [`write`], and hands back the dealer's key sets instead of forgetting them.
 pub fn write_keeping_dealer_keys(
@@ -195,9 +195,9 @@ pub fn write_keeping_dealer_keys(
     let faucet_key = dir.join(FAUCET_KEY_FILE);
     Wallet::create(&faucet_key, &faucet)?;
     for (position, elder) in elders.iter().enumerate() {
-        let share = key_sets[position / plan.elders].secret_key_share(elder.index.0 as usize);
+        let share = key_sets[position / plan.elders].share(elder.index.0 as usize);
         let (certificate, key) = &certificates[position];
-        write_elder(elder, &map_bytes, &share.to_bytes(), certificate, key)?;
+        write_elder(elder, &map_bytes, &share.scalar(), certificate, key)?;
         let identity = Identity {
             genesis: network.genesis,
             elder: ElderId { prefix: elder.prefix, index: elder.index },

@@ -5,13 +5,12 @@
 
 use std::collections::VecDeque;
 
-use blsttc::SecretKeyShare;
 use elder::conduct::Conduct;
 use elder::queue::ReplyTo;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
-use shared::crypto::{debit_message, sign_debit_share, transfer_id};
+use shared::crypto::{debit_message, sign_debit_share, transfer_id, KeyShare};
 use shared::ledger::ElderId;
 use shared::messages::{ClientReply, ClientRequest, PeerMessage, SyncEntry};
 use shared::types::{Amount, BlsSignature, DebitProof, Digest, Seq, SignedTransfer, TransferId};
@@ -60,7 +59,7 @@ impl Lie {
 /// A conduct that tells one lie.
 pub struct Lying {
     lie: Lie,
-    key_share: SecretKeyShare,
+    key_share: KeyShare,
     genesis: Digest,
     rng: ChaCha20Rng,
     seen: VecDeque<DebitProof>,
@@ -69,7 +68,7 @@ pub struct Lying {
 
 impl Lying {
     /// A liar of kind `lie` that signs with `key_share` for the network of `genesis`.
-    pub fn new(lie: Lie, key_share: SecretKeyShare, genesis: Digest) -> Lying {
+    pub fn new(lie: Lie, key_share: KeyShare, genesis: Digest) -> Lying {
         Lying {
             lie,
             key_share,
@@ -90,7 +89,7 @@ impl Lying {
             let wrong = TransferId(Digest(self.rng.gen()));
             sign_debit_share(&self.key_share, &debit_message(&self.genesis, &wrong))
         } else {
-            let mut bytes = [0u8; 96];
+            let mut bytes = [0u8; BlsSignature::LEN];
             self.rng.fill(&mut bytes[..]);
             BlsSignature(bytes)
         }

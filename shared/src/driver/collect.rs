@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::messages::ClientReply;
 use crate::network::{Network, Section};
 use crate::rejection::Rejection;
-use crate::types::{BlsSignature, DebitProof, ElderIndex, SignedTransfer, TransferId};
+use crate::types::{DebitProof, ElderIndex, SignedTransfer, TransferId};
 
 /// Where collecting shares for one transfer stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct ShareCollector {
     id: TransferId,
     message: crypto::HashedMessage,
     /// Shares that decode to points of the group; checked together when combined.
-    shares: BTreeMap<ElderIndex, blsttc::SignatureShare>,
+    shares: BTreeMap<ElderIndex, crypto::SignaturePoint>,
     refused: BTreeMap<ElderIndex, Rejection>,
     invalid: BTreeSet<ElderIndex>,
     rival: Option<SignedTransfer>,
@@ -95,7 +95,7 @@ impl ShareCollector {
         }
         let well_formed = match &reply {
             ClientReply::Share { transfer, share } if *transfer == self.id => {
-                blsttc::SignatureShare::from_bytes(share.0).ok()
+                crypto::SignaturePoint::decode(share)
             }
             _ => None,
         };
@@ -183,14 +183,10 @@ impl ShareCollector {
     /// each is verified, and the invalid ones are dropped to wait for others.
     fn certify(&mut self) -> Option<DebitProof> {
         let section = &self.network.sections[self.section];
-        let shares = self.shares.iter().map(|(elder, share)| (elder.0 as usize, share));
         let signature =
-            section.public_keys.combine_signatures(shares).expect("n − f distinct shares combine");
-        let proof = DebitProof {
-            signed: self.signed.clone(),
-            section_key: section.key_id,
-            signature: BlsSignature(signature.to_bytes()),
-        };
+            section.public_keys.combine(&self.shares).expect("n − f distinct shares combine");
+        let proof =
+            DebitProof { signed: self.signed.clone(), section_key: section.key_id, signature };
         if section.proof_is_valid(&self.message, &proof) {
             return Some(proof);
         }
@@ -198,7 +194,7 @@ impl ShareCollector {
             .shares
             .iter()
             .filter(|(elder, share)| {
-                !section.share_is_valid(**elder, &self.message, &BlsSignature(share.to_bytes()))
+                !share.verifies(&section.public_keys.key_shares[elder.0 as usize], &self.message)
             })
             .map(|(elder, _)| *elder)
             .collect();
@@ -246,7 +242,7 @@ mod tests {
     use crate::driver::account_id;
     use crate::ledger::tests::fixtures::{validate, Fixture, AWAY, HOME};
     use crate::ledger::Ledger;
-    use crate::types::{Amount, Seq, Transfer};
+    use crate::types::{Amount, BlsSignature, Seq, Transfer};
 
     /// A collector for a fresh faucet transfer, with the home section's elders at genesis.
     fn collecting(fx: &Fixture) -> (ShareCollector, Vec<Ledger>) {
@@ -357,7 +353,7 @@ mod tests {
         // Elder 0 sends bytes that are no curve point: nonsense at once.
         let transfer = collector.transfer_id();
         let share = |share| ClientReply::Share { transfer, share };
-        let nonsense = share(BlsSignature([0xff; 96]));
+        let nonsense = share(BlsSignature([0xff; BlsSignature::LEN]));
         assert_eq!(collector.add(ElderIndex(0), nonsense), Progress::Waiting);
         assert_eq!(collector.invalid().collect::<Vec<_>>(), vec![ElderIndex(0)]);
         assert_eq!(collector.shared_by().count(), 0);

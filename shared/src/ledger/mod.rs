@@ -24,7 +24,6 @@ mod void;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use blsttc::SecretKeyShare;
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
@@ -35,7 +34,7 @@ use referee::Referral;
 use settle::Escrow;
 
 use crate::agreement::Vote;
-use crate::crypto::{self, HashedMessage, STATE_DIGEST_DOMAIN};
+use crate::crypto::{self, HashedMessage, KeyShare, STATE_DIGEST_DOMAIN};
 use crate::limits::{
     BUNDLE_DEADLINE_MS_MAX, CLOCK_SKEW_MS_MAX, DEBIT_MESSAGES_KEPT_MAX, HISTORY_PAGE_PROOFS_MAX,
     OUTBOX_CREDITS_PER_SECTION_MAX, SYNC_INTERVAL_MS, SYNC_PAGE_PROOFS_MAX,
@@ -231,7 +230,7 @@ pub struct Ledger {
     network: Arc<Network>,
     section: usize,
     elder: ElderIndex,
-    key_share: SecretKeyShare,
+    key_share: KeyShare,
     accounts: BTreeMap<AccountId, Account>,
     /// XOR of every account's digest and every applied outcome's, kept current as they
     /// change: an outcome is state even where it moves no money (it refunds a late lock).
@@ -282,20 +281,20 @@ impl Ledger {
     pub fn new(
         network: Arc<Network>,
         me: ElderId,
-        key_share: SecretKeyShare,
+        key_share: KeyShare,
     ) -> Result<Ledger, LedgerError> {
         let section = network
             .sections
             .iter()
             .position(|section| section.prefix == me.prefix)
             .ok_or(LedgerError::UnknownSection(me.prefix))?;
-        let keys = &network.sections[section].key_shares;
+        let keys = &network.sections[section].public_keys.key_shares;
         let key = keys.get(me.index.0 as usize).ok_or(LedgerError::UnknownElder {
             prefix: me.prefix,
             index: me.index,
             count: keys.len(),
         })?;
-        if key.compress() != key_share.public_key_share().to_bytes() {
+        if *key != key_share.public_key() {
             return Err(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index });
         }
         let mut accounts = BTreeMap::new();
@@ -344,7 +343,7 @@ impl Ledger {
     pub fn rebuild(
         network: Arc<Network>,
         me: ElderId,
-        key_share: SecretKeyShare,
+        key_share: KeyShare,
         records: impl IntoIterator<Item = Record>,
     ) -> Result<Ledger, LedgerError> {
         let mut ledger = Ledger::new(network, me, key_share)?;
@@ -464,7 +463,7 @@ impl Ledger {
     /// Does a batch's crypto ahead, reading state only, so the caller may run it on several
     /// cores over parts of a batch and merge the parts ([`Precomputed::merge`]):
     /// - the section signatures of `proofs` are checked in batches, one random linear
-    ///   combination per signing section (`weight` gives the random weights); a batch that
+    ///   combination per signing section (`seed` gives the randomness of its weights); a batch that
     ///   fails is split by source (each peer, and the clients) and each part bisected here,
     ///   so the bad proofs are found on this core and the good ones still pass together
     ///   ([`crypto::bls_batch_validity`]). A peer that sends forged proofs thus costs the
@@ -475,7 +474,7 @@ impl Ledger {
     ///
     /// Proofs already applied here are not checked at all, and the debit message of a proof
     /// this elder shared is not hashed again.
-    pub fn precompute(&self, work: &CryptoWork, mut weight: impl FnMut() -> u64) -> Precomputed {
+    pub fn precompute(&self, work: &CryptoWork, mut seed: impl FnMut() -> [u8; 32]) -> Precomputed {
         let mut precomputed = Precomputed::default();
         let mut groups: BTreeMap<usize, Vec<(TransferId, BlsSignature, HashedMessage, usize)>> =
             BTreeMap::new();
@@ -503,9 +502,8 @@ impl Ledger {
             let key = &self.network.sections[signer].key;
             let items: Vec<(&HashedMessage, &BlsSignature)> =
                 group.iter().map(|(_, signature, message, _)| (message, signature)).collect();
-            let weights: Vec<u64> = group.iter().map(|_| weight()).collect();
             let parts: Vec<usize> = group.iter().map(|(.., part)| *part).collect();
-            let validity = crypto::bls_batch_validity(key, &items, &weights, &parts);
+            let validity = crypto::bls_batch_validity(key, &items, seed(), &parts);
             for ((id, signature, ..), valid) in group.iter().zip(validity) {
                 let found = if valid { &mut precomputed.checked } else { &mut precomputed.forged };
                 found.insert((*id, *signature));

@@ -313,7 +313,7 @@ fn proof_whose_signature_is_not_a_curve_point_is_refused_with_bad_section_signat
     let fx = Fixture::new(23);
     let mut elder = fx.ledger(HOME, 0);
     let mut proof = fx.certify(fx.signed(&fx.faucet, fx.account_in(HOME), 5, 1));
-    proof.signature = BlsSignature([0xff; 96]);
+    proof.signature = BlsSignature([0xff; BlsSignature::LEN]);
     let transfer = crypto::transfer_id(&proof.signed);
     let expected = Rejection::BadSectionSignature { transfer };
     assert_refused(&mut elder, register_request(proof), expected);
@@ -641,11 +641,11 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
     let mut forged = fx.certify(fx.signed(&fx.faucet, alice, 2, 7));
     forged.signature = good[0].signature;
     let mut garbage = fx.certify(fx.signed(&fx.faucet, alice, 2, 8));
-    garbage.signature = BlsSignature([0xff; 96]);
-    let mut counter = 0u64;
+    garbage.signature = BlsSignature([0xff; BlsSignature::LEN]);
+    let mut counter = 0u8;
     let mut weight = move || {
-        counter += 0x9e37_79b9;
-        counter
+        counter = counter.wrapping_add(1);
+        [counter; 32]
     };
     let all: Vec<&DebitProof> = good.iter().chain([&forged, &garbage]).collect();
 
@@ -701,7 +701,7 @@ fn shares_signed_ahead_are_the_shares_validate_gives_and_only_for_open_valid_slo
     let mut forged = fx.signed(&fx.faucet, alice, 6, 1);
     forged.authority = open.authority.clone();
 
-    let precomputed = ahead.precompute(&work(&[], &[&open, &ahead_of_seq, &forged]), || 1);
+    let precomputed = ahead.precompute(&work(&[], &[&open, &ahead_of_seq, &forged]), || [1; 32]);
     assert_eq!(precomputed.shares.len(), 1, "only the valid transfer at the open slot");
     ahead.accept_precomputed(precomputed);
     let (with, _) = ahead.handle_client(validate(open.clone()), 0);
@@ -723,12 +723,12 @@ fn no_share_is_signed_ahead_for_a_transfer_validate_will_refuse() {
     let held = fx.signed(&fx.faucet, bob, 5, 1);
     elder.handle_client(validate(held.clone()), 0);
     let rival = fx.signed(&fx.faucet, bob, 6, 1);
-    let precomputed = elder.precompute(&work(&[], &[&overspend, &long, &rival, &held]), || 1);
+    let precomputed = elder.precompute(&work(&[], &[&overspend, &long, &rival, &held]), || [1; 32]);
     let shared: Vec<TransferId> = precomputed.shares.keys().copied().collect();
     assert_eq!(shared, vec![crypto::transfer_id(&held)], "only the transfer holding the slot");
     let mut full = fx.ledger(HOME, 2);
     full.set_outbox_limit(0);
-    assert!(full.precompute(&work(&[], &[&held]), || 1).shares.is_empty(), "no outbox room");
+    assert!(full.precompute(&work(&[], &[&held]), || [1; 32]).shares.is_empty(), "no outbox room");
 }
 
 #[test]
@@ -738,7 +738,7 @@ fn a_shared_transfers_debit_message_is_kept_for_its_proof_check_and_dropped_once
     let alice = fx.account_in(HOME);
     let signed = fx.signed(&fx.faucet, alice, 5, 1);
     let id = crypto::transfer_id(&signed);
-    let precomputed = elder.precompute(&work(&[], &[&signed]), || 1);
+    let precomputed = elder.precompute(&work(&[], &[&signed]), || [1; 32]);
     elder.accept_precomputed(precomputed);
     elder.handle_client(validate(signed.clone()), 0);
     let kept = elder.debit_messages.peek(&id).copied();
@@ -1005,7 +1005,7 @@ fn a_batch_hands_out_its_records_first_and_its_replies_and_credits_only_once_per
     ];
     let work = CryptoWork::of(&inputs);
     assert_eq!((work.proofs.len(), work.transfers.len()), (1, 1));
-    let precomputed = elder.precompute(&work, || 1);
+    let precomputed = elder.precompute(&work, || [1; 32]);
     let ready = elder.handle_batch(inputs, precomputed, 0);
     assert_eq!(ready.records, vec![Record::Applied(paid.clone()), Record::Signed(shared.clone())]);
     let released = ready.unpersisted.persisted();

@@ -4,14 +4,13 @@
 
 use std::sync::OnceLock;
 
-use blsttc::SecretKeySet;
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use shared::agreement::{Values, Vote};
 use shared::codec::{self, CodecError};
-use shared::crypto;
+use shared::crypto::{self, SectionKeys};
 use shared::driver::multisig::{create_policy, PartialTransfer};
 use shared::genesis::{deal_network, offline_elder, Shape};
 use shared::ledger::Record;
@@ -34,7 +33,7 @@ pub struct Keys {
     /// The validated network of two sections, prefixes `0` and `1`.
     pub network: Network,
     /// Each section's secret key set, by section index.
-    pub key_sets: Vec<SecretKeySet>,
+    pub key_sets: Vec<SectionKeys>,
     /// The faucet's key.
     pub alice: SigningKey,
     /// Another account's key.
@@ -132,7 +131,7 @@ impl Keys {
         let bundle = self.bundle();
         let id = crypto::bundle_id(&bundle);
         let message = crypto::outcome_message(&self.network.genesis, &id, false);
-        let key_share = self.key_sets[1].secret_key_share(0usize);
+        let key_share = self.key_sets[1].share(0);
         OutcomeCertificate {
             bundle,
             commit: false,
@@ -144,21 +143,14 @@ impl Keys {
         }
     }
 
-    /// The bytes a section signs to certify `signed`.
-    fn debit_bytes(&self, signed: &SignedTransfer) -> Vec<u8> {
-        crypto::debit_signing_bytes(&self.network.genesis, &crypto::transfer_id(signed))
-    }
-
     /// `signed` certified by section `section`.
     pub fn proof(&self, section: usize, signed: SignedTransfer) -> DebitProof {
-        let signature = self.key_sets[section].secret_key().sign(self.debit_bytes(&signed));
-        let signature = BlsSignature(signature.to_bytes());
-        DebitProof { signed, section_key: self.network.sections[section].key_id, signature }
+        shared::genesis::dealer_proof(&self.network, &self.key_sets[section], section, signed)
     }
 
     /// Elder `elder` of section `section`'s share certifying `signed`.
     pub fn share(&self, section: usize, elder: u32, signed: &SignedTransfer) -> BlsSignature {
-        let key_share = self.key_sets[section].secret_key_share(elder as usize);
+        let key_share = self.key_sets[section].share(elder as usize);
         let message = crypto::debit_message(&self.network.genesis, &crypto::transfer_id(signed));
         crypto::sign_debit_share(&key_share, &message)
     }

@@ -17,7 +17,7 @@ use shared::driver::{
 };
 use shared::messages::ClientReply;
 use shared::network::Network;
-use shared::types::{AccountId, Amount, DebitProof, ElderIndex, Leg, Seq};
+use shared::types::{AccountId, Amount, BlsSignature, DebitProof, ElderIndex, Leg, Seq};
 
 use super::client::{ClientEvent, Step, RESEND_MS};
 
@@ -264,7 +264,7 @@ impl SimBundler {
         for (partial, mut shown) in bundles.into_iter().zip(locks).filter(|(_, l)| !l.is_empty()) {
             if plan == Plan::ForgedLock {
                 if let Some(mut forged) = shown.first().cloned() {
-                    forged.signature.0[rng.gen_range(0..96)] ^= 1;
+                    forged.signature.0[rng.gen_range(0..BlsSignature::LEN)] ^= 1;
                     shown.insert(0, forged);
                 }
             }

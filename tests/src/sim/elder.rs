@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use blsttc::{SecretKeySet, SecretKeyShare};
 use ed25519_dalek::SigningKey;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use shared::agreement::Vote;
-use shared::crypto;
+use shared::crypto::{self, HashedMessage, KeyShare, SectionKeys};
 use shared::driver::account_id;
 use shared::ledger::{CryptoWork, ElderId, Input, Ledger, Precomputed, Record};
 use shared::messages::{
@@ -17,7 +16,7 @@ use shared::messages::{
 };
 use shared::network::Network;
 use shared::types::{
-    Amount, BlsSignature, BundleId, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window,
+    Amount, BundleId, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window,
 };
 
 use super::net::Node;
@@ -92,7 +91,7 @@ pub enum Arrival {
 pub struct SimElder {
     /// Its identity.
     pub id: ElderId,
-    key_share: SecretKeyShare,
+    key_share: KeyShare,
     network: Arc<Network>,
     /// Its durable store: survives crashes.
     pub store: Vec<Record>,
@@ -113,7 +112,7 @@ impl SimElder {
     pub fn new(
         network: Arc<Network>,
         id: ElderId,
-        key_share: SecretKeyShare,
+        key_share: KeyShare,
         byzantine: Option<Byzantine>,
         drift_ms: i64,
     ) -> SimElder {
@@ -298,7 +297,7 @@ impl SimElder {
         match (self.byzantine, reply) {
             (Some(Byzantine::GarbageShares), ClientReply::Share { transfer, .. }) => {
                 stats.byzantine_garbage_shares += 1;
-                let wrong_key = SecretKeySet::random(0, rng).secret_key_share(0);
+                let wrong_key = SectionKeys::deal(1, rng.gen()).share(0);
                 let message = crypto::debit_message(&self.network.genesis, &transfer);
                 let share = crypto::sign_debit_share(&wrong_key, &message);
                 ClientReply::Share { transfer, share }
@@ -345,9 +344,8 @@ impl SimElder {
         let forged = DebitProof {
             signed: crypto::sign_transfer(&forger, &network.genesis, transfer),
             section_key: section.key_id,
-            signature: BlsSignature(
-                SecretKeySet::random(0, rng).secret_key().sign(b"not the section key").to_bytes(),
-            ),
+            signature: SectionKeys::deal(1, rng.gen())
+                .sign(&HashedMessage::of(b"not the section key")),
         };
         messages.extend(to_all(
             target.prefix,

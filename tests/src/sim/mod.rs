@@ -156,7 +156,7 @@ impl World {
                     .map(|j| Byzantine::ALL[(seed as usize * 2 + k + j) % Byzantine::ALL.len()]);
                 let skew = CLOCK_SKEW_MS_MAX as i64;
                 let drift = rng.gen_range(-skew..=skew);
-                let key_share = keys.secret_key_share(i);
+                let key_share = keys.share(i);
                 elders.push(SimElder::new(network.clone(), id, key_share, kind, drift));
             }
         }

@@ -6,12 +6,11 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use blsttc::{SecretKeySet, SecretKeyShare};
 use ed25519_dalek::SigningKey;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::crypto;
+use crate::crypto::{self, HashedMessage, KeyShare, SectionKeys};
 use crate::driver::{account_id, Progress, ShareCollector};
 use crate::genesis::{account_key_in, deal_network, offline_elder, Shape};
 use crate::ledger::{ElderId, Ledger, Output};
@@ -39,7 +38,7 @@ pub(crate) struct Fixture {
     rng: RefCell<ChaCha8Rng>,
     /// The validated network.
     pub(crate) network: Arc<Network>,
-    key_sets: Vec<SecretKeySet>,
+    key_sets: Vec<SectionKeys>,
     /// The faucet's key; its account is in `HOME` and holds `SUPPLY` at genesis.
     pub(crate) faucet: SigningKey,
 }
@@ -87,13 +86,13 @@ impl Fixture {
     }
 
     /// Elder `index`'s key share of `section`.
-    pub(crate) fn key_share(&self, section: usize, index: u32) -> SecretKeyShare {
-        self.key_sets[section].secret_key_share(index as usize)
+    pub(crate) fn key_share(&self, section: usize, index: u32) -> KeyShare {
+        self.key_sets[section].share(index as usize)
     }
 
     /// A key share of no section of this network.
-    pub(crate) fn stranger_key_share(&self) -> SecretKeyShare {
-        SecretKeySet::random(2, &mut *self.rng.borrow_mut()).secret_key_share(0usize)
+    pub(crate) fn stranger_key_share(&self) -> KeyShare {
+        SectionKeys::deal(ELDERS as usize, self.rng.borrow_mut().gen()).share(0)
     }
 
     /// Elder `index` of `section` at genesis.
@@ -142,13 +141,12 @@ impl Fixture {
         signer: usize,
         named: usize,
     ) -> DebitProof {
-        // The master key signs exactly what n − f combined shares would: one op, not n + 1.
         crate::genesis::dealer_proof(&self.network, &self.key_sets[signer], named, signed)
     }
 
     /// Section `section`'s whole signature over `bytes`, as `n − f` combined shares make it.
     pub(crate) fn section_signature(&self, section: usize, bytes: &[u8]) -> BlsSignature {
-        BlsSignature(self.key_sets[section].secret_key().sign(bytes).to_bytes())
+        self.key_sets[section].sign(&HashedMessage::of(bytes))
     }
 
     /// The genuine debit proof of `signed`, certified by its sender's section.
