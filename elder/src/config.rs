@@ -174,8 +174,9 @@ pub fn prefix_bits(prefix: Prefix) -> String {
 /// Reads elder `elder`'s key-share file: 64 hex digits.
 pub fn read_key_share(path: &Path, elder: ElderIndex) -> Result<KeyShare, FileError> {
     let bytes = files::read_secret_hex(path, "a key share")?;
-    KeyShare::from_scalar(elder, &bytes)
-        .ok_or_else(|| FileError::new(path, "is not a key share (not a scalar below the order)"))
+    KeyShare::from_scalar(elder, &bytes).ok_or_else(|| {
+        FileError::new(path, "is not a key share (not a non-zero scalar below the order)")
+    })
 }
 
 #[cfg(test)]

@@ -76,7 +76,9 @@ fn shares(c: &mut Criterion, setup: &Setup) {
         let section = &setup.network.sections[0];
         let message = crypto::debit_message(&setup.network.genesis, &id);
         let shares: BTreeMap<ElderIndex, BlsSignature> = (0..section.shares_needed())
-            .map(|i| (ElderIndex(i as u32), crypto::sign_debit_share(&setup.keys.share(i), &message)))
+            .map(|i| {
+                (ElderIndex(i as u32), crypto::sign_debit_share(&setup.keys.share(i), &message))
+            })
             .collect();
         group.bench_with_input(BenchmarkId::from_parameter(elders), &elders, |b, _| {
             b.iter(|| section.combine(black_box(&shares)).expect("combine"))

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use ed25519_dalek::SigningKey;
+use rand::Rng;
 
 use crate::crypto::{self, HashedMessage, SectionKeys};
 use crate::driver::account_id;

@@ -1,8 +1,8 @@
 //! Genesis by a trusted dealer: one threshold key set per section, `n − f` shares needed.
 //! Randomness comes in as an argument, so a seed gives the same network every time.
 
-use rand::Rng;
 use ed25519_dalek::SigningKey;
+use rand::Rng;
 
 use crate::crypto::{self, SectionKeys};
 use crate::driver::account_id;
@@ -102,6 +102,7 @@ pub fn dealer_proof(
     named: usize,
     signed: SignedTransfer,
 ) -> DebitProof {
-    let signature = keys.sign(&crypto::debit_message(&network.genesis, &crypto::transfer_id(&signed)));
+    let signature =
+        keys.sign(&crypto::debit_message(&network.genesis, &crypto::transfer_id(&signed)));
     DebitProof { signed, section_key: network.sections[named].key_id, signature }
 }

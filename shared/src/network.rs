@@ -34,7 +34,8 @@ pub struct ElderInfo {
 pub struct SectionInfo {
     /// The accounts the section holds.
     pub prefix: Prefix,
-    /// The section's threshold public keys, as `PublicKeySet` bytes.
+    /// The section's threshold public keys: the encoded sharing (mode, n, then the n − f
+    /// coefficients of its public polynomial in G2, 96 bytes each; the first is the section key).
     pub public_keys: Vec<u8>,
     /// The section's elders, index 0 first.
     pub elders: Vec<ElderInfo>,

@@ -450,9 +450,7 @@ pub struct SectionKeyId(pub Digest);
 /// decompressed and checked to lie in the group only when it is verified, so the many copies
 /// of a proof that arrive and turn out to be known already cost no curve arithmetic.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BlsSignature(
-    #[serde(with = "serde_big_array::BigArray")] pub [u8; BlsSignature::LEN],
-);
+pub struct BlsSignature(#[serde(with = "serde_big_array::BigArray")] pub [u8; BlsSignature::LEN]);
 
 impl BlsSignature {
     /// Bytes of a compressed G1 point.

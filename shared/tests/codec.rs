@@ -140,7 +140,8 @@ fn bls_pool() -> &'static (Vec<BlsSignature>, Vec<BlsSignature>) {
 /// A BLS signature or share: a genuine one from `pool`, or any 48 bytes (the wire carries
 /// them unchecked; only verification decompresses them).
 fn bls_signature(pool: &[BlsSignature]) -> impl Strategy<Value = BlsSignature> {
-    let any_bytes = vec(any::<u8>(), BlsSignature::LEN).prop_map(|bytes| BlsSignature(bytes.try_into().unwrap()));
+    let any_bytes = vec(any::<u8>(), BlsSignature::LEN)
+        .prop_map(|bytes| BlsSignature(bytes.try_into().unwrap()));
     prop_oneof![select(pool.to_vec()), any_bytes]
 }
 

@@ -294,7 +294,7 @@ impl Ledger {
             index: me.index,
             count: keys.len(),
         })?;
-        if *key != key_share.public_key() {
+        if *key != key_share.public_key() || key_share.elder() != me.index {
             return Err(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index });
         }
         let mut accounts = BTreeMap::new();

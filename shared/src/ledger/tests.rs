@@ -643,13 +643,13 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
     let mut garbage = fx.certify(fx.signed(&fx.faucet, alice, 2, 8));
     garbage.signature = BlsSignature([0xff; BlsSignature::LEN]);
     let mut counter = 0u8;
-    let mut weight = move || {
+    let mut seed = move || {
         counter = counter.wrapping_add(1);
         [counter; 32]
     };
     let all: Vec<&DebitProof> = good.iter().chain([&forged, &garbage]).collect();
 
-    let precomputed = elder.precompute(&work(&all, &[]), &mut weight);
+    let precomputed = elder.precompute(&work(&all, &[]), &mut seed);
     let id = |proof: &DebitProof| (crypto::transfer_id(&proof.signed), proof.signature);
     let checked: HashSet<_> = good.iter().map(id).collect();
     assert_eq!(precomputed.checked, checked, "every genuine proof of the batch passes");
@@ -667,13 +667,13 @@ fn a_forgery_in_a_batch_is_found_by_bisection_and_the_rest_still_pass_together()
         .enumerate()
         .map(|(k, proof)| (if k % 2 == 0 { ProofSource::Client } else { peer(1) }, proof));
     let proofs = honest.chain([(peer(2), &forged), (peer(2), &garbage)]).collect();
-    let sourced = elder.precompute(&CryptoWork { proofs, transfers: Vec::new() }, &mut weight);
+    let sourced = elder.precompute(&CryptoWork { proofs, transfers: Vec::new() }, &mut seed);
     assert_eq!((&sourced.checked, &sourced.forged), (&precomputed.checked, &precomputed.forged));
     elder.accept_precomputed(precomputed);
     for proof in &good {
         register(&mut elder, proof, 0);
     }
-    let again = elder.precompute(&work(&all[..6], &[]), &mut weight);
+    let again = elder.precompute(&work(&all[..6], &[]), &mut seed);
     assert!(again.checked.is_empty(), "applied proofs are not checked again");
     for bad in [forged, garbage] {
         let rejection =
@@ -1042,4 +1042,15 @@ fn the_ledger_names_its_next_deadline_and_syncs_once_per_interval() {
     let credits = credits_sent(&Output { messages, ..Output::default() });
     assert_eq!(credits, credit_targets(&fx, AWAY, id, &[]), "delivered when due");
     assert_eq!(elder.poll_timeout(), SYNC_INTERVAL_MS);
+}
+
+#[test]
+fn an_elder_refuses_to_start_with_another_elders_key_share_or_a_strangers() {
+    let fx = Fixture::new(1);
+    let me = fx.elder_id(HOME, 1);
+    for wrong in [fx.key_share(HOME, 0), fx.key_share(AWAY, 1), fx.stranger_key_share()] {
+        let error = Ledger::new(fx.network.clone(), me, wrong).err();
+        assert_eq!(error, Some(LedgerError::WrongKeyShare { prefix: me.prefix, index: me.index }));
+    }
+    assert!(Ledger::new(fx.network.clone(), me, fx.key_share(HOME, 1)).is_ok());
 }

@@ -15,9 +15,7 @@ use shared::messages::{
     AccountReport, ClientReply, ClientRequest, HistoryPage, PeerMessage, SyncEntry,
 };
 use shared::network::Network;
-use shared::types::{
-    Amount, BundleId, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window,
-};
+use shared::types::{Amount, BundleId, DebitProof, Digest, Memo, Seq, Slot, Transfer, Window};
 
 use super::net::Node;
 use super::stats::Stats;
