@@ -7,12 +7,16 @@ use std::num::NonZeroU32;
 
 use commonware_codec::{Copying, Decode as _, DecodeExt as _, Encode as _};
 use commonware_cryptography::bls12381::dkg::feldman_desmedt::deal_anonymous;
-use commonware_cryptography::bls12381::primitives::group::{Private, Share, SmallScalar, G1, G2};
+use commonware_cryptography::bls12381::primitives::group::{
+    Private, Scalar, Share, SmallScalar, G1, G2,
+};
 use commonware_cryptography::bls12381::primitives::ops::threshold;
 use commonware_cryptography::bls12381::primitives::sharing::{Mode, ModeVersion, Sharing};
 use commonware_cryptography::bls12381::primitives::variant::{MinSig, PartialSignature, Variant};
 use commonware_math::algebra::{Additive as _, HashToGroup as _, Space as _};
+use commonware_math::poly::Interpolator;
 use commonware_parallel::Sequential;
+use commonware_utils::ordered::Map;
 use commonware_utils::{N3f1, Participant};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_chacha_10::rand_core::SeedableRng as _;
@@ -21,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::agreement::Round;
 use crate::codec;
-use crate::limits::{LEGS_MAX, OWNERS_MAX};
+use crate::limits::{ELDERS_MAX, LEGS_MAX, OWNERS_MAX};
 use crate::rejection::Rejection;
 use crate::types::{
     AccountId, Authority, BlsSignature, Bundle, BundleId, Digest, ElderIndex, OwnerSignature,
@@ -352,10 +356,12 @@ fn signature_bytes(point: &G1) -> BlsSignature {
 }
 
 /// A section's secret key as the dealer holds it at genesis: the public sharing the network
-/// map names and every elder's share. Only genesis, the tests and the benchmarks hold one.
+/// map names, every elder's share, and the whole secret they share. Only genesis, the tests
+/// and the benchmarks hold one.
 pub struct SectionKeys {
     sharing: Sharing<MinSig>,
     shares: Vec<KeyShare>,
+    secret: Private,
 }
 
 impl SectionKeys {
@@ -366,7 +372,21 @@ impl SectionKeys {
         let count = count.expect("a section has between 1 and u32::MAX elders");
         let rng = ChaCha20Rng::from_seed(seed);
         let (sharing, shares) = deal_anonymous::<MinSig, N3f1>(rng, Mode::NonZeroCounter, count);
-        SectionKeys { sharing, shares: shares.into_iter().map(KeyShare).collect() }
+        // The secret is the sharing polynomial at 0: the first n − f shares interpolated, each
+        // at its evaluation point i + 1 (`Mode::NonZeroCounter`).
+        let quorum = &shares[..sharing.required() as usize];
+        let points = quorum
+            .iter()
+            .map(|share| (share.index, Scalar::from_u64(u64::from(share.index.get()) + 1)));
+        let values = quorum.iter().map(|share| (share.index, share.private.expose(|x| x.clone())));
+        let secret = Interpolator::new(points)
+            .interpolate(&Map::from_iter_dedup(values), &Sequential)
+            .expect("the values are at the interpolator's points");
+        SectionKeys {
+            sharing,
+            shares: shares.into_iter().map(KeyShare).collect(),
+            secret: Private::new(secret),
+        }
     }
 
     /// The section's public keys as the network map holds them ([`SectionPublicKeys::decode`]).
@@ -379,16 +399,10 @@ impl SectionKeys {
         self.shares[index].clone()
     }
 
-    /// The section's signature over `message`, made as elders make one: the first `n − f`
-    /// shares, combined.
+    /// The section's signature over `message`: what any `n − f` of its elders' shares combine
+    /// to, made with the whole secret in one multiplication.
     pub fn sign(&self, message: &HashedMessage) -> BlsSignature {
-        let needed = self.sharing.required() as usize;
-        let partials: Vec<PartialSignature<MinSig>> = self.shares[..needed]
-            .iter()
-            .map(|share| PartialSignature { index: share.0.index, value: share.sign(message) })
-            .collect();
-        let signature = threshold::recover::<MinSig, _>(&self.sharing, &partials, &Sequential);
-        signature_bytes(&signature.expect("n − f distinct shares of this key recover it"))
+        signature_bytes(&self.secret.expose(|scalar| message.0 * scalar))
     }
 }
 
@@ -407,24 +421,29 @@ pub struct SectionPublicKeys {
 }
 
 impl SectionPublicKeys {
-    /// Decodes the public keys of a section of `elders` from the map's bytes: `None` unless
-    /// they are one sharing among exactly `elders`, every point in the group and not the
-    /// identity, of which `n − f` shares make a signature.
-    pub fn decode(bytes: &[u8], elders: usize) -> Option<SectionPublicKeys> {
-        let count = NonZeroU32::new(u32::try_from(elders).ok()?)?;
+    /// Decodes a section's public keys from the map's bytes: `None` unless they are one
+    /// sharing among 1 to `ELDERS_MAX` elders, every point in the group and none of the keys
+    /// the identity. Whether they fit the section is [`SectionPublicKeys::elders`] and
+    /// [`SectionPublicKeys::shares_needed`].
+    pub fn decode(bytes: &[u8]) -> Option<SectionPublicKeys> {
+        let most = NonZeroU32::new(ELDERS_MAX as u32).expect("ELDERS_MAX is positive");
         let sharing =
-            Sharing::<MinSig>::decode_cfg(Copying(bytes), &(count, ModeVersion::v0())).ok()?;
-        let shaped = sharing.total() == count
-            && sharing.required() as usize == crate::network::shares_needed(elders);
-        let key_shares = (0..count.get())
+            Sharing::<MinSig>::decode_cfg(Copying(bytes), &(most, ModeVersion::v0())).ok()?;
+        let key_shares = (0..sharing.total().get())
             .map(|index| sharing.partial_public(Participant::new(index)).ok())
             .collect::<Option<Vec<_>>>()?;
         let usable = key_shares.iter().all(|key| *key != G2::zero());
-        (shaped && usable).then(|| SectionPublicKeys {
-            key: *sharing.public(),
-            key_shares,
-            sharing,
-        })
+        usable.then(|| SectionPublicKeys { key: *sharing.public(), key_shares, sharing })
+    }
+
+    /// The elders the keys were dealt for.
+    pub fn elders(&self) -> usize {
+        self.sharing.total().get() as usize
+    }
+
+    /// The shares that make a signature.
+    pub fn shares_needed(&self) -> usize {
+        self.sharing.required() as usize
     }
 
     /// Combines `n − f` decoded shares (each from the elder it is keyed by) into the
@@ -637,7 +656,7 @@ mod tests {
 
     fn signed_batch(count: usize) -> (BlsPublicKey, Vec<HashedMessage>, Vec<BlsSignature>) {
         let keys = SectionKeys::deal(1, [3; 32]);
-        let key = SectionPublicKeys::decode(&keys.public_keys(), 1).expect("dealt").key;
+        let key = SectionPublicKeys::decode(&keys.public_keys()).expect("dealt").key;
         let messages: Vec<HashedMessage> =
             (0..count).map(|i| HashedMessage::of(format!("debit {i}").as_bytes())).collect();
         let signatures = messages.iter().map(|m| keys.sign(m)).collect();
@@ -707,13 +726,9 @@ mod tests {
     fn any_n_minus_f_shares_make_the_one_section_signature_and_fewer_make_none() {
         for elders in [1, 2, 3, 4, 5, 7, 16, 31, crate::limits::ELDERS_MAX] {
             let keys = SectionKeys::deal(elders, [elders as u8; 32]);
-            let public = SectionPublicKeys::decode(&keys.public_keys(), elders).expect("dealt");
+            let public = SectionPublicKeys::decode(&keys.public_keys()).expect("dealt");
             let needed = crate::network::shares_needed(elders);
-            assert_eq!(keys.sharing.required() as usize, needed, "{elders} elders");
-            assert_eq!(
-                SectionPublicKeys::decode(&keys.public_keys(), elders + 1).map(|_| ()),
-                None
-            );
+            assert_eq!((public.elders(), public.shares_needed()), (elders, needed));
             let message = HashedMessage::of(b"debit");
             let shares: BTreeMap<ElderIndex, BlsSignature> = (0..elders)
                 .rev()

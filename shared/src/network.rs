@@ -112,15 +112,29 @@ pub enum MapError {
         /// The elder.
         index: ElderIndex,
     },
-    /// The public key bytes do not decode, or are not keys for the section's elders with
-    /// `n − f` shares needed.
-    #[error(
-        "section {prefix}: the public keys are malformed or not dealt for its elders \
-         (n − f shares needed)"
-    )]
+    /// The public key bytes do not decode.
+    #[error("section {prefix}: the public keys are malformed")]
     PublicKeys {
         /// The section.
         prefix: Prefix,
+    },
+    /// The keys were dealt for another number of elders or another threshold than the
+    /// section's `n` elders and `n − f` shares.
+    #[error(
+        "section {prefix}: {elders} elders need {needed} shares, but its keys were dealt for \
+         {key_set_elders} elders with {key_set} shares needed"
+    )]
+    Threshold {
+        /// The section.
+        prefix: Prefix,
+        /// Elders in the section.
+        elders: usize,
+        /// Shares `n − f`.
+        needed: usize,
+        /// Elders the keys were dealt for.
+        key_set_elders: usize,
+        /// Shares the keys need.
+        key_set: usize,
     },
     /// The supply is zero.
     #[error("the supply must be positive")]
@@ -223,9 +237,19 @@ impl Section {
                 return Err(MapError::Address { prefix, index: elder.index });
             }
         }
-        // The threshold is part of the keys: keys of another shape are no keys for this section.
-        let public_keys = SectionPublicKeys::decode(&info.public_keys, count)
-            .ok_or(MapError::PublicKeys { prefix })?;
+        let public_keys =
+            SectionPublicKeys::decode(&info.public_keys).ok_or(MapError::PublicKeys { prefix })?;
+        let (key_set_elders, key_set) = (public_keys.elders(), public_keys.shares_needed());
+        if key_set_elders != count || key_set != shares_needed(count) {
+            let needed = shares_needed(count);
+            return Err(MapError::Threshold {
+                prefix,
+                elders: count,
+                needed,
+                key_set_elders,
+                key_set,
+            });
+        }
         Ok(Section {
             prefix,
             key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
@@ -387,6 +411,20 @@ mod tests {
         identity[key_at] = 0xc0;
         let error = Network::new(one_elder_map(identity)).unwrap_err();
         assert_eq!(error, MapError::PublicKeys { prefix: Prefix::ROOT });
+    }
+
+    #[test]
+    fn keys_dealt_for_another_section_size_are_refused_with_both_sizes() {
+        let keys = crate::crypto::SectionKeys::deal(4, [1; 32]).public_keys();
+        let error = Network::new(one_elder_map(keys)).unwrap_err();
+        let expected = MapError::Threshold {
+            prefix: Prefix::ROOT,
+            elders: 1,
+            needed: 1,
+            key_set_elders: 4,
+            key_set: 3,
+        };
+        assert_eq!(error, expected);
     }
 
     #[test]
