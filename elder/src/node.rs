@@ -143,6 +143,14 @@ fn noted<C: Conduct>(batch: Vec<Input<ReplyTo>>, conduct: &C) -> Vec<Input<(C::N
 /// A batch's crypto done ahead on `workers` cores (see [`Ledger::precompute`]); a small batch
 /// is done here alone, where a thread would cost more than it saves.
 fn precompute(ledger: &Ledger, work: &CryptoWork, workers: usize) -> Precomputed {
+    let precomputed = precompute_on(ledger, work, workers);
+    let (proofs, shares) = precomputed.counts();
+    tracing::trace!(proofs, shares, "batch crypto done ahead");
+    precomputed
+}
+
+/// [`precompute`] on `workers` cores.
+fn precompute_on(ledger: &Ledger, work: &CryptoWork, workers: usize) -> Precomputed {
     if workers < 2 || work.len() < PARALLEL_ITEMS_MIN {
         return ledger.precompute(work, rand::random);
     }
