@@ -1,8 +1,6 @@
 //! One account's state at an elder: balance, debit chain, credit set, and the R1 share slot.
 //! Its digest is kept up to date as it changes, so answering for it costs the same at any size.
 
-use std::collections::BTreeSet;
-
 use crate::crypto::{self, ACCOUNT_DIGEST_DOMAIN, CREDIT_SET_DOMAIN, DEBIT_CHAIN_DOMAIN};
 use crate::messages::AccountReport;
 use crate::types::{AccountId, Amount, Digest, Seq, SignedTransfer, TransferId};
@@ -21,10 +19,8 @@ pub struct Account {
     pub debits: Vec<TransferId>,
     /// Hash chain over the applied debits, in seq order.
     pub debit_head: Digest,
-    /// Applied credits, each exactly once: a grow-only set (only inserted into, so merging
-    /// two elders' views is their union), ordered so history pages are range queries.
-    pub credits: BTreeSet<TransferId>,
-    /// Digest of the credit set: the XOR of each credit's domain-separated hash, so adding
+    /// Digest of the account's credit set (the set itself is the ledger's, one for all
+    /// accounts: `Ledger::has_credit`): the XOR of each credit's domain-separated hash, so adding
     /// one costs one hash and equal sets give equal digests in any order.
     credit_set: Digest,
     /// Digest of the whole account state, kept current by `apply_*`; zero until the first.
@@ -39,7 +35,6 @@ impl Default for Account {
             signed: None,
             debits: Vec::new(),
             debit_head: Digest::default(),
-            credits: BTreeSet::new(),
             credit_set: Digest::default(),
             digest: Digest::default(),
         }
@@ -90,16 +85,15 @@ impl Account {
         self.debit_head = self.debits.iter().fold(Digest::default(), |head, id| {
             crypto::hash(DEBIT_CHAIN_DOMAIN, [&head.0[..], &id.0 .0])
         });
-        self.credits.insert(lock);
         xor_into(&mut self.credit_set, &crypto::hash(CREDIT_SET_DOMAIN, [&lock.0 .0[..]]));
         self.refresh_digest(account);
     }
 
-    /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow.
+    /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow,
+    /// and records it in the ledger's credit set.
     pub fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
         self.balance =
             self.balance.checked_add(amount).expect("credit checked before it is applied");
-        self.credits.insert(id);
         let hashed = crypto::hash(CREDIT_SET_DOMAIN, [&id.0 .0[..]]);
         xor_into(&mut self.credit_set, &hashed);
         self.refresh_digest(account);

@@ -116,7 +116,7 @@ impl Ledger {
     fn check_credit(&self, proof: &DebitProof, id: TransferId) -> Result<Ingested, Rejection> {
         let transfer = proof.transfer();
         let account = self.accounts.get(&transfer.to);
-        if account.is_some_and(|account| account.credits.contains(&id)) {
+        if self.has_credit(&transfer.to, &id) {
             return Ok(Ingested::AlreadyApplied);
         }
         self.check_signature(self.network.section_of(&transfer.from), proof, id)?;
@@ -177,6 +177,17 @@ impl Ledger {
 
     /// Changes one account and keeps the section's digest and balance total current: each
     /// account contributes its digest by XOR, so a change costs the same at any size.
+    /// Credits checked transfer `id` to `account` (new here, and it cannot overflow).
+    pub(super) fn credit(
+        &mut self,
+        account: AccountId,
+        id: TransferId,
+        amount: crate::types::Amount,
+    ) {
+        self.credits.insert((account, id));
+        self.change_account(account, |state| state.apply_credit(account, id, amount));
+    }
+
     pub(super) fn change_account(&mut self, id: AccountId, change: impl FnOnce(&mut Account)) {
         let account = self.accounts.entry(id).or_default();
         let (digest_before, balance_before) = (account.digest(), account.balance);
@@ -228,6 +239,7 @@ impl Ledger {
                 self.change_account(from, |account| account.apply_void(from, id));
                 self.forget_voids(from, seq);
             } else if upgrade {
+                self.credits.insert((from, id));
                 self.change_account(from, |account| account.upgrade_void(from, seq, id));
             } else {
                 self.change_account(from, |account| account.apply_debit(from, id, amount));
@@ -245,7 +257,7 @@ impl Ledger {
             other_section = Some(self.network.section_index_of(&from));
         }
         if prefix.matches(&to) {
-            self.change_account(to, |account| account.apply_credit(to, id, amount));
+            self.credit(to, id, amount);
         } else {
             other_section = Some(self.network.section_index_of(&to));
         }

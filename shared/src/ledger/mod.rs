@@ -237,6 +237,11 @@ pub struct Ledger {
     elder: ElderIndex,
     key_share: KeyShare,
     accounts: BTreeMap<AccountId, Account>,
+    /// Every credit applied here, each exactly once: a grow-only set (only inserted into, so
+    /// merging two elders' views is their union), ordered by account and then id, so an
+    /// account's history pages are range queries. One set for all accounts: a set per
+    /// account cost a B-tree node (about 400 bytes) even for one credit.
+    credits: BTreeSet<(AccountId, TransferId)>,
     /// XOR of every account's digest and every applied outcome's, kept current as they
     /// change: an outcome is state even where it moves no money (it refunds a late lock).
     accounts_digest: Digest,
@@ -316,6 +321,7 @@ impl Ledger {
             elder: me.index,
             key_share,
             accounts,
+            credits: BTreeSet::new(),
             accounts_digest,
             balance_total,
             proofs: HashMap::new(),
@@ -409,6 +415,12 @@ impl Ledger {
     /// An account's state here, if it has any.
     pub fn account(&self, account: &AccountId) -> Option<&Account> {
         self.accounts.get(account)
+    }
+
+    /// Whether transfer `id` was credited to `account` here (a payment, a paid leg or a
+    /// refunded lock).
+    pub fn has_credit(&self, account: &AccountId, id: &TransferId) -> bool {
+        self.credits.contains(&(*account, *id))
     }
 
     /// Every account with state here, in id order.
@@ -852,14 +864,15 @@ impl Ledger {
             page.debits =
                 state.debits.iter().skip(skip).take(HISTORY_PAGE_PROOFS_MAX).map(proof).collect();
             let after = match credits_after {
-                Some(after) => std::ops::Bound::Excluded(after),
-                None => std::ops::Bound::Unbounded,
+                Some(after) => std::ops::Bound::Excluded((account, after)),
+                None => std::ops::Bound::Included((account, TransferId(Digest([0; 32])))),
             };
-            page.credits = state
+            let last = std::ops::Bound::Included((account, TransferId(Digest([0xff; 32]))));
+            page.credits = self
                 .credits
-                .range((after, std::ops::Bound::Unbounded))
+                .range((after, last))
                 .take(HISTORY_PAGE_PROOFS_MAX)
-                .map(proof)
+                .map(|(_, id)| proof(id))
                 .collect();
         }
         Ok(ClientReply::History(page))

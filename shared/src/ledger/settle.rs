@@ -58,7 +58,7 @@ impl Ledger {
         let leg = bundle.legs[usize::from(leg)];
         let paid = if commit { leg.to } else { leg.from };
         if self.section().prefix.matches(&paid) {
-            self.change_account(paid, |account| account.apply_credit(paid, lock, leg.amount));
+            self.credit(paid, lock, leg.amount);
         }
     }
 
@@ -159,10 +159,7 @@ impl Ledger {
                     let lock_id = crypto::transfer_id(&lock.signed);
                     // The credit's proof, for history and applied queries.
                     self.proofs.insert(lock_id, lock.clone());
-                    let to = leg.to;
-                    self.change_account(to, |account| {
-                        account.apply_credit(to, lock_id, leg.amount)
-                    });
+                    self.credit(leg.to, lock_id, leg.amount);
                 }
             }
         }

@@ -77,9 +77,7 @@ fn supply_is_conserved(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
             let recipient = network.section_index_of(&transfer.to);
             let outgoing = ledger.section().prefix.matches(&transfer.from)
                 && !ledger.section().prefix.matches(&transfer.to);
-            let credited = sections[recipient][0]
-                .account(&transfer.to)
-                .is_some_and(|account| account.credits.contains(&id_of(proof)));
+            let credited = sections[recipient][0].has_credit(&transfer.to, &id_of(proof));
             if outgoing && !credited {
                 in_flight += u128::from(transfer.amount.0);
             }
@@ -218,7 +216,7 @@ fn every_proof_applied_and_credited_once(
         }
         for (k, ledger) in sections[to].iter().enumerate() {
             checks += 2;
-            if !ledger.account(&transfer.to).is_some_and(|a| a.credits.contains(&id)) {
+            if !ledger.has_credit(&transfer.to, &id) {
                 return Err(format!("certified {id:?} not credited at {:?}", ledger.me()));
             }
             if occurrences[offsets[to] + k].get(&id) != Some(&1) {
@@ -278,9 +276,7 @@ fn bundles_all_or_none(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
             let paid_to = if commit { leg.to } else { leg.from };
             for ledger in &sections[network.section_index_of(&paid_to)] {
                 checks += 1;
-                let credits = ledger.account(&paid_to).map(|account| &account.credits);
-                let credited = payer_lock
-                    .is_some_and(|lock| credits.is_some_and(|credits| credits.contains(&lock)));
+                let credited = payer_lock.is_some_and(|lock| ledger.has_credit(&paid_to, &lock));
                 if commit && !credited {
                     return Err(format!(
                         "committed bundle {id:?}: a leg is not paid at {:?}",
@@ -297,8 +293,7 @@ fn bundles_all_or_none(world: &World, sections: &[Vec<&Ledger>]) -> Result<u64, 
             if !commit {
                 for ledger in &sections[network.section_index_of(&leg.to)] {
                     checks += 1;
-                    let credits = ledger.account(&leg.to).map(|account| &account.credits);
-                    if payer_lock.is_some_and(|lock| credits.is_some_and(|c| c.contains(&lock))) {
+                    if payer_lock.is_some_and(|lock| ledger.has_credit(&leg.to, &lock)) {
                         return Err(format!(
                             "aborted bundle {id:?} paid a leg at {:?}",
                             ledger.me()
