@@ -143,18 +143,19 @@ fn noted<C: Conduct>(batch: Vec<Input<ReplyTo>>, conduct: &C) -> Vec<Input<(C::N
 /// A batch's crypto done ahead on `workers` cores (see [`Ledger::precompute`]); a small batch
 /// is done here alone, where a thread would cost more than it saves.
 fn precompute(ledger: &Ledger, work: &CryptoWork, workers: usize) -> Precomputed {
-    let precomputed = precompute_on(ledger, work, workers);
-    let (proofs, shares) = precomputed.counts();
-    tracing::trace!(proofs, shares, "batch crypto done ahead");
+    let parts = if workers < 2 || work.len() < PARALLEL_ITEMS_MIN { 1 } else { workers };
+    let precomputed = precompute_on(ledger, work, parts);
+    let (proofs, shares) = (precomputed.proofs_checked(), precomputed.shares_signed());
+    tracing::trace!(proofs, shares, parts, "batch crypto done ahead");
     precomputed
 }
 
-/// [`precompute`] on `workers` cores.
-fn precompute_on(ledger: &Ledger, work: &CryptoWork, workers: usize) -> Precomputed {
-    if workers < 2 || work.len() < PARALLEL_ITEMS_MIN {
+/// [`precompute`] in `parts` parts, each on a core of its own.
+fn precompute_on(ledger: &Ledger, work: &CryptoWork, parts: usize) -> Precomputed {
+    if parts < 2 {
         return ledger.precompute(work, rand::random);
     }
-    let parts = work.split(workers);
+    let parts = work.split(parts);
     std::thread::scope(|scope| {
         // Part 0 on this thread, the others on threads of their own.
         let (first, rest) = parts.split_first().expect("at least one part");

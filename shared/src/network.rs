@@ -122,7 +122,7 @@ pub enum MapError {
     /// section's `n` elders and `n − f` shares.
     #[error(
         "section {prefix}: {elders} elders need {needed} shares, but its keys were dealt for \
-         {key_set_elders} elders with {key_set} shares needed"
+         {key_set_elders} elders with {key_set_needed} shares needed"
     )]
     Threshold {
         /// The section.
@@ -134,7 +134,7 @@ pub enum MapError {
         /// Elders the keys were dealt for.
         key_set_elders: usize,
         /// Shares the keys need.
-        key_set: usize,
+        key_set_needed: usize,
     },
     /// The supply is zero.
     #[error("the supply must be positive")]
@@ -239,15 +239,15 @@ impl Section {
         }
         let public_keys =
             SectionPublicKeys::decode(&info.public_keys).ok_or(MapError::PublicKeys { prefix })?;
-        let (key_set_elders, key_set) = (public_keys.elders(), public_keys.shares_needed());
-        if key_set_elders != count || key_set != shares_needed(count) {
+        let (key_set_elders, key_set_needed) = (public_keys.elders(), public_keys.shares_needed());
+        if key_set_elders != count || key_set_needed != shares_needed(count) {
             let needed = shares_needed(count);
             return Err(MapError::Threshold {
                 prefix,
                 elders: count,
                 needed,
                 key_set_elders,
-                key_set,
+                key_set_needed,
             });
         }
         Ok(Section {
@@ -422,7 +422,7 @@ mod tests {
             elders: 1,
             needed: 1,
             key_set_elders: 4,
-            key_set: 3,
+            key_set_needed: 3,
         };
         assert_eq!(error, expected);
     }

@@ -1,4 +1,5 @@
-//! One account's state at an elder: balance, debit chain, credit set, and the R1 share slot.
+//! One account's state at an elder: balance, debit chain, credit-set digest, and the R1 share
+//! slot.
 //! Its digest is kept up to date as it changes, so answering for it costs the same at any size.
 
 use crate::crypto::{self, ACCOUNT_DIGEST_DOMAIN, CREDIT_SET_DOMAIN, DEBIT_CHAIN_DOMAIN};
@@ -79,7 +80,8 @@ impl Account {
     /// Puts the lock `lock` of an aborted leg in place of its void at `seq`, with its refund:
     /// the state an elder that applied the lock first (and refunded it) holds, so the two
     /// certificates of one aborted leg lead every elder to one state whichever came first.
-    pub fn upgrade_void(&mut self, account: AccountId, seq: Seq, lock: TransferId) {
+    /// The caller adds the lock to the ledger's credit set (`Ledger::record_credit`).
+    pub(super) fn upgrade_void(&mut self, account: AccountId, seq: Seq, lock: TransferId) {
         let index = usize::try_from(seq.0 - 1).expect("an applied seq");
         self.debits[index] = lock;
         self.debit_head = self.debits.iter().fold(Digest::default(), |head, id| {
@@ -89,9 +91,9 @@ impl Account {
         self.refresh_digest(account);
     }
 
-    /// Adds a checked credit to `account`: the caller verified it is new and cannot overflow,
-    /// and records it in the ledger's credit set.
-    pub fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
+    /// Adds a checked credit to `account`'s balance and digest: the caller verified it is new
+    /// and cannot overflow, and adds it to the ledger's credit set (`Ledger::credit` does both).
+    pub(super) fn apply_credit(&mut self, account: AccountId, id: TransferId, amount: Amount) {
         self.balance =
             self.balance.checked_add(amount).expect("credit checked before it is applied");
         let hashed = crypto::hash(CREDIT_SET_DOMAIN, [&id.0 .0[..]]);

@@ -175,19 +175,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// Changes one account and keeps the section's digest and balance total current: each
-    /// account contributes its digest by XOR, so a change costs the same at any size.
-    /// Credits checked transfer `id` to `account` (new here, and it cannot overflow).
+    /// Credits checked transfer `id` to `account` (new here, and it cannot overflow): into
+    /// the ledger's credit set and the account's balance and digest.
     pub(super) fn credit(
         &mut self,
         account: AccountId,
         id: TransferId,
         amount: crate::types::Amount,
     ) {
-        self.credits.insert((account, id));
+        self.record_credit(account, id);
         self.change_account(account, |state| state.apply_credit(account, id, amount));
     }
 
+    /// Adds `(account, id)` to the credit set; the caller changes the account's digest with it.
+    pub(super) fn record_credit(&mut self, account: AccountId, id: TransferId) {
+        let new = self.credits.insert((account, id));
+        assert!(new, "a credit is checked to be new before it is applied");
+    }
+
+    /// Changes one account and keeps the section's digest and balance total current: each
+    /// account contributes its digest by XOR, so a change costs the same at any size.
     pub(super) fn change_account(&mut self, id: AccountId, change: impl FnOnce(&mut Account)) {
         let account = self.accounts.entry(id).or_default();
         let (digest_before, balance_before) = (account.digest(), account.balance);
@@ -239,7 +246,7 @@ impl Ledger {
                 self.change_account(from, |account| account.apply_void(from, id));
                 self.forget_voids(from, seq);
             } else if upgrade {
-                self.credits.insert((from, id));
+                self.record_credit(from, id);
                 self.change_account(from, |account| account.upgrade_void(from, seq, id));
             } else {
                 self.change_account(from, |account| account.apply_debit(from, id, amount));

@@ -206,11 +206,6 @@ pub struct Precomputed {
 }
 
 impl Precomputed {
-    /// How many section signatures it checked, and how many shares it signed.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.checked.len() + self.forged.len(), self.shares.len())
-    }
-
     /// Adds another part's work.
     pub fn merge(&mut self, other: Precomputed) {
         self.checked.extend(other.checked);
