@@ -146,7 +146,7 @@ impl Batch {
             (1..=size as u64).map(|seq| setup.proof(setup.transfer(seq))).collect();
         let mut rng = ChaCha8Rng::seed_from_u64(size as u64);
         Batch {
-            key: setup.network.sections[0].key,
+            key: setup.network.sections[0].public_keys.key,
             messages: proofs.iter().map(|p| setup.debit_message(&p.signed)).collect(),
             signatures: proofs.iter().map(|p| p.signature).collect(),
             seed: rng.gen(),

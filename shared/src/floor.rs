@@ -138,7 +138,8 @@ impl Floor {
             combine: median(&mut || assert!(section.combine(black_box(&shares)).is_some())),
             proof_single: median(&mut || assert!(section.proof_is_valid(&message, &single))),
             proof_batched: median(&mut || {
-                let valid = crypto::bls_batch_validity(&section.key, &items, seed, &parts);
+                let valid =
+                    crypto::bls_batch_validity(&section.public_keys.key, &items, seed, &parts);
                 assert!(valid.iter().all(|valid| *valid));
             }) / FLOOR_BATCH_PROOFS as u32,
         }

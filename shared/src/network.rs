@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::crypto::{
-    self, BlsPublicKey, HashedMessage, SectionPublicKeys, SignaturePoint, GENESIS_DOMAIN,
-    SECTION_KEY_DOMAIN,
+    self, HashedMessage, SectionPublicKeys, SignaturePoint, GENESIS_DOMAIN, SECTION_KEY_DOMAIN,
 };
 use crate::limits::{
     ADDRESS_BYTES_MAX, CERTIFICATE_BYTES_MAX, ELDERS_MAX, PREFIX_BITS_MAX, SECTIONS_MAX,
@@ -171,8 +170,6 @@ pub struct Section {
     pub public_keys: SectionPublicKeys,
     /// The id of its public key, named in its debit proofs.
     pub key_id: SectionKeyId,
-    /// The section public key, prepared for verification.
-    pub key: BlsPublicKey,
     /// Its elders.
     pub elders: Vec<ElderInfo>,
 }
@@ -220,7 +217,7 @@ impl Section {
     /// ([`crypto::debit_message`]), which the caller has already computed.
     pub fn proof_is_valid(&self, message: &HashedMessage, proof: &DebitProof) -> bool {
         proof.section_key == self.key_id
-            && crypto::bls_signature_is_valid(&self.key, message, &proof.signature)
+            && crypto::bls_signature_is_valid(&self.public_keys.key, message, &proof.signature)
     }
 
     fn from_info(info: &SectionInfo) -> Result<Section, MapError> {
@@ -253,7 +250,6 @@ impl Section {
         Ok(Section {
             prefix,
             key_id: SectionKeyId(crypto::hash(SECTION_KEY_DOMAIN, [info.public_keys.as_slice()])),
-            key: public_keys.key,
             public_keys,
             elders: info.elders.clone(),
         })
@@ -348,7 +344,11 @@ impl Network {
         let referee = self.referee_of(bundle).ok_or(bad.clone())?;
         let message = crypto::outcome_message(&self.genesis, &id, certificate.commit);
         if certificate.section_key != referee.key_id
-            || !crypto::bls_signature_is_valid(&referee.key, &message, &certificate.signature)
+            || !crypto::bls_signature_is_valid(
+                &referee.public_keys.key,
+                &message,
+                &certificate.signature,
+            )
         {
             return Err(bad);
         }

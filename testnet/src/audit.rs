@@ -237,7 +237,7 @@ fn verify_all(network: &Network, held: &[Held]) -> HashMap<ProofKey, bool> {
         let items: Vec<_> =
             proofs.iter().map(|(_, message, proof)| (message, &proof.signature)).collect();
         let parts = vec![0; items.len()];
-        let signed = bls_batch_validity(&section.key, &items, rand::random(), &parts);
+        let signed = bls_batch_validity(&section.public_keys.key, &items, rand::random(), &parts);
         for ((key, _, proof), section_signed) in proofs.iter().zip(signed) {
             let ok = section_signed && network.check_authority(&proof.signed).is_ok();
             valid.insert(*key, ok);

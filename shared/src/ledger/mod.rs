@@ -511,7 +511,7 @@ impl Ledger {
             groups.entry(signer).or_default().push((id, proof.signature, message, part));
         }
         for (signer, group) in groups {
-            let key = &self.network.sections[signer].key;
+            let key = &self.network.sections[signer].public_keys.key;
             let items: Vec<(&HashedMessage, &BlsSignature)> =
                 group.iter().map(|(_, signature, message, _)| (message, signature)).collect();
             let parts: Vec<usize> = group.iter().map(|(.., part)| *part).collect();
